@@ -1,0 +1,400 @@
+//! One configuration for every entry point.
+//!
+//! Sources, later ones winning:
+//! 1. the built-in defaults below (each a named constant that says where its number comes from);
+//! 2. a TOML file given with `--config`;
+//! 3. environment variables `COWORK__<SECTION>__<FIELD>` (for example
+//!    `COWORK__EDGE__MAX_BODY_BYTES=8388608`), plus the conventional `KAFKA_BROKERS`;
+//! 4. `--set section.field=value` flags.
+//!
+//! Every section denies unknown keys: a misspelt key is a startup error that names the key.
+//! Cross-field checks run in [`Config::validate`] and fail with a sentence a person can act on.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// OTLP/HTTP's registered port.
+pub const DEFAULT_HTTP_LISTEN: &str = "0.0.0.0:4318";
+/// OTLP/gRPC's registered port.
+pub const DEFAULT_GRPC_LISTEN: &str = "0.0.0.0:4317";
+/// Admin port of the edge: `/healthz`, `/readyz`, `/metrics` (9464 is the OTel Prometheus port).
+pub const DEFAULT_EDGE_ADMIN_LISTEN: &str = "0.0.0.0:9464";
+/// Largest body accepted as sent (compressed). The JS exporter sends at most 512 records per
+/// batch; with prompt content captured a batch stays well under 4 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Largest body after decompression. OTLP compresses 5-20x, so 8x the body limit leaves room for
+/// honest payloads and stops decompression bombs early.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
+/// Bytes all requests together may hold at once (raw and decompressed). Bounds the edge's memory:
+/// past it, requests get 503 with Retry-After instead of being buffered.
+pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 256 * 1024 * 1024;
+/// How long a request waits for Kafka's delivery report before answering 503. Under the JS
+/// exporter's default 10 s timeout, so the client sees our answer, not its own timeout.
+pub const DEFAULT_PUBLISH_TIMEOUT_MS: u64 = 8_000;
+/// Retry-After on 429/503. The JS exporter drops a batch whose Retry-After exceeds its timeout,
+/// so this stays short.
+pub const DEFAULT_RETRY_AFTER_S: u64 = 1;
+/// Hard ceiling for any Retry-After the edge sends (see above).
+pub const MAX_RETRY_AFTER_S: u64 = 2;
+/// Key file written by `cowork-ingest keys` and watched by the edge.
+pub const DEFAULT_KEYS_PATH: &str = "keys.toml";
+/// How often the edge checks the key file for changes.
+pub const DEFAULT_KEYS_RELOAD_MS: u64 = 2_000;
+/// How often the edge asks Kafka for metadata to decide `/readyz`.
+pub const DEFAULT_KAFKA_PROBE_MS: u64 = 2_000;
+/// Room reserved in a Kafka message for headers and record-batch framing.
+pub const KAFKA_MESSAGE_OVERHEAD_BYTES: usize = 64 * 1024;
+/// Local Kafka, as `scripts/up` and most docs assume.
+pub const DEFAULT_KAFKA_BROKERS: &str = "127.0.0.1:9092";
+pub const DEFAULT_LOGS_TOPIC: &str = "cowork-otlp-logs";
+pub const DEFAULT_METRICS_TOPIC: &str = "cowork-otlp-metrics";
+pub const DEFAULT_TRACES_TOPIC: &str = "cowork-otlp-traces";
+/// Partitions the dev broker gives each topic: enough to show spreading and consumer scaling.
+pub const DEFAULT_DEV_PARTITIONS: i32 = 6;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub edge: EdgeConfig,
+    pub kafka: KafkaConfig,
+}
+
+/// `[edge]`: the OTLP endpoint.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeConfig {
+    /// OTLP/HTTP listen address. Default `0.0.0.0:4318`.
+    pub http_listen: SocketAddr,
+    /// OTLP/gRPC listen address. Default `0.0.0.0:4317`.
+    pub grpc_listen: SocketAddr,
+    /// Admin listen address (`/healthz`, `/readyz`, `/metrics`). Default `0.0.0.0:9464`.
+    pub admin_listen: SocketAddr,
+    /// PEM certificate chain. With `tls_key_path`, both OTLP ports serve TLS. Default none.
+    pub tls_cert_path: Option<PathBuf>,
+    /// PEM private key for `tls_cert_path`. Default none.
+    pub tls_key_path: Option<PathBuf>,
+    /// Largest request body as sent. Default 4 MiB.
+    pub max_body_bytes: usize,
+    /// Largest request body after decompression. Default 32 MiB.
+    pub max_decompressed_bytes: usize,
+    /// Bytes all in-flight requests may hold together. Default 256 MiB.
+    pub max_inflight_bytes: usize,
+    /// Wait for Kafka's delivery report before answering 503. Default 8000 ms.
+    pub publish_timeout_ms: u64,
+    /// Retry-After seconds sent with 503 (capped at 2). Default 1.
+    pub retry_after_s: u64,
+    /// Per-key limit in log records (or data points, spans) per second; 0 = off. Default 0.
+    pub rate_limit_events_per_s: u64,
+    /// Per-key limit in body bytes (as sent) per second; 0 = off. Default 0.
+    pub rate_limit_bytes_per_s: u64,
+    /// Key file (see `cowork-ingest keys`). Default `keys.toml`.
+    pub keys_path: PathBuf,
+    /// How often to check the key file for changes. Default 2000 ms.
+    pub keys_reload_ms: u64,
+    /// How often to probe Kafka for `/readyz`. Default 2000 ms.
+    pub kafka_probe_ms: u64,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            http_listen: DEFAULT_HTTP_LISTEN.parse().expect("valid default"),
+            grpc_listen: DEFAULT_GRPC_LISTEN.parse().expect("valid default"),
+            admin_listen: DEFAULT_EDGE_ADMIN_LISTEN.parse().expect("valid default"),
+            tls_cert_path: None,
+            tls_key_path: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+            max_inflight_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
+            publish_timeout_ms: DEFAULT_PUBLISH_TIMEOUT_MS,
+            retry_after_s: DEFAULT_RETRY_AFTER_S,
+            rate_limit_events_per_s: 0,
+            rate_limit_bytes_per_s: 0,
+            keys_path: DEFAULT_KEYS_PATH.into(),
+            keys_reload_ms: DEFAULT_KEYS_RELOAD_MS,
+            kafka_probe_ms: DEFAULT_KAFKA_PROBE_MS,
+        }
+    }
+}
+
+// Written by hand so that nothing secret-looking can reach a log line through `{:?}`.
+impl fmt::Debug for EdgeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EdgeConfig")
+            .field("http_listen", &self.http_listen)
+            .field("grpc_listen", &self.grpc_listen)
+            .field("admin_listen", &self.admin_listen)
+            .field("tls", &self.tls_cert_path.is_some())
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_decompressed_bytes", &self.max_decompressed_bytes)
+            .field("max_inflight_bytes", &self.max_inflight_bytes)
+            .field("publish_timeout_ms", &self.publish_timeout_ms)
+            .field("rate_limit_events_per_s", &self.rate_limit_events_per_s)
+            .field("rate_limit_bytes_per_s", &self.rate_limit_bytes_per_s)
+            .field("keys_path", &self.keys_path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[kafka]`: brokers, topics and librdkafka pass-through settings.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`. Default `127.0.0.1:9092`; `KAFKA_BROKERS` overrides it.
+    pub brokers: String,
+    /// Topic for raw OTLP logs payloads. Default `cowork-otlp-logs`.
+    pub logs_topic: String,
+    /// Topic for raw OTLP metrics payloads. Default `cowork-otlp-metrics`.
+    pub metrics_topic: String,
+    /// Topic for raw OTLP traces payloads. Default `cowork-otlp-traces`.
+    pub traces_topic: String,
+    /// Extra librdkafka settings for every client, e.g. `"security.protocol" = "SASL_SSL"`,
+    /// `"sasl.mechanism"`, `"sasl.username"`, `"sasl.password"`, `"ssl.ca.location"`.
+    /// Their values are never logged.
+    pub client: BTreeMap<String, String>,
+    /// Extra librdkafka settings for the edge's producer only. `message.max.bytes` defaults to
+    /// the edge's body limit plus 64 KiB of headroom.
+    pub producer: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: DEFAULT_KAFKA_BROKERS.into(),
+            logs_topic: DEFAULT_LOGS_TOPIC.into(),
+            metrics_topic: DEFAULT_METRICS_TOPIC.into(),
+            traces_topic: DEFAULT_TRACES_TOPIC.into(),
+            client: BTreeMap::new(),
+            producer: BTreeMap::new(),
+        }
+    }
+}
+
+impl fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("logs_topic", &self.logs_topic)
+            .field("metrics_topic", &self.metrics_topic)
+            .field("traces_topic", &self.traces_topic)
+            .field("client_keys", &self.client.keys().collect::<Vec<_>>())
+            .field("producer_keys", &self.producer.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// A configuration that cannot be used, with a sentence saying why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid override `{0}`: expected section.field=value")]
+    Override(String),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults, then `path`, then the process environment, then `overrides`
+    /// (`section.field=value`), and validates the result.
+    pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(path, &env, overrides)
+    }
+
+    /// [`Config::load`] with an explicit environment, for tests.
+    pub fn load_from(
+        path: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &[String],
+    ) -> Result<Config, ConfigError> {
+        let (mut doc, origin) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                let doc: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: p.to_path_buf(),
+                    message: e.message().to_string(),
+                })?;
+                (doc, p.to_path_buf())
+            }
+            None => (toml::Table::new(), PathBuf::from("<defaults>")),
+        };
+        for (name, value) in env {
+            if name == "KAFKA_BROKERS" && !value.is_empty() {
+                set_path(&mut doc, &["kafka", "brokers"], toml::Value::String(value.clone()));
+            } else if let Some(rest) = name.strip_prefix("COWORK__") {
+                let parts: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+                let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+                set_path(&mut doc, &parts, parse_scalar(value));
+            }
+        }
+        for o in overrides {
+            let (key, value) = o.split_once('=').ok_or_else(|| ConfigError::Override(o.clone()))?;
+            let parts: Vec<&str> = key.trim().split('.').collect();
+            if parts.len() < 2 || parts.iter().any(|p| p.is_empty()) {
+                return Err(ConfigError::Override(o.clone()));
+            }
+            set_path(&mut doc, &parts, parse_scalar(value.trim()));
+        }
+        let config: Config = toml::Value::Table(doc).try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Parse { path: origin, message: e.message().to_string() }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Cross-field checks, each failing with a sentence a person can act on.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let e = &self.edge;
+        if e.max_body_bytes == 0 || e.max_decompressed_bytes < e.max_body_bytes {
+            return Err(ConfigError::Invalid(format!(
+                "edge.max_decompressed_bytes ({}) must be at least edge.max_body_bytes ({}), which must be > 0",
+                e.max_decompressed_bytes, e.max_body_bytes
+            )));
+        }
+        if e.max_inflight_bytes < e.max_body_bytes + e.max_decompressed_bytes {
+            return Err(ConfigError::Invalid(format!(
+                "edge.max_inflight_bytes ({}) must hold at least one whole request: edge.max_body_bytes + edge.max_decompressed_bytes = {}",
+                e.max_inflight_bytes,
+                e.max_body_bytes + e.max_decompressed_bytes
+            )));
+        }
+        if e.tls_cert_path.is_some() != e.tls_key_path.is_some() {
+            return Err(ConfigError::Invalid(
+                "edge.tls_cert_path and edge.tls_key_path must be set together".into(),
+            ));
+        }
+        if e.retry_after_s == 0 || e.retry_after_s > MAX_RETRY_AFTER_S {
+            return Err(ConfigError::Invalid(format!(
+                "edge.retry_after_s must be between 1 and {MAX_RETRY_AFTER_S}: the JS exporter drops a batch whose Retry-After exceeds its timeout"
+            )));
+        }
+        let max_message = self.producer_message_max_bytes()?;
+        if e.max_body_bytes + KAFKA_MESSAGE_OVERHEAD_BYTES > max_message {
+            return Err(ConfigError::Invalid(format!(
+                "edge.max_body_bytes ({}) plus {} bytes of headers does not fit in the producer's message.max.bytes ({}): raise kafka.producer.\"message.max.bytes\" (and the topic's max.message.bytes) or lower edge.max_body_bytes",
+                e.max_body_bytes, KAFKA_MESSAGE_OVERHEAD_BYTES, max_message
+            )));
+        }
+        if self.kafka.brokers.trim().is_empty() {
+            return Err(ConfigError::Invalid("kafka.brokers is empty".into()));
+        }
+        Ok(())
+    }
+
+    /// The producer's `message.max.bytes`: as configured, else body limit plus headroom.
+    pub fn producer_message_max_bytes(&self) -> Result<usize, ConfigError> {
+        let set = self.kafka.producer.get("message.max.bytes").or(self.kafka.client.get("message.max.bytes"));
+        match set {
+            Some(v) => v.parse().map_err(|_| {
+                ConfigError::Invalid(format!("kafka.producer.\"message.max.bytes\" is not a number: {v}"))
+            }),
+            None => Ok(self.edge.max_body_bytes + KAFKA_MESSAGE_OVERHEAD_BYTES),
+        }
+    }
+}
+
+fn set_path(doc: &mut toml::Table, path: &[&str], value: toml::Value) {
+    let (last, parents) = path.split_last().expect("non-empty path");
+    let mut table = doc;
+    for p in parents {
+        let entry = table
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        table = entry.as_table_mut().expect("just made a table");
+    }
+    table.insert(last.to_string(), value);
+}
+
+/// An override's value: a TOML scalar (number, bool) when it parses as one, else a string.
+fn parse_scalar(raw: &str) -> toml::Value {
+    match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => match t.remove("v") {
+            Some(v @ (toml::Value::Integer(_) | toml::Value::Boolean(_) | toml::Value::Float(_))) => v,
+            Some(toml::Value::String(s)) => toml::Value::String(s),
+            _ => toml::Value::String(raw.to_string()),
+        },
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml_text: &str, env: &[(&str, &str)], sets: &[&str]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, toml_text).unwrap();
+        let env: Vec<(String, String)> = env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        Config::load_from(Some(&path), &env, &sets)
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::load_from(None, &[], &[]).unwrap();
+        assert_eq!(c.edge.http_listen.port(), 4318);
+        assert_eq!(c.edge.grpc_listen.port(), 4317);
+        assert_eq!(c.kafka.logs_topic, "cowork-otlp-logs");
+        assert_eq!(c.edge.rate_limit_events_per_s, 0, "rate limit is off by default");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = load("[edge]\nmax_body_byte = 5\n", &[], &[]).unwrap_err().to_string();
+        assert!(err.contains("max_body_byte"), "{err}");
+        let err = load("[edgy]\n", &[], &[]).unwrap_err().to_string();
+        assert!(err.contains("edgy"), "{err}");
+        let err = load("", &[("COWORK__EDGE__NOPE", "1")], &[]).unwrap_err().to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn env_and_flags_override_file() {
+        let c = load(
+            "[edge]\nmax_body_bytes = 1000000\n[kafka]\nbrokers = \"file:1\"\n",
+            &[("COWORK__EDGE__MAX_BODY_BYTES", "2000000"), ("KAFKA_BROKERS", "env:9092")],
+            &["edge.publish_timeout_ms=1234"],
+        )
+        .unwrap();
+        assert_eq!(c.edge.max_body_bytes, 2_000_000);
+        assert_eq!(c.kafka.brokers, "env:9092");
+        assert_eq!(c.edge.publish_timeout_ms, 1234);
+        let c = load("", &[("COWORK__EDGE__MAX_BODY_BYTES", "2000000")], &["edge.max_body_bytes=3000000"]).unwrap();
+        assert_eq!(c.edge.max_body_bytes, 3_000_000);
+    }
+
+    #[test]
+    fn body_limit_must_fit_the_producer_message_size() {
+        let err = load("[kafka.producer]\n\"message.max.bytes\" = \"1000000\"\n", &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("message.max.bytes"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_reach_debug_output() {
+        let c = load("[kafka.client]\n\"sasl.password\" = \"hunter2\"\n", &[], &[]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("sasl.password"));
+    }
+}

@@ -1,0 +1,172 @@
+//! OTLP/gRPC: the `Export` method of the logs, metrics and trace services.
+//!
+//! The message is taken as raw bytes (a pass-through codec), checked by the same code as HTTP
+//! and published unchanged: the edge never re-encodes a payload. gRPC's own message compression
+//! (gzip, zstd, deflate) is undone by tonic within `max_decompressed_bytes`; what is published is
+//! the protobuf message itself, recorded as `identity`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::{Buf, BufMut, Bytes};
+use http::StatusCode;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder};
+use tonic::server::{Grpc, UnaryService};
+use tonic::Status;
+
+use super::failure::Failure;
+use super::http::{log_rejection, record};
+use super::{now_ms, Edge, Incoming};
+use crate::envelope::{Compression, ContentType, Signal};
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Passes message bytes through untouched, both ways.
+#[derive(Clone, Copy, Default)]
+pub struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+/// The tower service for the gRPC port.
+#[derive(Clone)]
+pub struct GrpcService {
+    edge: Arc<Edge>,
+}
+
+impl GrpcService {
+    pub fn new(edge: Arc<Edge>) -> GrpcService {
+        GrpcService { edge }
+    }
+}
+
+struct Export {
+    edge: Arc<Edge>,
+    signal: Signal,
+}
+
+impl UnaryService<Bytes> for Export {
+    type Response = Bytes;
+    type Future = BoxFuture<Result<tonic::Response<Bytes>, Status>>;
+
+    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
+        let (edge, signal) = (self.edge.clone(), self.signal);
+        Box::pin(async move {
+            let started = Instant::now();
+            let route = match signal {
+                Signal::Logs => "grpc:logs",
+                Signal::Metrics => "grpc:metrics",
+                Signal::Traces => "grpc:traces",
+            };
+            let request_id = uuid::Uuid::new_v4().simple().to_string();
+            let mut tenant = None;
+            let result = accept(&edge, signal, &request_id, &mut tenant, request).await;
+            let status = match &result {
+                Ok(_) => StatusCode::OK,
+                Err(f) => f.status(),
+            };
+            record(route, Some(ContentType::Protobuf), status, &result, started);
+            match result {
+                // An empty Export*ServiceResponse encodes to zero bytes.
+                Ok(_) => Ok(tonic::Response::new(Bytes::new())),
+                Err(f) => {
+                    log_rejection(&request_id, route, tenant.as_deref(), status, &f);
+                    Err(Status::new(f.grpc_code(), f.to_string()))
+                }
+            }
+        })
+    }
+}
+
+async fn accept(
+    edge: &Edge,
+    signal: Signal,
+    request_id: &str,
+    tenant: &mut Option<String>,
+    request: tonic::Request<Bytes>,
+) -> Result<u64, Failure> {
+    let authorization = request.metadata().get("authorization").map(|v| v.to_str().unwrap_or(""));
+    let principal = edge.authenticate(authorization)?;
+    *tenant = Some(principal.tenant.to_string());
+    let raw = request.into_inner();
+    let mut permit = edge.budget.permit();
+    permit.grow(raw.len())?;
+    ::metrics::counter!(crate::metrics::EDGE_RECEIVED_BYTES, "stage" => "wire").increment(raw.len() as u64);
+    edge.ingest(Incoming {
+        signal,
+        transport: "grpc",
+        content_type: ContentType::Protobuf,
+        compression: Compression::Identity,
+        principal,
+        request_id: request_id.to_string(),
+        received_at_ms: now_ms(),
+        raw,
+        permit,
+    })
+    .await
+}
+
+impl<B> tower::Service<http::Request<B>> for GrpcService
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let signal = Signal::ALL.into_iter().find(|s| s.grpc_path() == req.uri().path());
+        let edge = self.edge.clone();
+        Box::pin(async move {
+            let Some(signal) = signal else {
+                return Ok(Status::unimplemented(format!("no such method: {}", req.uri().path())).into_http());
+            };
+            let mut accept = EnabledCompressionEncodings::default();
+            for enc in [CompressionEncoding::Gzip, CompressionEncoding::Zstd, CompressionEncoding::Deflate] {
+                accept.enable(enc);
+            }
+            let max = edge.config.edge.max_decompressed_bytes;
+            let mut grpc = Grpc::new(RawCodec)
+                .apply_compression_config(accept, EnabledCompressionEncodings::default())
+                .apply_max_message_size_config(Some(max), None);
+            Ok(grpc.unary(Export { edge, signal }, req).await)
+        })
+    }
+}

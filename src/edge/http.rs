@@ -1,0 +1,213 @@
+//! OTLP/HTTP: routes, content negotiation, streaming body limits and OTLP responses.
+//!
+//! Responses follow the OTLP/HTTP spec: a success is an empty `Export*ServiceResponse` and an
+//! error is a `google.rpc.Status`, both in the request's encoding. 429 and 503 carry
+//! `Retry-After`; 401 carries `WWW-Authenticate`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use bytes::BytesMut;
+use http::{header, HeaderValue, StatusCode};
+use http_body_util::BodyExt;
+use prost::Message;
+
+use super::failure::{Failure, Reject};
+use super::{now_ms, Edge, Incoming};
+use crate::envelope::{Compression, ContentType, Signal};
+use crate::metrics;
+
+/// `google.rpc.Status`, the OTLP error body.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+}
+
+/// The OTLP/HTTP router. Each signal answers on `/v1/<signal>` and, for admins who configured
+/// that path elsewhere, on `/api/v1/hooks/cowork/otlp/v1/<signal>`.
+pub fn router(edge: Arc<Edge>) -> Router {
+    let mut router = Router::new();
+    for signal in Signal::ALL {
+        for prefix in ["", "/api/v1/hooks/cowork/otlp"] {
+            let route: &'static str = Box::leak(format!("{prefix}/v1/{}", signal.as_str()).into_boxed_str());
+            router = router.route(
+                route,
+                post(move |State(edge): State<Arc<Edge>>, req: Request| async move {
+                    handle(edge, signal, route, req).await
+                }),
+            );
+        }
+    }
+    router.with_state(edge)
+}
+
+fn content_type(req: &Request) -> Result<ContentType, Reject> {
+    let raw = req.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("<not text>")).unwrap_or("");
+    let mime = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match mime.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Ok(ContentType::Protobuf),
+        "application/json" => Ok(ContentType::Json),
+        _ => Err(Reject::UnsupportedMediaType(raw.to_string())),
+    }
+}
+
+fn compression(req: &Request) -> Result<Compression, Reject> {
+    match req.headers().get(header::CONTENT_ENCODING) {
+        None => Ok(Compression::Identity),
+        Some(v) => {
+            let text = v.to_str().unwrap_or("<not text>");
+            Compression::parse(text).ok_or_else(|| Reject::UnsupportedEncoding(text.to_string()))
+        }
+    }
+}
+
+async fn handle(edge: Arc<Edge>, signal: Signal, route: &'static str, req: Request) -> Response {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let encoding = content_type(&req).ok();
+    let mut tenant = None;
+    let result = accept(&edge, signal, &request_id, &mut tenant, req).await;
+    let ct = encoding.unwrap_or(ContentType::Json);
+    let (status, response) = match &result {
+        Ok(_) => (StatusCode::OK, success(ct)),
+        Err(f) => (f.status(), failure(ct, f)),
+    };
+    record(route, encoding, status, &result, started);
+    if let Err(f) = &result {
+        log_rejection(&request_id, route, tenant.as_deref(), status, f);
+    }
+    let mut response = response;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+async fn accept(
+    edge: &Edge,
+    signal: Signal,
+    request_id: &str,
+    tenant: &mut Option<String>,
+    req: Request,
+) -> Result<u64, Failure> {
+    let authorization = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
+    let principal = edge.authenticate(authorization)?;
+    *tenant = Some(principal.tenant.to_string());
+    let content_type = content_type(&req)?;
+    let compression = compression(&req)?;
+    let limit = edge.config.edge.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(Reject::BodyTooLarge { limit }.into());
+    }
+    // Read the body frame by frame: the limit holds for chunked bodies with no Content-Length,
+    // and every byte is charged to the in-flight budget before it is kept.
+    let mut permit = edge.budget.permit();
+    let mut buf = BytesMut::with_capacity(declared.map_or(16 * 1024, |n| n as usize));
+    permit.grow(buf.capacity())?;
+    let mut body: Body = req.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Reject::InvalidPayload(format!("error reading the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        if buf.len() + data.len() > limit {
+            return Err(Reject::BodyTooLarge { limit }.into());
+        }
+        if buf.len() + data.len() > buf.capacity() {
+            let target = (buf.capacity() * 2).max(buf.len() + data.len()).min(limit);
+            permit.grow(target - buf.capacity())?;
+            buf.reserve(target - buf.len());
+        }
+        buf.extend_from_slice(&data);
+    }
+    ::metrics::counter!(metrics::EDGE_RECEIVED_BYTES, "stage" => "wire").increment(buf.len() as u64);
+    let incoming = Incoming {
+        signal,
+        transport: "http",
+        content_type,
+        compression,
+        principal,
+        request_id: request_id.to_string(),
+        received_at_ms: now_ms(),
+        raw: buf.freeze(),
+        permit,
+    };
+    edge.ingest(incoming).await
+}
+
+/// An empty `Export*ServiceResponse`: no partial success to report.
+fn success(ct: ContentType) -> Response {
+    let body = match ct {
+        ContentType::Protobuf => Body::empty(),
+        ContentType::Json => Body::from("{}"),
+    };
+    ([(header::CONTENT_TYPE, ct.mime())], body).into_response()
+}
+
+/// A `google.rpc.Status` in the request's encoding, with the headers the status calls for.
+pub fn failure(ct: ContentType, f: &Failure) -> Response {
+    let status = RpcStatus { code: f.grpc_code() as i32, message: f.to_string() };
+    let body = match ct {
+        ContentType::Protobuf => status.encode_to_vec(),
+        ContentType::Json => serde_json::json!({ "code": status.code, "message": status.message }).to_string().into_bytes(),
+    };
+    let mut response = (f.status(), [(header::CONTENT_TYPE, ct.mime())], body).into_response();
+    if let Some(s) = f.retry_after_s() {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    if f.status() == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="cowork-ingest", Basic realm="cowork-ingest""#));
+    }
+    response
+}
+
+/// Request metrics, shared with the gRPC transport.
+pub fn record(route: &'static str, encoding: Option<ContentType>, status: StatusCode, result: &Result<u64, Failure>, started: Instant) {
+    let outcome = match result {
+        Ok(_) => "accepted",
+        Err(Failure::Reject(_)) => "rejected",
+        Err(Failure::Backoff(_)) => "backoff",
+    };
+    let transport = if route.starts_with("grpc") { "grpc" } else { "http" };
+    ::metrics::counter!(
+        metrics::EDGE_REQUESTS,
+        "route" => route,
+        "encoding" => encoding.map_or("unknown", ContentType::label),
+        "status" => status.as_str().to_owned(),
+        "outcome" => outcome
+    )
+    .increment(1);
+    ::metrics::histogram!(metrics::EDGE_REQUEST_DURATION, "transport" => transport).record(started.elapsed().as_secs_f64());
+    if let Err(f) = result {
+        ::metrics::counter!(metrics::EDGE_REJECTIONS, "reason" => f.reason()).increment(1);
+        if let Some(reason) = f.auth_reason() {
+            ::metrics::counter!(metrics::EDGE_AUTH_FAILURES, "reason" => reason).increment(1);
+        }
+    }
+}
+
+/// The one log line per rejected request.
+pub fn log_rejection(request_id: &str, route: &str, tenant: Option<&str>, status: StatusCode, f: &Failure) {
+    tracing::warn!(
+        request_id,
+        route,
+        tenant = tenant.unwrap_or("-"),
+        status = status.as_u16(),
+        reason = f.reason(),
+        detail = %f,
+        "request rejected"
+    );
+}

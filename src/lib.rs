@@ -1,0 +1,31 @@
+//! cowork-ingest: take in an organization's Claude Cowork and Claude Code telemetry.
+//!
+//! ```text
+//!   Claude Code / Cowork clients (OTLP http/protobuf, http/json, gRPC)
+//!        │
+//!        ▼
+//!   edge ──────────────► Kafka: cowork-otlp-logs (+ -metrics, -traces)
+//!   auth, limits,         raw payloads, unchanged, with headers saying
+//!   200 only once         tenant, key, content type, encoding, receive time
+//!   Kafka has it          │
+//!                         ▼
+//!                    consumer group (later issue): decode, normalize, batch
+//!                         │ offsets stored only after the insert succeeded
+//!                         ▼
+//!                    ClickHouse: events, sessions, costs, prompts, tools, errors
+//! ```
+//!
+//! Modules follow the arrows: [`edge`] serves OTLP and publishes, [`envelope`] is the contract
+//! between edge and consumer on Kafka, [`keys`] manages and checks API keys, [`config`] is the
+//! one configuration, [`metrics`] names every metric, [`server`] and [`admin`] are the HTTP
+//! plumbing every service shares, and [`dev_broker`] is the in-memory Kafka for local runs.
+
+pub mod admin;
+pub mod config;
+pub mod dev_broker;
+pub mod edge;
+pub mod envelope;
+pub mod keys;
+pub mod metrics;
+pub mod server;
+pub mod tls;

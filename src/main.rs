@@ -1,0 +1,172 @@
+//! The `cowork-ingest` binary: parses flags, installs logging, and calls into the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use cowork_ingest::config::{Config, DEFAULT_DEV_PARTITIONS};
+use cowork_ingest::{dev_broker, edge, keys};
+
+#[derive(Parser)]
+#[command(name = "cowork-ingest", version, about = "Ingest pipeline for Claude Cowork and Claude Code telemetry")]
+struct Cli {
+    /// TOML configuration file (see README, "Configuration").
+    #[arg(long, global = true, env = "COWORK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Override one setting: `--set edge.max_body_bytes=8388608`. Repeatable.
+    #[arg(long = "set", global = true, value_name = "SECTION.FIELD=VALUE")]
+    overrides: Vec<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve OTLP (HTTP 4318, gRPC 4317) and publish raw payloads to Kafka.
+    Edge,
+    /// Manage API keys in the key file (`edge.keys_path`).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Run an in-memory Kafka-protocol broker (librdkafka's mock cluster). Not durable.
+    DevBroker {
+        /// Number of brokers.
+        #[arg(long, default_value_t = 1)]
+        brokers: i32,
+        /// Partitions per topic.
+        #[arg(long, default_value_t = DEFAULT_DEV_PARTITIONS)]
+        partitions: i32,
+        /// Also write the bootstrap address to this file.
+        #[arg(long)]
+        bootstrap_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key. Its secret is printed once, on stdout's last line.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, value_enum)]
+        role: keys::Role,
+        #[arg(long, value_enum, default_value = "org")]
+        kind: keys::Kind,
+        /// YYYY-MM-DD (expires at 00:00 UTC that day) or an RFC 3339 time.
+        #[arg(long, value_parser = keys::parse_expiry)]
+        expires: Option<time::OffsetDateTime>,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id. The edge stops accepting it within `edge.keys_reload_ms`.
+    Revoke { id: String },
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn"));
+    let json = std::env::var("COWORK_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Cancels the token on SIGTERM or Ctrl-C.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("shutdown requested");
+        t.cancel();
+    });
+    token
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    let config = Config::load(cli.config.as_deref(), &cli.overrides)?;
+    match cli.command {
+        Command::Edge => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let listeners = edge::Listeners::bind(&config.edge).await.context("binding the edge's ports")?;
+                edge::run(listeners, config, shutdown_on_signal()).await?;
+                anyhow::Ok(())
+            })
+        }
+        Command::Keys { command } => run_keys(&config, command),
+        Command::DevBroker { brokers, partitions, bootstrap_file } => {
+            let cluster = dev_broker::start(brokers, partitions, &dev_broker::topics(&config.kafka))?;
+            let bootstrap = cluster.bootstrap_servers();
+            if let Some(path) = bootstrap_file {
+                std::fs::write(&path, format!("{bootstrap}\n")).with_context(|| format!("writing {}", path.display()))?;
+            }
+            eprintln!("dev broker: in-memory Kafka-protocol broker (NOT durable: its data is lost when it stops)");
+            println!("{bootstrap}");
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(async { shutdown_on_signal().cancelled().await });
+            drop(cluster);
+            Ok(())
+        }
+    }
+}
+
+fn run_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
+    let path = &config.edge.keys_path;
+    match command {
+        KeysCommand::Create { tenant, role, kind, expires } => {
+            let new = keys::create(path, &tenant, role, kind, expires)?;
+            eprintln!(
+                "created key {} for tenant {} (role {:?}, kind {:?}) in {}; the secret below is shown only once",
+                new.entry.id,
+                new.entry.tenant,
+                new.entry.role,
+                new.entry.kind,
+                path.display()
+            );
+            println!("{}", new.token);
+        }
+        KeysCommand::List => {
+            println!("{:<16}  {:<20}  {:<6}  {:<8}  {:<20}  {:<20}  status", "id", "tenant", "role", "kind", "created", "expires");
+            let now = time::OffsetDateTime::now_utc();
+            for k in keys::list(path)? {
+                let fmt = |t: Option<time::OffsetDateTime>| {
+                    t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()).unwrap_or_else(|| "-".into())
+                };
+                let status = if k.revoked_at.is_some() {
+                    "revoked"
+                } else if k.expires_at.is_some_and(|t| t <= now) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<16}  {:<20}  {:<6}  {:<8}  {:<20}  {:<20}  {status}",
+                    k.id,
+                    k.tenant,
+                    format!("{:?}", k.role).to_lowercase(),
+                    format!("{:?}", k.kind).to_lowercase(),
+                    fmt(Some(k.created_at)),
+                    fmt(k.expires_at)
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            let k = keys::revoke(path, &id)?;
+            eprintln!("revoked key {} (tenant {})", k.id, k.tenant);
+        }
+    }
+    Ok(())
+}
