@@ -67,7 +67,9 @@ impl Publisher {
             // The in-flight budget already bounds what is queued; this is a second fence.
             .set("queue.buffering.max.kbytes", (e.max_inflight_bytes / 1024).max(1024).to_string())
             // Requests wait for their acknowledgement: batch concurrent ones, but only briefly.
-            .set("linger.ms", "5");
+            .set("linger.ms", "5")
+            // Reconnect within a second of a broker coming back (librdkafka's default is 10 s).
+            .set("reconnect.backoff.max.ms", "1000");
         for (k, v) in &config.kafka.producer {
             c.set(k, v);
         }

@@ -1,0 +1,270 @@
+//! Shared test harness: a real Kafka-protocol broker (librdkafka's mock cluster over TCP), a
+//! key file with one key of every kind, and the edge running in-process on port 0.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cowork_ingest::config::Config;
+use cowork_ingest::dev_broker::{self, DevCluster};
+use cowork_ingest::edge;
+use cowork_ingest::keys::{self, Kind, Role};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub const PARTITIONS: i32 = 3;
+
+/// Keys of every kind the auth matrix needs.
+pub struct TestKeys {
+    pub ingest: String,
+    pub other_tenant: String,
+    pub read: String,
+    pub personal: String,
+    pub revoked: String,
+    pub expired: String,
+    pub ingest_id: String,
+}
+
+pub struct TestEdge {
+    pub http: SocketAddr,
+    pub grpc: SocketAddr,
+    pub admin: SocketAddr,
+    pub config: Config,
+    pub keys: TestKeys,
+    pub dir: tempfile::TempDir,
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl TestEdge {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.keys.ingest)
+    }
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// A single-broker mock cluster with the pipeline's topics.
+pub fn cluster() -> DevCluster {
+    let config = Config::default();
+    dev_broker::start(1, PARTITIONS, &dev_broker::topics(&config.kafka)).expect("mock cluster starts")
+}
+
+pub fn make_keys(path: &Path) -> TestKeys {
+    let past = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    let ingest = keys::create(path, "acme", Role::Ingest, Kind::Org, None).unwrap();
+    let revoked = keys::create(path, "acme", Role::Ingest, Kind::Org, None).unwrap();
+    keys::revoke(path, &revoked.entry.id).unwrap();
+    TestKeys {
+        ingest_id: ingest.entry.id.clone(),
+        ingest: ingest.token,
+        other_tenant: keys::create(path, "globex", Role::Ingest, Kind::Org, None).unwrap().token,
+        read: keys::create(path, "acme", Role::Read, Kind::Org, None).unwrap().token,
+        personal: keys::create(path, "acme", Role::Ingest, Kind::Personal, None).unwrap().token,
+        revoked: revoked.token,
+        expired: keys::create(path, "acme", Role::Ingest, Kind::Org, Some(past)).unwrap().token,
+    }
+}
+
+/// Test configuration: the given brokers, a fresh key file, short probe and reload intervals.
+pub fn config(brokers: &str, dir: &Path, extra: &[&str]) -> Config {
+    let mut sets = vec![
+        format!("kafka.brokers={brokers}"),
+        format!("edge.keys_path={}", dir.join("keys.toml").display()),
+        "edge.kafka_probe_ms=200".to_string(),
+        "edge.keys_reload_ms=100".to_string(),
+        "edge.publish_timeout_ms=3000".to_string(),
+    ];
+    sets.extend(extra.iter().map(|s| s.to_string()));
+    Config::load_from(None, &[], &sets).expect("test config is valid")
+}
+
+/// Starts the edge in-process on port 0 and waits until it is ready.
+pub async fn start_edge(brokers: &str, extra: &[&str]) -> TestEdge {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = make_keys(&dir.path().join("keys.toml"));
+    let config = config(brokers, dir.path(), extra);
+    start_edge_with(config, keys, dir).await
+}
+
+pub async fn start_edge_with(config: Config, keys: TestKeys, dir: tempfile::TempDir) -> TestEdge {
+    init_logs();
+    let any = "127.0.0.1:0";
+    let listeners = edge::Listeners {
+        http: TcpListener::bind(any).await.unwrap(),
+        grpc: TcpListener::bind(any).await.unwrap(),
+        admin: TcpListener::bind(any).await.unwrap(),
+    };
+    let (http, grpc, admin) = (
+        listeners.http.local_addr().unwrap(),
+        listeners.grpc.local_addr().unwrap(),
+        listeners.admin.local_addr().unwrap(),
+    );
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn({
+        let (config, shutdown) = (config.clone(), shutdown.clone());
+        async move { edge::run(listeners, config, shutdown).await.expect("edge runs") }
+    });
+    let edge = TestEdge { http, grpc, admin, config, keys, dir, shutdown, task };
+    wait_ready(edge.admin, Duration::from_secs(20)).await;
+    edge
+}
+
+pub async fn wait_ready(admin: SocketAddr, within: Duration) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(r) = client.get(format!("http://{admin}/readyz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "edge not ready within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt().with_env_filter("warn,rdkafka=error").with_test_writer().try_init();
+}
+
+/// One message read back from Kafka.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub payload: Vec<u8>,
+    pub key: Option<Vec<u8>>,
+    pub headers: HashMap<String, String>,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Reads every message of `topic` from the beginning until `expected` arrived or `within` passed.
+pub fn consume_all(brokers: &str, topic: &str, expected: usize, within: Duration) -> Vec<Received> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("test-{}", uuid::Uuid::new_v4()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline && out.len() < expected {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                let mut headers = HashMap::new();
+                if let Some(h) = m.headers() {
+                    for hd in h.iter() {
+                        headers.insert(hd.key.to_string(), String::from_utf8_lossy(hd.value.unwrap_or_default()).into_owned());
+                    }
+                }
+                out.push(Received {
+                    payload: m.payload().unwrap_or_default().to_vec(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    headers,
+                    partition: m.partition(),
+                    offset: m.offset(),
+                });
+            }
+            Some(Err(e)) => panic!("consume error: {e}"),
+            None => {}
+        }
+    }
+    // Linger briefly to catch anything beyond `expected` (a duplicate would show up here).
+    let linger = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < linger {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
+            out.push(Received {
+                payload: m.payload().unwrap_or_default().to_vec(),
+                key: None,
+                headers: HashMap::new(),
+                partition: m.partition(),
+                offset: m.offset(),
+            });
+        }
+    }
+    out
+}
+
+/// One request body of the corpus, with the headers the real exporter sent.
+pub struct CorpusBody {
+    pub name: String,
+    pub body: Vec<u8>,
+    pub content_type: String,
+    pub content_encoding: Option<String>,
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus")
+}
+
+/// The bodies of one corpus folder (`json-none`, `json-gzip`, `proto-none`, `proto-gzip`).
+pub fn corpus(folder: &str) -> Vec<CorpusBody> {
+    let dir = fixtures().join(folder);
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e != "headers"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|p| {
+            let meta: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(format!("{}.headers", p.display())).unwrap()).unwrap();
+            let h = &meta["headers"];
+            CorpusBody {
+                name: format!("{folder}/{}", p.file_name().unwrap().to_string_lossy()),
+                body: std::fs::read(&p).unwrap(),
+                content_type: h["content-type"].as_str().unwrap().to_string(),
+                content_encoding: h["content-encoding"].as_str().map(str::to_string),
+            }
+        })
+        .collect()
+}
+
+pub const CORPUS_FOLDERS: [&str; 4] = ["json-none", "json-gzip", "proto-none", "proto-gzip"];
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// A valid OTLP/JSON logs request with `n` records, tagged so tests can find it again.
+pub fn json_logs(tag: &str, n: usize) -> Vec<u8> {
+    let records: Vec<_> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "timeUnixNano": "1795000002103000000",
+                "body": {"stringValue": "claude_code.user_prompt"},
+                "attributes": [
+                    {"key": "event.name", "value": {"stringValue": "user_prompt"}},
+                    {"key": "event.sequence", "value": {"intValue": i}},
+                    {"key": "session.id", "value": {"stringValue": tag}}
+                ]
+            })
+        })
+        .collect();
+    serde_json::json!({"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "claude-code"}}]},
+        "scopeLogs": [{"scope": {"name": "com.anthropic.claude_code.events"}, "logRecords": records}]
+    }]})
+    .to_string()
+    .into_bytes()
+}
