@@ -1,0 +1,120 @@
+# Shared helpers for scripts/up, scripts/down and scripts/test. Sourced, not run.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEV="$ROOT/.dev"
+mkdir -p "$DEV"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command as root: directly when we are root, else through sudo.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+APT_UPDATED=0
+# Installs Debian packages that are not installed yet.
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get to install them"
+  say "installing ${missing[*]} (apt)"
+  if [ "$APT_UPDATED" -eq 0 ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# What building the crate needs: a C toolchain for librdkafka, OpenSSL headers for SASL_SSL.
+install_build_deps() {
+  command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (https://rustup.rs)"
+  apt_install build-essential pkg-config libssl-dev zlib1g-dev python3 curl
+}
+
+# Node and npm for the real OpenTelemetry JS exporter, then its locked packages.
+install_exporter() {
+  command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+  local dir="$ROOT/tools/otel-client"
+  if [ ! -d "$dir/node_modules/@opentelemetry/exporter-logs-otlp-proto" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    say "installing the OpenTelemetry JS exporter (npm ci)"
+    (cd "$dir" && npm ci --silent --no-audit --no-fund)
+  fi
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# Starts a background process with its pid and log under .dev/, unless it already runs.
+start_bg() {
+  local name="$1"; shift
+  if pid_alive "$DEV/$name.pid"; then say "$name already running (pid $(cat "$DEV/$name.pid"))"; return 0; fi
+  nohup "$@" >"$DEV/$name.log" 2>&1 &
+  echo $! >"$DEV/$name.pid"
+}
+
+stop_bg() {
+  local name="$1" pidfile="$DEV/$1.pid"
+  if pid_alive "$pidfile"; then
+    local pid; pid="$(cat "$pidfile")"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    say "stopped $name"
+  fi
+  rm -f "$pidfile"
+}
+
+wait_http() { # url seconds
+  local url="$1" secs="$2"
+  for _ in $(seq 1 $((secs * 10))); do
+    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+CLICKHOUSE_HTTP_PORT="${CLICKHOUSE_HTTP_PORT:-8123}"
+CLICKHOUSE_TCP_PORT="${CLICKHOUSE_TCP_PORT:-9000}"
+
+# A ClickHouse server as an ordinary process with its own config, data under .dev/clickhouse.
+start_clickhouse() {
+  local bin
+  bin="$(command -v clickhouse-server || true)"
+  if [ -z "$bin" ] && command -v clickhouse >/dev/null; then bin="$(command -v clickhouse) server"; fi
+  if [ -z "$bin" ]; then
+    apt_install clickhouse-server clickhouse-client
+    bin="$(command -v clickhouse-server)"
+  fi
+  local dir="$DEV/clickhouse"
+  mkdir -p "$dir/data" "$dir/tmp" "$dir/log" "$dir/user_files" "$dir/format_schemas"
+  cat >"$dir/config.xml" <<XML
+<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>$dir/log/server.log</log><errorlog>$dir/log/error.log</errorlog></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>$CLICKHOUSE_HTTP_PORT</http_port>
+  <tcp_port>$CLICKHOUSE_TCP_PORT</tcp_port>
+  <path>$dir/data/</path>
+  <tmp_path>$dir/tmp/</tmp_path>
+  <user_files_path>$dir/user_files/</user_files_path>
+  <format_schema_path>$dir/format_schemas/</format_schema_path>
+  <users_config>$dir/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>268435456</mark_cache_size>
+  <max_concurrent_queries>100</max_concurrent_queries>
+</yandex>
+XML
+  cat >"$dir/users.xml" <<XML
+<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage><allow_experimental_low_cardinality_type>1</allow_experimental_low_cardinality_type></default></profiles>
+  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default></users>
+  <quotas><default></default></quotas>
+</yandex>
+XML
+  # shellcheck disable=SC2086
+  start_bg clickhouse $bin --config-file="$dir/config.xml"
+  wait_http "http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/ping" 60 || die "ClickHouse did not start; see $dir/log/ and $DEV/clickhouse.log"
+}
