@@ -29,3 +29,4 @@ pub mod keys;
 pub mod metrics;
 pub mod server;
 pub mod tls;
+pub mod wire;

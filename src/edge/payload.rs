@@ -79,16 +79,12 @@ pub fn count_records(signal: Signal, content_type: ContentType, body: &[u8]) -> 
 }
 
 fn count_protobuf(signal: Signal, body: &[u8]) -> Result<u64, Reject> {
-    use opentelemetry_proto::tonic::collector::{logs, metrics, trace};
+    use opentelemetry_proto::tonic::collector::{metrics, trace};
     let invalid = |what: &str, e: prost::DecodeError| Reject::InvalidPayload(format!("body is not a valid protobuf {what}: {e}"));
     Ok(match signal {
-        Signal::Logs => logs::v1::ExportLogsServiceRequest::decode(body)
-            .map_err(|e| invalid("ExportLogsServiceRequest", e))?
-            .resource_logs
-            .iter()
-            .flat_map(|r| &r.scope_logs)
-            .map(|s| s.log_records.len() as u64)
-            .sum(),
+        // Logs are the volume signal: validated by the borrowed wire walker, no copies.
+        Signal::Logs => crate::wire::check_logs_request(body)
+            .map_err(|e| Reject::InvalidPayload(format!("body is not a valid protobuf ExportLogsServiceRequest: {e}")))?,
         Signal::Metrics => metrics::v1::ExportMetricsServiceRequest::decode(body)
             .map_err(|e| invalid("ExportMetricsServiceRequest", e))?
             .resource_metrics
