@@ -331,28 +331,18 @@ mod tests {
         assert_eq!(check_logs_request(&[0x0a, 0x05, 0x00]).unwrap_err().to_string(), "truncated ExportLogsServiceRequest");
         assert_eq!(check_logs_request(&[]).unwrap(), 0);
         // A deeply nested AnyValue array is refused, not a stack overflow.
+        let wrap = |tag: u8, inner: &[u8]| {
+            let mut out = vec![tag];
+            prost::encoding::encode_varint(inner.len() as u64, &mut out);
+            out.extend_from_slice(inner);
+            out
+        };
         let mut any = vec![];
         for _ in 0..200 {
-            let mut arr = vec![0x0a];
-            prost::encoding::encode_varint(any.len() as u64, &mut arr);
-            arr.extend_from_slice(&any);
-            let mut next = vec![0x2a];
-            prost::encoding::encode_varint(arr.len() as u64, &mut next);
-            next.extend_from_slice(&arr);
-            any = next;
+            any = wrap(0x2a, &wrap(0x0a, &any)); // AnyValue.array_value(ArrayValue.values(...))
         }
-        let mut rec = vec![0x2a];
-        prost::encoding::encode_varint(any.len() as u64, &mut rec);
-        rec.extend_from_slice(&any);
-        let mut scope = vec![0x12];
-        prost::encoding::encode_varint(rec.len() as u64, &mut scope);
-        scope.extend_from_slice(&rec);
-        let mut rl = vec![0x12];
-        prost::encoding::encode_varint(scope.len() as u64, &mut rl);
-        rl.extend_from_slice(&scope);
-        let mut req = vec![0x0a];
-        prost::encoding::encode_varint(rl.len() as u64, &mut req);
-        req.extend_from_slice(&rl);
+        // Request.resource_logs(ResourceLogs.scope_logs(ScopeLogs.log_records(LogRecord.body(any))))
+        let req = wrap(0x0a, &wrap(0x12, &wrap(0x12, &wrap(0x2a, &any))));
         assert_eq!(check_logs_request(&req).unwrap_err(), WireError::TooDeep);
     }
 }

@@ -27,9 +27,8 @@ async fn post(edge: &TestEdge, path: &str, auth: Option<&str>, ct: &str, enc: Op
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_corpus_body_arrives_in_kafka_byte_for_byte_with_headers() {
-    let cluster = cluster();
-    let brokers = cluster.bootstrap_servers();
-    let edge = start_edge(&brokers, &[]).await;
+    let (_cluster, edge) = start_with_broker(&[]).await;
+    let brokers = edge.config.kafka.brokers.clone();
     let mut sent = Vec::new();
     for folder in CORPUS_FOLDERS {
         for b in corpus(folder) {
@@ -75,9 +74,8 @@ async fn every_corpus_body_arrives_in_kafka_byte_for_byte_with_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_comes_from_the_key_never_from_the_payload() {
-    let cluster = cluster();
-    let brokers = cluster.bootstrap_servers();
-    let edge = start_edge(&brokers, &[]).await;
+    let (_cluster, edge) = start_with_broker(&[]).await;
+    let brokers = edge.config.kafka.brokers.clone();
     // The payload claims to be acme's, with a tenant attribute; the key is globex's.
     let body = String::from_utf8(json_logs("spoof", 1)).unwrap().replace(
         r#""attributes":[{"key":"service.name""#,
@@ -94,9 +92,8 @@ async fn tenant_comes_from_the_key_never_from_the_payload() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_matrix() {
-    let cluster = cluster();
-    let brokers = cluster.bootstrap_servers();
-    let edge = start_edge(&brokers, &[]).await;
+    let (_cluster, edge) = start_with_broker(&[]).await;
+    let brokers = edge.config.kafka.brokers.clone();
     let k = &edge.keys;
     let basic = |key: &str| {
         use base64::Engine;
@@ -144,9 +141,8 @@ async fn auth_matrix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_matrix() {
-    let cluster = cluster();
-    let brokers = cluster.bootstrap_servers();
-    let edge = start_edge(&brokers, &["edge.max_body_bytes=1048576", "edge.max_decompressed_bytes=4194304"]).await;
+    let (_cluster, edge) = start_with_broker(&["edge.max_body_bytes=1048576", "edge.max_decompressed_bytes=4194304"]).await;
+    let brokers = edge.config.kafka.brokers.clone();
     let auth = edge.bearer();
     let valid = json_logs("bad-input", 3);
     let gz = gzip(&valid);
@@ -161,7 +157,7 @@ async fn bad_input_matrix() {
         ("oversize body", "application/x-protobuf", None, oversize, 413, "exceeds"),
         ("garbage protobuf", "application/x-protobuf", None, b"\x0a\xff\xff\xff\xff\x0f garbage".to_vec(), 400, "ExportLogsServiceRequest"),
         ("malformed JSON", "application/json", None, b"{\"resourceLogs\": [".to_vec(), 400, "OTLP/JSON"),
-        ("JSON of the wrong shape", "application/json", None, b"{\"resourceLogs\": {}}".to_vec(), 400, "expected a sequence"),
+        ("JSON of the wrong shape", "application/json", None, b"{\"resourceLogs\": {}}".to_vec(), 400, "expected an array for resourceLogs"),
         ("empty valid protobuf request", "application/x-protobuf", None, Vec::new(), 200, ""),
         ("empty valid JSON request", "application/json", None, b"{}".to_vec(), 200, ""),
         ("empty scopes", "application/json", None, br#"{"resourceLogs":[{"scopeLogs":[]}]}"#.to_vec(), 200, ""),
@@ -195,9 +191,8 @@ async fn bad_input_matrix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_traces_routes_publish_to_their_own_topics() {
-    let cluster = cluster();
-    let brokers = cluster.bootstrap_servers();
-    let edge = start_edge(&brokers, &[]).await;
+    let (_cluster, edge) = start_with_broker(&[]).await;
+    let brokers = edge.config.kafka.brokers.clone();
     let metrics_body = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"claude_code.cost.usage","sum":{"dataPoints":[{"asDouble":0.5}]}}]}]}]}"#;
     let traces_body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"s"}]}]}]}"#;
     for (path, body) in [
@@ -230,9 +225,8 @@ async fn grpc_clients_succeed_on_the_grpc_port() {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use tonic::codec::CompressionEncoding;
 
-    let cluster = cluster();
-    let brokers = cluster.bootstrap_servers();
-    let edge = start_edge(&brokers, &[]).await;
+    let (_cluster, edge) = start_with_broker(&[]).await;
+    let brokers = edge.config.kafka.brokers.clone();
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", edge.grpc)).unwrap().connect().await.unwrap();
     let corpus_bodies = corpus("proto-none");
     fn with_auth<T>(msg: T, key: &str) -> tonic::Request<T> {
@@ -280,9 +274,8 @@ async fn grpc_clients_succeed_on_the_grpc_port() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_down_means_503_and_every_acknowledged_request_survives() {
-    let cluster = cluster();
-    let brokers = cluster.bootstrap_servers();
-    let edge = start_edge(&brokers, &["edge.publish_timeout_ms=1500"]).await;
+    let (cluster, edge) = start_with_broker(&["edge.publish_timeout_ms=1500"]).await;
+    let brokers = edge.config.kafka.brokers.clone();
     let mut acked = Vec::new();
     let send = |tag: String| {
         let (url, auth) = (edge.url("/v1/logs"), edge.bearer());
@@ -344,9 +337,8 @@ async fn broker_down_means_503_and_every_acknowledged_request_survives() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_answers_429_with_a_short_retry_after() {
-    let cluster = cluster();
-    let brokers = cluster.bootstrap_servers();
-    let edge = start_edge(&brokers, &["edge.rate_limit_events_per_s=10"]).await;
+    let (_cluster, edge) = start_with_broker(&["edge.rate_limit_events_per_s=10"]).await;
+    let brokers = edge.config.kafka.brokers.clone();
     let first = post(&edge, "/v1/logs", Some(&edge.bearer()), "application/json", None, json_logs("rl", 30)).await;
     assert_eq!(first.status(), 200, "a quiet key may send one large batch");
     let second = post(&edge, "/v1/logs", Some(&edge.bearer()), "application/json", None, json_logs("rl", 1)).await;
@@ -361,9 +353,8 @@ async fn rate_limit_answers_429_with_a_short_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_file_changes_apply_without_a_restart() {
-    let cluster = cluster();
-    let brokers = cluster.bootstrap_servers();
-    let edge = start_edge(&brokers, &[]).await;
+    let (_cluster, edge) = start_with_broker(&[]).await;
+    let brokers = edge.config.kafka.brokers.clone();
     let path = edge.config.edge.keys_path.clone();
     let new = cowork_ingest::keys::create(&path, "initech", cowork_ingest::keys::Role::Ingest, cowork_ingest::keys::Kind::Org, None).unwrap();
     let auth = format!("Bearer {}", new.token);
@@ -390,9 +381,8 @@ async fn key_file_changes_apply_without_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_port_serves_health_readiness_and_metrics() {
-    let cluster = cluster();
-    let brokers = cluster.bootstrap_servers();
-    let edge = start_edge(&brokers, &[]).await;
+    let (_cluster, edge) = start_with_broker(&[]).await;
+    let brokers = edge.config.kafka.brokers.clone();
     let _ = post(&edge, "/v1/logs", Some(&edge.bearer()), "application/json", None, json_logs("m", 2)).await;
     let _ = post(&edge, "/v1/logs", None, "application/json", None, json_logs("m", 2)).await;
     let c = client();
@@ -421,9 +411,8 @@ async fn admin_port_serves_health_readiness_and_metrics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_in_flight_requests() {
-    let cluster = cluster();
-    let brokers = cluster.bootstrap_servers();
-    let edge = start_edge(&brokers, &[]).await;
+    let (_cluster, edge) = start_with_broker(&[]).await;
+    let brokers = edge.config.kafka.brokers.clone();
     let body = json_logs("drain", 5);
     let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Vec<u8>, std::io::Error>>();
     let request = tokio::spawn(
@@ -446,4 +435,59 @@ async fn shutdown_finishes_in_flight_requests() {
     let got = consume_all(&brokers, "cowork-otlp-logs", 1, Duration::from_secs(10));
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].payload, body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_grpc_uploads_stay_within_the_inflight_budget() {
+    use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+
+    let mib = 1 << 20;
+    let (_cluster, edge) = start_with_broker(&[
+        &format!("edge.max_body_bytes={}", 2 * mib),
+        &format!("edge.max_decompressed_bytes={}", 2 * mib),
+        &format!("edge.max_inflight_bytes={}", 4 * mib),
+    ])
+    .await;
+    // One 1.5 MiB message holds 1.5 MiB as received plus 1.5 MiB as the published copy: the
+    // 4 MiB budget has room for one at a time.
+    let big = "x".repeat(3 * mib / 2);
+    let msg = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord {
+                    body: Some(AnyValue { value: Some(any_value::Value::StringValue(big)) }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", edge.grpc)).unwrap().connect().await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (channel, msg, key) = (channel.clone(), msg.clone(), edge.keys.ingest.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut req = tonic::Request::new(msg);
+            req.metadata_mut().insert("authorization", format!("Bearer {key}").parse().unwrap());
+            LogsServiceClient::new(channel).max_encoding_message_size(4 << 20).export(req).await.map(|_| ()).map_err(|s| s.code())
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    assert!(results.iter().any(Result::is_ok), "{results:?}");
+    assert!(
+        results.iter().all(|r| matches!(r, Ok(()) | Err(tonic::Code::Unavailable))),
+        "over-budget uploads get the retryable UNAVAILABLE: {results:?}"
+    );
+    // Every byte went back to the budget: a lone upload of the same size succeeds again.
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut().insert("authorization", edge.bearer().parse().unwrap());
+    LogsServiceClient::new(channel).max_encoding_message_size(4 << 20).export(req).await.expect("budget was released");
+    edge.stop().await;
 }

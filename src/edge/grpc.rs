@@ -2,8 +2,8 @@
 //!
 //! The message is taken as raw bytes (a pass-through codec), checked by the same code as HTTP
 //! and published unchanged: the edge never re-encodes a payload. gRPC's own message compression
-//! (gzip, zstd, deflate) is undone by tonic within `max_decompressed_bytes`; what is published is
-//! the protobuf message itself, recorded as `identity`.
+//! (gzip, zstd, deflate) is undone by tonic within `max_body_bytes`; what is published is the
+//! protobuf message itself, recorded as `identity`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -20,6 +20,7 @@ use tonic::Status;
 
 use super::failure::Failure;
 use super::http::{log_rejection, record};
+use super::limits::Permit;
 use super::{now_ms, Edge, Incoming};
 use crate::envelope::{Compression, ContentType, Signal};
 
@@ -137,10 +138,46 @@ async fn accept(
     .await
 }
 
+/// A request body whose bytes are charged to the in-flight budget as they arrive, like the
+/// HTTP path's: tonic buffers a whole message before the handler sees it, so this is what keeps
+/// concurrent gRPC uploads within `edge.max_inflight_bytes`. The charge is released when tonic
+/// drops the body, once the message is read.
+struct Budgeted<B> {
+    inner: B,
+    permit: Permit,
+}
+
+impl<B> http_body::Body for Budgeted<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(data) = frame.data_ref() {
+            if let Err(e) = self.permit.grow(data.len()) {
+                return Poll::Ready(Some(Err(Box::new(Status::unavailable(e.to_string())))));
+            }
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+}
+
 impl<B> tower::Service<http::Request<B>> for GrpcService
 where
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
+    B: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
 {
     type Response = http::Response<tonic::body::Body>;
@@ -162,7 +199,10 @@ where
             for enc in [CompressionEncoding::Gzip, CompressionEncoding::Zstd, CompressionEncoding::Deflate] {
                 accept.enable(enc);
             }
-            let max = edge.config.edge.max_decompressed_bytes;
+            let req = req.map(|inner| Budgeted { inner, permit: edge.budget.permit() });
+            // The message is what gets published, so it is held to the body limit (after gRPC's
+            // own decompression, which tonic bounds by the same number).
+            let max = edge.config.edge.max_body_bytes;
             let mut grpc = Grpc::new(RawCodec)
                 .apply_compression_config(accept, EnabledCompressionEncodings::default())
                 .apply_max_message_size_config(Some(max), None);

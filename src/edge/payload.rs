@@ -6,8 +6,9 @@ use std::borrow::Cow;
 use std::io::Read;
 
 use prost::Message;
-use serde::de::IgnoredAny;
-use serde::Deserialize;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::failure::{Failure, Reject};
 use super::limits::Permit;
@@ -102,80 +103,106 @@ fn count_protobuf(signal: Signal, body: &[u8]) -> Result<u64, Reject> {
     })
 }
 
-// OTLP/JSON shapes, down to the level of records. Records themselves are skipped without
-// allocating (`IgnoredAny`): the consumer decodes them, and dead-letters what it cannot.
-// The proto field names are accepted too, as protobuf's JSON mapping requires.
-#[derive(Deserialize)]
-struct JsonLogs {
-    #[serde(default, rename = "resourceLogs", alias = "resource_logs")]
-    resources: Vec<JsonResourceLogs>,
-}
-#[derive(Deserialize)]
-struct JsonResourceLogs {
-    #[serde(default, rename = "scopeLogs", alias = "scope_logs")]
-    scopes: Vec<JsonScopeLogs>,
-}
-#[derive(Deserialize)]
-struct JsonScopeLogs {
-    #[serde(default, rename = "logRecords", alias = "log_records")]
-    records: Vec<IgnoredAny>,
-}
-#[derive(Deserialize)]
-struct JsonMetrics {
-    #[serde(default, rename = "resourceMetrics", alias = "resource_metrics")]
-    resources: Vec<JsonResourceMetrics>,
-}
-#[derive(Deserialize)]
-struct JsonResourceMetrics {
-    #[serde(default, rename = "scopeMetrics", alias = "scope_metrics")]
-    scopes: Vec<JsonScopeMetrics>,
-}
-#[derive(Deserialize)]
-struct JsonScopeMetrics {
-    #[serde(default)]
-    metrics: Vec<IgnoredAny>,
-}
-#[derive(Deserialize)]
-struct JsonTraces {
-    #[serde(default, rename = "resourceSpans", alias = "resource_spans")]
-    resources: Vec<JsonResourceSpans>,
-}
-#[derive(Deserialize)]
-struct JsonResourceSpans {
-    #[serde(default, rename = "scopeSpans", alias = "scope_spans")]
-    scopes: Vec<JsonScopeSpans>,
-}
-#[derive(Deserialize)]
-struct JsonScopeSpans {
-    #[serde(default)]
-    spans: Vec<IgnoredAny>,
+/// The path from an OTLP/JSON export request down to its records, one level per step, each
+/// with its camelCase name and the proto field name that protobuf's JSON mapping also allows.
+fn json_path(signal: Signal) -> (&'static str, &'static [[&'static str; 2]; 3]) {
+    match signal {
+        Signal::Logs => ("ExportLogsServiceRequest", &[["resourceLogs", "resource_logs"], ["scopeLogs", "scope_logs"], ["logRecords", "log_records"]]),
+        Signal::Metrics => ("ExportMetricsServiceRequest", &[["resourceMetrics", "resource_metrics"], ["scopeMetrics", "scope_metrics"], ["metrics", "metrics"]]),
+        Signal::Traces => ("ExportTraceServiceRequest", &[["resourceSpans", "resource_spans"], ["scopeSpans", "scope_spans"], ["spans", "spans"]]),
+    }
 }
 
 fn count_json(signal: Signal, body: &[u8]) -> Result<u64, Reject> {
-    let invalid = |what: &str, e: serde_json::Error| Reject::InvalidPayload(format!("body is not a valid OTLP/JSON {what}: {e}"));
-    Ok(match signal {
-        Signal::Logs => serde_json::from_slice::<JsonLogs>(body)
-            .map_err(|e| invalid("ExportLogsServiceRequest", e))?
-            .resources
-            .iter()
-            .flat_map(|r| &r.scopes)
-            .map(|s| s.records.len() as u64)
-            .sum(),
-        Signal::Metrics => serde_json::from_slice::<JsonMetrics>(body)
-            .map_err(|e| invalid("ExportMetricsServiceRequest", e))?
-            .resources
-            .iter()
-            .flat_map(|r| &r.scopes)
-            .map(|s| s.metrics.len() as u64)
-            .sum(),
-        Signal::Traces => serde_json::from_slice::<JsonTraces>(body)
-            .map_err(|e| invalid("ExportTraceServiceRequest", e))?
-            .resources
-            .iter()
-            .flat_map(|r| &r.scopes)
-            .map(|s| s.spans.len() as u64)
-            .sum(),
-    })
+    let (what, path) = json_path(signal);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let count = CountIn(path)
+        .deserialize(&mut de)
+        .and_then(|n| de.end().map(|_| n))
+        .map_err(|e| Reject::InvalidPayload(format!("body is not a valid OTLP/JSON {what}: {e}")))?;
+    Ok(count)
+}
+
+/// Counts the records below an object by following `path` through its arrays. Everything off
+/// the path, and the records themselves, is skipped without allocating (`IgnoredAny`): the
+/// consumer decodes records and dead-letters what it cannot.
+#[derive(Clone, Copy)]
+struct CountIn<'p>(&'p [[&'p str; 2]]);
+
+/// An array of objects, each counted with [`CountIn`]; at the end of the path, its length.
+#[derive(Clone, Copy)]
+struct CountArray<'p>(&'p [[&'p str; 2]], &'p str);
+
+/// Whether a key is the next step of the path.
+struct KeyIs<'p>(&'p [&'p str; 2]);
+
+impl<'de> DeserializeSeed<'de> for CountIn<'_> {
+    type Value = u64;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CountIn<'_> {
+    type Value = u64;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "an object with {}", self.0[0][0])
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<u64, A::Error> {
+        let mut total = 0;
+        while let Some(on_path) = map.next_key_seed(KeyIs(&self.0[0]))? {
+            if on_path {
+                total += map.next_value_seed(CountArray(&self.0[1..], self.0[0][0]))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(total)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for CountArray<'_> {
+    type Value = u64;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CountArray<'_> {
+    type Value = u64;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "an array for {}", self.1)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
+        let mut total = 0;
+        if self.0.is_empty() {
+            while seq.next_element::<IgnoredAny>()?.is_some() {
+                total += 1;
+            }
+        } else {
+            while let Some(n) = seq.next_element_seed(CountIn(self.0))? {
+                total += n;
+            }
+        }
+        Ok(total)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<bool, E> {
+        Ok(self.0.contains(&key))
+    }
 }
 
 #[cfg(test)]
@@ -229,10 +256,17 @@ mod tests {
     #[test]
     fn invalid_payloads_say_what_is_wrong() {
         let err = count_records(Signal::Logs, ContentType::Json, b"{\"resourceLogs\": 5}").unwrap_err();
-        assert!(err.to_string().contains("expected a sequence"), "{err}");
+        assert!(err.to_string().contains("expected an array for resourceLogs"), "{err}");
         let err = count_records(Signal::Logs, ContentType::Protobuf, b"\xff\xff\xff").unwrap_err();
         assert!(err.to_string().contains("ExportLogsServiceRequest"), "{err}");
         assert_eq!(count_records(Signal::Logs, ContentType::Protobuf, b"").unwrap(), 0);
         assert_eq!(count_records(Signal::Traces, ContentType::Json, b"{}").unwrap(), 0);
+        let both = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{},{}]}]},{"scope_spans":[{"spans":[{"name":"x"}]}]}],"x":[1]}"#;
+        assert_eq!(count_records(Signal::Traces, ContentType::Json, both).unwrap(), 3);
+        let metrics = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"m","sum":{}}]}]}]}"#;
+        assert_eq!(count_records(Signal::Metrics, ContentType::Json, metrics).unwrap(), 1);
+        // Logs sent to the traces route hold no spans; trailing garbage is refused.
+        assert_eq!(count_records(Signal::Traces, ContentType::Json, br#"{"resourceLogs":[{}]}"#).unwrap(), 0);
+        assert!(count_records(Signal::Logs, ContentType::Json, b"{} x").is_err());
     }
 }

@@ -89,6 +89,13 @@ pub fn config(brokers: &str, dir: &Path, extra: &[&str]) -> Config {
     Config::load_from(None, &[], &sets).expect("test config is valid")
 }
 
+/// A fresh mock cluster and an edge publishing to it. Keep the cluster alive for the test.
+pub async fn start_with_broker(extra: &[&str]) -> (DevCluster, TestEdge) {
+    let cluster = cluster();
+    let edge = start_edge(&cluster.bootstrap_servers(), extra).await;
+    (cluster, edge)
+}
+
 /// Starts the edge in-process on port 0 and waits until it is ready.
 pub async fn start_edge(brokers: &str, extra: &[&str]) -> TestEdge {
     let dir = tempfile::tempdir().unwrap();
