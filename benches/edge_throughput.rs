@@ -41,7 +41,11 @@ fn num_cpus() -> usize {
 /// A realistic batch: 50 records from the corpus under one resource and scope.
 fn batch() -> ExportLogsServiceRequest {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus/proto-none");
-    let mut paths: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "pb")).collect();
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pb"))
+        .collect();
     paths.sort();
     let mut first: Option<(ResourceLogs, ScopeLogs)> = None;
     let mut records = Vec::new();
@@ -59,7 +63,9 @@ fn batch() -> ExportLogsServiceRequest {
     let (mut rl, mut sl) = first.unwrap();
     sl.log_records = records.into_iter().take(EVENTS_PER_BATCH).collect();
     rl.scope_logs = vec![sl];
-    ExportLogsServiceRequest { resource_logs: vec![rl] }
+    ExportLogsServiceRequest {
+        resource_logs: vec![rl],
+    }
 }
 
 struct Run {
@@ -71,26 +77,43 @@ struct Run {
 
 /// Drives `url` with `conns` concurrent keep-alive connections for `secs` after a warm-up.
 fn load(url: &str, auth: &str, content_type: &str, body: Bytes, conns: usize, secs: u64, name: &str) -> Run {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(conns).build().unwrap();
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(conns)
+            .build()
+            .unwrap();
         let ok = Arc::new(AtomicU64::new(0));
         let bad = Arc::new(AtomicU64::new(0));
         let counting = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop = Instant::now() + Duration::from_secs(2 + secs);
         let mut tasks = Vec::new();
         for _ in 0..conns {
-            let (client, ok, bad, counting, body) = (client.clone(), ok.clone(), bad.clone(), counting.clone(), body.clone());
+            let (client, ok, bad, counting, body) =
+                (client.clone(), ok.clone(), bad.clone(), counting.clone(), body.clone());
             let (url, auth, ct) = (url.to_string(), auth.to_string(), content_type.to_string());
             tasks.push(tokio::spawn(async move {
                 while Instant::now() < stop {
-                    let r = client.post(&url).header("authorization", &auth).header("content-type", &ct).body(body.clone()).send().await;
+                    let r = client
+                        .post(&url)
+                        .header("authorization", &auth)
+                        .header("content-type", &ct)
+                        .body(body.clone())
+                        .send()
+                        .await;
                     let good = match r {
                         Ok(r) => r.status() == 200 && r.bytes().await.is_ok(),
                         Err(_) => false,
                     };
                     if counting.load(Ordering::Relaxed) {
-                        if good { ok.fetch_add(1, Ordering::Relaxed); } else { bad.fetch_add(1, Ordering::Relaxed); }
+                        if good {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            bad.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 }
             }));
@@ -104,7 +127,12 @@ fn load(url: &str, auth: &str, content_type: &str, body: Bytes, conns: usize, se
         for t in tasks {
             let _ = t.await;
         }
-        Run { name: name.into(), requests: ok.load(Ordering::Relaxed), errors: bad.load(Ordering::Relaxed), secs: elapsed }
+        Run {
+            name: name.into(),
+            requests: ok.load(Ordering::Relaxed),
+            errors: bad.load(Ordering::Relaxed),
+            secs: elapsed,
+        }
     })
 }
 
@@ -118,7 +146,11 @@ where
     let t = token.clone();
     let handle = std::thread::spawn(move || {
         pin(0);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(2).build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(2)
+            .build()
+            .unwrap();
         rt.block_on(serve_fn(t));
     });
     (token, handle)
@@ -128,22 +160,37 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` lists benches; nothing to list here.
     }
-    let secs: u64 = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
-    let conns: usize = std::env::var("BENCH_CONNS").ok().and_then(|s| s.parse().ok()).unwrap_or(32);
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8);
+    let conns: usize = std::env::var("BENCH_CONNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(32);
     pin(1);
     let cluster = dev_broker::start(1, 6, &dev_broker::topics(&Config::default().kafka)).unwrap();
     let brokers = cluster.bootstrap_servers();
     let dir = tempfile::tempdir().unwrap();
     let keys_path = dir.path().join("keys.toml");
-    let token = keys::create(&keys_path, "bench", keys::Role::Ingest, keys::Kind::Org, None).unwrap().token;
+    let token = keys::create(&keys_path, "bench", keys::Role::Ingest, keys::Kind::Org, None)
+        .unwrap()
+        .token;
     let auth = format!("Bearer {token}");
     let req = batch();
     let proto = Bytes::from(req.encode_to_vec());
     let json = Bytes::from(serde_json::to_vec(&to_otlp_json(&req)).unwrap());
-    eprintln!("batch: {EVENTS_PER_BATCH} events, {} bytes protobuf, {} bytes JSON; {conns} connections, {secs} s per run", proto.len(), json.len());
+    eprintln!(
+        "batch: {EVENTS_PER_BATCH} events, {} bytes protobuf, {} bytes JSON; {conns} connections, {secs} s per run",
+        proto.len(),
+        json.len()
+    );
 
     let mut runs = Vec::new();
-    for (label, ct, body) in [("protobuf", "application/x-protobuf", proto.clone()), ("json", "application/json", json.clone())] {
+    for (label, ct, body) in [
+        ("protobuf", "application/x-protobuf", proto.clone()),
+        ("json", "application/json", json.clone()),
+    ] {
         // Bare server: same accept loop, reads the whole body, answers 200.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -156,27 +203,59 @@ fn main() {
                     ""
                 }),
             );
-            server::serve(tokio::net::TcpListener::from_std(listener).unwrap(), None, router, t, Duration::from_secs(1)).await;
+            server::serve(
+                tokio::net::TcpListener::from_std(listener).unwrap(),
+                None,
+                router,
+                t,
+                Duration::from_secs(1),
+            )
+            .await;
         });
-        runs.push(load(&format!("http://{addr}/v1/logs"), &auth, ct, body.clone(), conns, secs, &format!("bare HTTP server, {label}")));
+        runs.push(load(
+            &format!("http://{addr}/v1/logs"),
+            &auth,
+            ct,
+            body.clone(),
+            conns,
+            secs,
+            &format!("bare HTTP server, {label}"),
+        ));
         stop.cancel();
         handle.join().unwrap();
 
         // The edge: auth, limits, decompression check, validation, publish, wait for the ack.
-        let ports: Vec<std::net::TcpListener> = (0..3).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+        let ports: Vec<std::net::TcpListener> = (0..3)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
         let http = ports[0].local_addr().unwrap();
-        let sets = vec![format!("kafka.brokers={brokers}"), format!("edge.keys_path={}", keys_path.display())];
+        let sets = vec![
+            format!("kafka.brokers={brokers}"),
+            format!("edge.keys_path={}", keys_path.display()),
+        ];
         let config = Config::load_from(None, &[], &sets).unwrap();
         let (stop, handle) = spawn_server(move |t| async move {
             let mut it = ports.into_iter().map(|l| {
                 l.set_nonblocking(true).unwrap();
                 tokio::net::TcpListener::from_std(l).unwrap()
             });
-            let listeners = edge::Listeners { http: it.next().unwrap(), grpc: it.next().unwrap(), admin: it.next().unwrap() };
+            let listeners = edge::Listeners {
+                http: it.next().unwrap(),
+                grpc: it.next().unwrap(),
+                admin: it.next().unwrap(),
+            };
             edge::run(listeners, config, t).await.unwrap();
         });
         std::thread::sleep(Duration::from_secs(2));
-        runs.push(load(&format!("http://{http}/v1/logs"), &auth, ct, body.clone(), conns, secs, &format!("edge → dev broker, {label}")));
+        runs.push(load(
+            &format!("http://{http}/v1/logs"),
+            &auth,
+            ct,
+            body.clone(),
+            conns,
+            secs,
+            &format!("edge → dev broker, {label}"),
+        ));
         stop.cancel();
         handle.join().unwrap();
     }
@@ -187,7 +266,14 @@ fn main() {
         let bare = pair[0].requests as f64 / pair[0].secs;
         for r in pair {
             let rps = r.requests as f64 / r.secs;
-            println!("| {} | {:.0} | {:.0} | {} | {:.2} |", r.name, rps, rps * EVENTS_PER_BATCH as f64, r.errors, rps / bare);
+            println!(
+                "| {} | {:.0} | {:.0} | {} | {:.2} |",
+                r.name,
+                rps,
+                rps * EVENTS_PER_BATCH as f64,
+                r.errors,
+                rps / bare
+            );
         }
     }
 }
@@ -201,12 +287,16 @@ fn to_otlp_json(req: &ExportLogsServiceRequest) -> serde_json::Value {
             Some(Value::IntValue(i)) => serde_json::json!({"intValue": i.to_string()}),
             Some(Value::DoubleValue(d)) => serde_json::json!({"doubleValue": d}),
             Some(Value::BoolValue(b)) => serde_json::json!({"boolValue": b}),
-            Some(Value::ArrayValue(a)) => serde_json::json!({"arrayValue": {"values": a.values.iter().map(|v| any(&Some(v.clone()))).collect::<Vec<_>>()}}),
+            Some(Value::ArrayValue(a)) => {
+                serde_json::json!({"arrayValue": {"values": a.values.iter().map(|v| any(&Some(v.clone()))).collect::<Vec<_>>()}})
+            }
             _ => serde_json::json!({}),
         }
     }
     let attrs = |kvs: &[opentelemetry_proto::tonic::common::v1::KeyValue]| {
-        kvs.iter().map(|kv| serde_json::json!({"key": kv.key, "value": any(&kv.value)})).collect::<Vec<_>>()
+        kvs.iter()
+            .map(|kv| serde_json::json!({"key": kv.key, "value": any(&kv.value)}))
+            .collect::<Vec<_>>()
     };
     serde_json::json!({"resourceLogs": req.resource_logs.iter().map(|rl| serde_json::json!({
         "resource": {"attributes": attrs(rl.resource.as_ref().map_or(&[][..], |r| &r.attributes))},

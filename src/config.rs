@@ -250,9 +250,12 @@ impl Config {
             }
             set_path(&mut doc, &parts, parse_scalar(value.trim()));
         }
-        let config: Config = toml::Value::Table(doc).try_into().map_err(|e: toml::de::Error| {
-            ConfigError::Parse { path: origin, message: e.message().to_string() }
-        })?;
+        let config: Config = toml::Value::Table(doc)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: origin,
+                message: e.message().to_string(),
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -298,7 +301,11 @@ impl Config {
 
     /// The producer's `message.max.bytes`: as configured, else body limit plus headroom.
     pub fn producer_message_max_bytes(&self) -> Result<usize, ConfigError> {
-        let set = self.kafka.producer.get("message.max.bytes").or(self.kafka.client.get("message.max.bytes"));
+        let set = self
+            .kafka
+            .producer
+            .get("message.max.bytes")
+            .or(self.kafka.client.get("message.max.bytes"));
         match set {
             Some(v) => v.parse().map_err(|_| {
                 ConfigError::Invalid(format!("kafka.producer.\"message.max.bytes\" is not a number: {v}"))
@@ -371,14 +378,22 @@ mod tests {
     fn env_and_flags_override_file() {
         let c = load(
             "[edge]\nmax_body_bytes = 1000000\n[kafka]\nbrokers = \"file:1\"\n",
-            &[("COWORK__EDGE__MAX_BODY_BYTES", "2000000"), ("KAFKA_BROKERS", "env:9092")],
+            &[
+                ("COWORK__EDGE__MAX_BODY_BYTES", "2000000"),
+                ("KAFKA_BROKERS", "env:9092"),
+            ],
             &["edge.publish_timeout_ms=1234"],
         )
         .unwrap();
         assert_eq!(c.edge.max_body_bytes, 2_000_000);
         assert_eq!(c.kafka.brokers, "env:9092");
         assert_eq!(c.edge.publish_timeout_ms, 1234);
-        let c = load("", &[("COWORK__EDGE__MAX_BODY_BYTES", "2000000")], &["edge.max_body_bytes=3000000"]).unwrap();
+        let c = load(
+            "",
+            &[("COWORK__EDGE__MAX_BODY_BYTES", "2000000")],
+            &["edge.max_body_bytes=3000000"],
+        )
+        .unwrap();
         assert_eq!(c.edge.max_body_bytes, 3_000_000);
     }
 

@@ -54,9 +54,17 @@ pub struct KeyEntry {
     pub secret_sha256: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expires_at: Option<OffsetDateTime>,
-    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub revoked_at: Option<OffsetDateTime>,
 }
 
@@ -208,7 +216,10 @@ impl KeySet {
         let token = token_from_authorization(value).map_err(AuthError::Unauthenticated)?;
         let (id, secret) = split_token(&token).ok_or(AuthError::Unauthenticated(Unauthenticated::Malformed))?;
         let presented = Sha256::digest(secret.as_bytes());
-        let entry = self.by_id.get(id).ok_or(AuthError::Unauthenticated(Unauthenticated::Unknown))?;
+        let entry = self
+            .by_id
+            .get(id)
+            .ok_or(AuthError::Unauthenticated(Unauthenticated::Unknown))?;
         let stored = hex::decode(&entry.secret_sha256).unwrap_or_default();
         if stored.len() != presented.len() || !bool::from(presented.as_slice().ct_eq(&stored)) {
             return Err(AuthError::Unauthenticated(Unauthenticated::Unknown));
@@ -225,7 +236,10 @@ impl KeySet {
         if entry.role != Role::Ingest {
             return Err(AuthError::Forbidden(Forbidden::Role));
         }
-        Ok(Principal { tenant: entry.tenant.as_str().into(), key_id: entry.id.as_str().into() })
+        Ok(Principal {
+            tenant: entry.tenant.as_str().into(),
+            key_id: entry.id.as_str().into(),
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -240,16 +254,24 @@ impl KeySet {
 /// Reads the key file; a missing file is an empty set.
 fn read_file(path: &Path) -> Result<KeyFile, KeyFileError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text)
-            .map_err(|e| KeyFileError::Parse { path: path.into(), message: e.to_string() }),
+        Ok(text) => toml::from_str(&text).map_err(|e| KeyFileError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KeyFile::default()),
-        Err(source) => Err(KeyFileError::Io { path: path.into(), source }),
+        Err(source) => Err(KeyFileError::Io {
+            path: path.into(),
+            source,
+        }),
     }
 }
 
 /// Writes the key file atomically (write to a temporary file, then rename), mode 0600.
 fn write_file(path: &Path, file: &KeyFile) -> Result<(), KeyFileError> {
-    let io = |source| KeyFileError::Io { path: path.into(), source };
+    let io = |source| KeyFileError::Io {
+        path: path.into(),
+        source,
+    };
     let text = format!(
         "# Managed by `cowork-ingest keys`. Holds SHA-256 hashes of key secrets, never the secrets.\n{}",
         toml::to_string_pretty(file).expect("key file serializes")
@@ -270,7 +292,9 @@ fn write_file(path: &Path, file: &KeyFile) -> Result<(), KeyFileError> {
 /// Loads the key file into a [`KeySet`].
 pub fn load(path: &Path) -> Result<KeySet, KeyFileError> {
     let file = read_file(path)?;
-    Ok(KeySet { by_id: file.keys.into_iter().map(|k| (k.id.clone(), k)).collect() })
+    Ok(KeySet {
+        by_id: file.keys.into_iter().map(|k| (k.id.clone(), k)).collect(),
+    })
 }
 
 /// `keys create`: adds a key and returns it with its secret.
@@ -306,7 +330,10 @@ pub fn create(
     };
     file.keys.push(entry.clone());
     write_file(path, &file)?;
-    Ok(NewKey { entry, token: format!("{PREFIX}{id}_{secret}") })
+    Ok(NewKey {
+        entry,
+        token: format!("{PREFIX}{id}_{secret}"),
+    })
 }
 
 /// `keys list`: every key, without secrets.
@@ -317,8 +344,14 @@ pub fn list(path: &Path) -> Result<Vec<KeyEntry>, KeyFileError> {
 /// `keys revoke`: marks a key revoked from now on. Revoking twice keeps the first time.
 pub fn revoke(path: &Path, id: &str) -> Result<KeyEntry, KeyFileError> {
     let mut file = read_file(path)?;
-    let entry = file.keys.iter_mut().find(|k| k.id == id).ok_or_else(|| KeyFileError::NotFound(id.into()))?;
-    entry.revoked_at.get_or_insert(OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 ns is valid"));
+    let entry = file
+        .keys
+        .iter_mut()
+        .find(|k| k.id == id)
+        .ok_or_else(|| KeyFileError::NotFound(id.into()))?;
+    entry
+        .revoked_at
+        .get_or_insert(OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 ns is valid"));
     let out = entry.clone();
     write_file(path, &file)?;
     Ok(out)
@@ -379,7 +412,9 @@ impl KeyStore {
                 _ = tick.tick() => {}
             }
             match self.reload_if_changed() {
-                Ok(true) => tracing::info!(path = %self.path.display(), keys = self.current().len(), "reloaded key file"),
+                Ok(true) => {
+                    tracing::info!(path = %self.path.display(), keys = self.current().len(), "reloaded key file")
+                }
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "key file reload failed; keeping the previous keys"),
             }
@@ -404,9 +439,16 @@ mod tests {
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("anyone:{}", k.token));
         assert!(set.authenticate(Some(&format!("Basic {basic}")), now).is_ok());
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(!text.contains(k.token.rsplit('_').next().unwrap()), "the secret is never stored");
+        assert!(
+            !text.contains(k.token.rsplit('_').next().unwrap()),
+            "the secret is never stored"
+        );
 
-        let wrong = format!("{}{}", &k.token[..k.token.len() - 1], if k.token.ends_with('0') { '1' } else { '0' });
+        let wrong = format!(
+            "{}{}",
+            &k.token[..k.token.len() - 1],
+            if k.token.ends_with('0') { '1' } else { '0' }
+        );
         assert_eq!(
             set.authenticate(Some(&format!("Bearer {wrong}")), now).unwrap_err(),
             AuthError::Unauthenticated(Unauthenticated::Unknown)
@@ -414,7 +456,8 @@ mod tests {
         revoke(&path, &k.entry.id).unwrap();
         let set = load(&path).unwrap();
         assert_eq!(
-            set.authenticate(Some(&format!("Bearer {}", k.token)), now + time::Duration::seconds(1)).unwrap_err(),
+            set.authenticate(Some(&format!("Bearer {}", k.token)), now + time::Duration::seconds(1))
+                .unwrap_err(),
             AuthError::Unauthenticated(Unauthenticated::Revoked)
         );
     }
@@ -423,7 +466,14 @@ mod tests {
     fn malformed_headers() {
         let set = KeySet::default();
         let now = OffsetDateTime::now_utc();
-        for h in ["", "Bearer", "Bearer nope", "Token abc", "Basic !!!", "Bearer cwi_zz_yy"] {
+        for h in [
+            "",
+            "Bearer",
+            "Bearer nope",
+            "Token abc",
+            "Basic !!!",
+            "Bearer cwi_zz_yy",
+        ] {
             assert_eq!(
                 set.authenticate(Some(h), now).unwrap_err(),
                 AuthError::Unauthenticated(Unauthenticated::Malformed),
@@ -438,7 +488,10 @@ mod tests {
 
     #[test]
     fn expiry_dates() {
-        assert_eq!(parse_expiry("2027-01-02").unwrap().to_string(), "2027-01-02 0:00:00.0 +00:00:00");
+        assert_eq!(
+            parse_expiry("2027-01-02").unwrap().to_string(),
+            "2027-01-02 0:00:00.0 +00:00:00"
+        );
         assert!(parse_expiry("2027-01-02T03:04:05Z").is_ok());
         assert!(parse_expiry("next week").is_err());
     }

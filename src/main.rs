@@ -10,7 +10,11 @@ use cowork_ingest::config::{Config, DEFAULT_DEV_PARTITIONS};
 use cowork_ingest::{dev_broker, edge, keys};
 
 #[derive(Parser)]
-#[command(name = "cowork-ingest", version, about = "Ingest pipeline for Claude Cowork and Claude Code telemetry")]
+#[command(
+    name = "cowork-ingest",
+    version,
+    about = "Ingest pipeline for Claude Cowork and Claude Code telemetry"
+)]
 struct Cli {
     /// TOML configuration file (see README, "Configuration").
     #[arg(long, global = true, env = "COWORK_CONFIG")]
@@ -69,7 +73,9 @@ fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn"));
     let json = std::env::var("COWORK_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -82,7 +88,8 @@ fn shutdown_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
@@ -115,17 +122,24 @@ fn main() -> anyhow::Result<()> {
         Command::Edge => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
-                let listeners = edge::Listeners::bind(&config.edge).await.context("binding the edge's ports")?;
+                let listeners = edge::Listeners::bind(&config.edge)
+                    .await
+                    .context("binding the edge's ports")?;
                 edge::run(listeners, config, shutdown_on_signal()).await?;
                 anyhow::Ok(())
             })
         }
         Command::Keys { command } => run_keys(&config, command),
-        Command::DevBroker { brokers, partitions, bootstrap_file } => {
+        Command::DevBroker {
+            brokers,
+            partitions,
+            bootstrap_file,
+        } => {
             let cluster = dev_broker::start(brokers, partitions, &dev_broker::topics(&config.kafka))?;
             let bootstrap = cluster.bootstrap_servers();
             if let Some(path) = bootstrap_file {
-                std::fs::write(&path, format!("{bootstrap}\n")).with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(&path, format!("{bootstrap}\n"))
+                    .with_context(|| format!("writing {}", path.display()))?;
             }
             eprintln!("dev broker: in-memory Kafka-protocol broker (NOT durable: its data is lost when it stops)");
             println!("{bootstrap}");
@@ -140,7 +154,12 @@ fn main() -> anyhow::Result<()> {
 fn run_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
     let path = &config.edge.keys_path;
     match command {
-        KeysCommand::Create { tenant, role, kind, expires } => {
+        KeysCommand::Create {
+            tenant,
+            role,
+            kind,
+            expires,
+        } => {
             let new = keys::create(path, &tenant, role, kind, expires)?;
             eprintln!(
                 "created key {} for tenant {} (role {:?}, kind {:?}) in {}; the secret below is shown only once",
@@ -153,11 +172,15 @@ fn run_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
             println!("{}", new.token);
         }
         KeysCommand::List => {
-            println!("{:<16}  {:<20}  {:<6}  {:<8}  {:<20}  {:<20}  status", "id", "tenant", "role", "kind", "created", "expires");
+            println!(
+                "{:<16}  {:<20}  {:<6}  {:<8}  {:<20}  {:<20}  status",
+                "id", "tenant", "role", "kind", "created", "expires"
+            );
             let now = time::OffsetDateTime::now_utc();
             for k in keys::list(path)? {
                 let fmt = |t: Option<time::OffsetDateTime>| {
-                    t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()).unwrap_or_else(|| "-".into())
+                    t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                        .unwrap_or_else(|| "-".into())
                 };
                 let status = if k.revoked_at.is_some() {
                     "revoked"

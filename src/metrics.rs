@@ -45,7 +45,9 @@ pub const REJECTION_REASONS: &[&str] = &[
 pub const PRODUCE_ERROR_CLASSES: &[&str] = &["queue_full", "timeout", "too_large", "unavailable"];
 
 /// Latency buckets in seconds, from sub-millisecond to the publish timeout.
-const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// Installs the process-wide Prometheus recorder once and returns its handle.
 pub fn install() -> PrometheusHandle {
@@ -63,17 +65,45 @@ pub fn install() -> PrometheusHandle {
 
 /// Describes the edge's metrics and registers fixed-label counters at 0.
 pub fn describe_edge() {
-    describe_counter!(EDGE_REQUESTS, "OTLP requests answered, by route, encoding, status and outcome");
-    describe_counter!(EDGE_RECEIVED_BYTES, Unit::Bytes, "Request body bytes, as sent (stage=wire) and after decompression (stage=decompressed)");
-    describe_histogram!(EDGE_REQUEST_DURATION, Unit::Seconds, "Time from request start to answer, by transport");
+    describe_counter!(
+        EDGE_REQUESTS,
+        "OTLP requests answered, by route, encoding, status and outcome"
+    );
+    describe_counter!(
+        EDGE_RECEIVED_BYTES,
+        Unit::Bytes,
+        "Request body bytes, as sent (stage=wire) and after decompression (stage=decompressed)"
+    );
+    describe_histogram!(
+        EDGE_REQUEST_DURATION,
+        Unit::Seconds,
+        "Time from request start to answer, by transport"
+    );
     describe_counter!(EDGE_AUTH_FAILURES, "Requests refused by authentication, by reason");
-    describe_counter!(EDGE_RATE_LIMITED, "Requests answered 429 by the per-key rate limit, by limit (events or bytes)");
+    describe_counter!(
+        EDGE_RATE_LIMITED,
+        "Requests answered 429 by the per-key rate limit, by limit (events or bytes)"
+    );
     describe_counter!(EDGE_REJECTIONS, "Requests not accepted, by reason");
-    describe_counter!(EDGE_PUBLISHED_RECORDS, "Log records, data points or spans acknowledged by Kafka, by signal");
-    describe_histogram!(EDGE_KAFKA_PRODUCE_DURATION, Unit::Seconds, "Time from produce to Kafka's delivery report");
+    describe_counter!(
+        EDGE_PUBLISHED_RECORDS,
+        "Log records, data points or spans acknowledged by Kafka, by signal"
+    );
+    describe_histogram!(
+        EDGE_KAFKA_PRODUCE_DURATION,
+        Unit::Seconds,
+        "Time from produce to Kafka's delivery report"
+    );
     describe_counter!(EDGE_KAFKA_PRODUCE_ERRORS, "Failed Kafka produces, by class");
-    describe_gauge!(EDGE_KAFKA_READY, "1 when the last Kafka probe or delivery succeeded, else 0");
-    describe_gauge!(EDGE_INFLIGHT_BYTES, Unit::Bytes, "Bytes held by in-flight requests (raw plus decompressed)");
+    describe_gauge!(
+        EDGE_KAFKA_READY,
+        "1 when the last Kafka probe or delivery succeeded, else 0"
+    );
+    describe_gauge!(
+        EDGE_INFLIGHT_BYTES,
+        Unit::Bytes,
+        "Bytes held by in-flight requests (raw plus decompressed)"
+    );
     describe_gauge!(EDGE_KEYS_LOADED, "API keys in the loaded key file");
 
     for stage in ["wire", "decompressed"] {

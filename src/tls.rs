@@ -20,12 +20,18 @@ pub enum TlsError {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read { path: path.into(), source })
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.into(),
+        source,
+    })
 }
 
 /// A TLS acceptor that offers HTTP/2 and HTTP/1.1 by ALPN (gRPC needs h2).
 pub fn acceptor(cert_path: &Path, key_path: &Path) -> Result<TlsAcceptor, TlsError> {
-    let pem_err = |path: &Path, message: String| TlsError::Pem { path: path.into(), message };
+    let pem_err = |path: &Path, message: String| TlsError::Pem {
+        path: path.into(),
+        message,
+    };
     let certs = rustls_pemfile::certs(&mut &read(cert_path)?[..])
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| pem_err(cert_path, e.to_string()))?;

@@ -20,7 +20,12 @@ pub enum WireError {
     #[error("invalid field key in {0}")]
     Key(&'static str),
     #[error("field {field} of {message} has wire type {found:?}, expected {expected:?}")]
-    WireType { message: &'static str, field: u32, found: WireType, expected: WireType },
+    WireType {
+        message: &'static str,
+        field: u32,
+        found: WireType,
+        expected: WireType,
+    },
     #[error("field {field} of {message} is not valid UTF-8")]
     Utf8 { message: &'static str, field: u32 },
     #[error("values nested deeper than {MAX_DEPTH} levels")]
@@ -109,8 +114,12 @@ impl<'a> Reader<'a> {
             return Err(WireError::Key(self.message));
         }
         let raw = match key & 7 {
-            0 => Raw::Value(Value::Varint(decode_varint(&mut self.buf).map_err(|_| WireError::Varint(self.message))?)),
-            1 => Raw::Value(Value::Fixed64(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))),
+            0 => Raw::Value(Value::Varint(
+                decode_varint(&mut self.buf).map_err(|_| WireError::Varint(self.message))?,
+            )),
+            1 => Raw::Value(Value::Fixed64(u64::from_le_bytes(
+                self.take(8)?.try_into().expect("8 bytes"),
+            ))),
             2 => {
                 let len = decode_varint(&mut self.buf).map_err(|_| WireError::Varint(self.message))?;
                 let len = usize::try_from(len).map_err(|_| WireError::Truncated(self.message))?;
@@ -118,7 +127,9 @@ impl<'a> Reader<'a> {
             }
             3 => Raw::StartGroup,
             4 => Raw::EndGroup,
-            5 => Raw::Value(Value::Fixed32(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))),
+            5 => Raw::Value(Value::Fixed32(u32::from_le_bytes(
+                self.take(4)?.try_into().expect("4 bytes"),
+            ))),
             _ => return Err(WireError::Key(self.message)),
         };
         Ok(Some((field, raw)))
@@ -239,11 +250,19 @@ fn walk(buf: &[u8], msg: Msg, depth: u32, records: &mut u64) -> Result<(), WireE
         };
         let found = value.wire_type();
         if found != expected {
-            return Err(WireError::WireType { message: msg.name(), field, found, expected });
+            return Err(WireError::WireType {
+                message: msg.name(),
+                field,
+                found,
+                expected,
+            });
         }
         match (kind, value) {
             (Kind::Str, Value::Bytes(b)) => {
-                std::str::from_utf8(b).map_err(|_| WireError::Utf8 { message: msg.name(), field })?;
+                std::str::from_utf8(b).map_err(|_| WireError::Utf8 {
+                    message: msg.name(),
+                    field,
+                })?;
             }
             (Kind::Nested(inner), Value::Bytes(b)) => walk(b, inner, depth + 1, records)?,
             _ => {}
@@ -280,7 +299,12 @@ mod tests {
 
     fn prost_count(buf: &[u8]) -> Result<u64, prost::DecodeError> {
         let req = ExportLogsServiceRequest::decode(buf)?;
-        Ok(req.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len() as u64).sum())
+        Ok(req
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .map(|s| s.log_records.len() as u64)
+            .sum())
     }
 
     #[test]
@@ -312,7 +336,11 @@ mod tests {
             }
             let ours = check_logs_request(&body);
             let theirs = prost_count(&body);
-            assert_eq!(ours.is_ok(), theirs.is_ok(), "case {i}: ours {ours:?}, prost {theirs:?}");
+            assert_eq!(
+                ours.is_ok(),
+                theirs.is_ok(),
+                "case {i}: ours {ours:?}, prost {theirs:?}"
+            );
             if let (Ok(a), Ok(b)) = (&ours, &theirs) {
                 assert_eq!(a, b, "case {i}");
             }
@@ -328,7 +356,10 @@ mod tests {
             check_logs_request(&[0x08, 0x01]).unwrap_err().to_string(),
             "field 1 of ExportLogsServiceRequest has wire type Varint, expected LengthDelimited"
         );
-        assert_eq!(check_logs_request(&[0x0a, 0x05, 0x00]).unwrap_err().to_string(), "truncated ExportLogsServiceRequest");
+        assert_eq!(
+            check_logs_request(&[0x0a, 0x05, 0x00]).unwrap_err().to_string(),
+            "truncated ExportLogsServiceRequest"
+        );
         assert_eq!(check_logs_request(&[]).unwrap(), 0);
         // A deeply nested AnyValue array is refused, not a stack overflow.
         let wrap = |tag: u8, inner: &[u8]| {

@@ -17,7 +17,8 @@ fn exporter_dir() -> std::path::PathBuf {
 async fn the_real_otel_js_exporter_succeeds_over_every_http_encoding() {
     let dir = exporter_dir();
     assert!(
-        dir.join("node_modules/@opentelemetry/exporter-logs-otlp-proto").exists(),
+        dir.join("node_modules/@opentelemetry/exporter-logs-otlp-proto")
+            .exists(),
         "the JS exporter is not installed: run scripts/test (it runs `npm ci` in tools/otel-client)"
     );
     let cluster = cluster();
@@ -28,14 +29,33 @@ async fn the_real_otel_js_exporter_succeeds_over_every_http_encoding() {
         let expected = edge.dir.path().join(format!("exp-{protocol}-{compression}.json"));
         let out = tokio::process::Command::new("node")
             .current_dir(&dir)
-            .args(["gen.mjs", "--url", &edge.url("/v1/logs"), "--protocol", protocol, "--compression", compression])
-            .args(["--seed", "5", "--sessions", "6", "--header", &format!("Authorization=Bearer {}", edge.keys.ingest)])
+            .args([
+                "gen.mjs",
+                "--url",
+                &edge.url("/v1/logs"),
+                "--protocol",
+                protocol,
+                "--compression",
+                compression,
+            ])
+            .args([
+                "--seed",
+                "5",
+                "--sessions",
+                "6",
+                "--header",
+                &format!("Authorization=Bearer {}", edge.keys.ingest),
+            ])
             .args(["--expected", expected.to_str().unwrap()])
             .output()
             .await
             .expect("node runs");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{protocol}/{compression}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{protocol}/{compression}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(stdout.contains("failed exports: 0"), "{stdout}");
         let exp: serde_json::Value = serde_json::from_slice(&std::fs::read(&expected).unwrap()).unwrap();
         expected_events += exp["events"].as_u64().unwrap();
@@ -46,16 +66,27 @@ async fn the_real_otel_js_exporter_succeeds_over_every_http_encoding() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while std::time::Instant::now() < deadline {
         got = consume_all(&brokers, "cowork-otlp-logs", usize::MAX, Duration::from_secs(2));
-        let records: u64 = got.iter().map(|m| m.headers[header::RECORDS].parse::<u64>().unwrap()).sum();
+        let records: u64 = got
+            .iter()
+            .map(|m| m.headers[header::RECORDS].parse::<u64>().unwrap())
+            .sum();
         if records >= expected_events {
             break;
         }
     }
-    let records: u64 = got.iter().map(|m| m.headers[header::RECORDS].parse::<u64>().unwrap()).sum();
+    let records: u64 = got
+        .iter()
+        .map(|m| m.headers[header::RECORDS].parse::<u64>().unwrap())
+        .sum();
     assert_eq!(records, expected_events);
     let kinds: std::collections::HashSet<(String, String)> = got
         .iter()
-        .map(|m| (m.headers[header::CONTENT_TYPE].clone(), m.headers[header::CONTENT_ENCODING].clone()))
+        .map(|m| {
+            (
+                m.headers[header::CONTENT_TYPE].clone(),
+                m.headers[header::CONTENT_ENCODING].clone(),
+            )
+        })
         .collect();
     assert_eq!(kinds.len(), 4, "all four encodings arrived: {kinds:?}");
     edge.stop().await;
@@ -78,7 +109,10 @@ async fn tls_serves_https_and_grpc() {
     let config = config(
         &brokers,
         dir.path(),
-        &[&format!("edge.tls_cert_path={}", cert_path.display()), &format!("edge.tls_key_path={}", key_path.display())],
+        &[
+            &format!("edge.tls_cert_path={}", cert_path.display()),
+            &format!("edge.tls_key_path={}", key_path.display()),
+        ],
     );
     let edge = start_edge_with(config, keys, dir).await;
 
@@ -96,7 +130,11 @@ async fn tls_serves_https_and_grpc() {
         .unwrap();
     assert_eq!(r.status(), 200);
     // Plain HTTP on a TLS port does not get through.
-    let plain = reqwest::Client::new().post(edge.url("/v1/logs")).body("{}").send().await;
+    let plain = reqwest::Client::new()
+        .post(edge.url("/v1/logs"))
+        .body("{}")
+        .send()
+        .await;
     assert!(plain.is_err() || plain.unwrap().status() != 200);
 
     let tls = tonic::transport::ClientTlsConfig::new()
@@ -111,8 +149,12 @@ async fn tls_serves_https_and_grpc() {
         .unwrap();
     let msg = ExportLogsServiceRequest::decode(&corpus("proto-none")[0].body[..]).unwrap();
     let mut req = tonic::Request::new(msg);
-    req.metadata_mut().insert("authorization", edge.bearer().parse().unwrap());
-    LogsServiceClient::new(channel).export(req).await.expect("gRPC over TLS succeeds");
+    req.metadata_mut()
+        .insert("authorization", edge.bearer().parse().unwrap());
+    LogsServiceClient::new(channel)
+        .export(req)
+        .await
+        .expect("gRPC over TLS succeeds");
     let got = consume_all(&brokers, "cowork-otlp-logs", 2, Duration::from_secs(10));
     assert_eq!(got.len(), 2);
     edge.stop().await;

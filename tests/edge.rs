@@ -11,10 +11,20 @@ use cowork_ingest::envelope::header;
 use prost::Message;
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
-async fn post(edge: &TestEdge, path: &str, auth: Option<&str>, ct: &str, enc: Option<&str>, body: Vec<u8>) -> reqwest::Response {
+async fn post(
+    edge: &TestEdge,
+    path: &str,
+    auth: Option<&str>,
+    ct: &str,
+    enc: Option<&str>,
+    body: Vec<u8>,
+) -> reqwest::Response {
     let mut req = client().post(edge.url(path)).header("content-type", ct).body(body);
     if let Some(a) = auth {
         req = req.header("authorization", a);
@@ -32,7 +42,15 @@ async fn every_corpus_body_arrives_in_kafka_byte_for_byte_with_headers() {
     let mut sent = Vec::new();
     for folder in CORPUS_FOLDERS {
         for b in corpus(folder) {
-            let r = post(&edge, "/v1/logs", Some(&edge.bearer()), &b.content_type, b.content_encoding.as_deref(), b.body.clone()).await;
+            let r = post(
+                &edge,
+                "/v1/logs",
+                Some(&edge.bearer()),
+                &b.content_type,
+                b.content_encoding.as_deref(),
+                b.body.clone(),
+            )
+            .await;
             assert_eq!(r.status(), 200, "{}: {}", b.name, r.text().await.unwrap());
             let request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
             // A success is an empty ExportLogsServiceResponse in the request's encoding.
@@ -48,15 +66,27 @@ async fn every_corpus_body_arrives_in_kafka_byte_for_byte_with_headers() {
     }
     let got = consume_all(&brokers, "cowork-otlp-logs", sent.len(), Duration::from_secs(20));
     assert_eq!(got.len(), sent.len(), "exactly one Kafka message per accepted request");
-    let by_id: HashMap<&str, &Received> = got.iter().map(|m| (m.headers[header::REQUEST_ID].as_str(), m)).collect();
+    let by_id: HashMap<&str, &Received> = got
+        .iter()
+        .map(|m| (m.headers[header::REQUEST_ID].as_str(), m))
+        .collect();
     let mut partitions = HashSet::new();
     for (b, id) in &sent {
-        let m = by_id.get(id.as_str()).unwrap_or_else(|| panic!("{} not in Kafka", b.name));
-        assert!(m.payload == b.body, "{}: payload differs from what the client sent", b.name);
+        let m = by_id
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("{} not in Kafka", b.name));
+        assert!(
+            m.payload == b.body,
+            "{}: payload differs from what the client sent",
+            b.name
+        );
         assert_eq!(m.headers[header::TENANT], "acme");
         assert_eq!(m.headers[header::KEY_ID], edge.keys.ingest_id);
         assert_eq!(m.headers[header::CONTENT_TYPE], b.content_type);
-        assert_eq!(m.headers[header::CONTENT_ENCODING], b.content_encoding.as_deref().unwrap_or("identity"));
+        assert_eq!(
+            m.headers[header::CONTENT_ENCODING],
+            b.content_encoding.as_deref().unwrap_or("identity")
+        );
         assert_eq!(m.headers[header::SIGNAL], "logs");
         assert_eq!(m.headers[header::TRANSPORT], "http");
         assert!(m.headers[header::RECORDS].parse::<u64>().unwrap() > 0);
@@ -64,10 +94,18 @@ async fn every_corpus_body_arrives_in_kafka_byte_for_byte_with_headers() {
         assert!((cowork_ingest::edge::now_ms() - received).abs() < 120_000);
         partitions.insert(m.partition);
     }
-    assert_eq!(partitions.len() as i32, PARTITIONS, "one tenant's requests spread over every partition");
+    assert_eq!(
+        partitions.len() as i32,
+        PARTITIONS,
+        "one tenant's requests spread over every partition"
+    );
     // The record counts the edge saw match the corpus: 1,232 events per encoding.
-    let records: u64 = got.iter().map(|m| m.headers[header::RECORDS].parse::<u64>().unwrap()).sum();
-    let expected: serde_json::Value = serde_json::from_slice(&std::fs::read(fixtures().join("expected.json")).unwrap()).unwrap();
+    let records: u64 = got
+        .iter()
+        .map(|m| m.headers[header::RECORDS].parse::<u64>().unwrap())
+        .sum();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures().join("expected.json")).unwrap()).unwrap();
     assert_eq!(records, 4 * expected["events"].as_u64().unwrap());
     edge.stop().await;
 }
@@ -82,7 +120,15 @@ async fn tenant_comes_from_the_key_never_from_the_payload() {
         r#""attributes":[{"key":"tenant","value":{"stringValue":"acme"}},{"key":"cowork-tenant","value":{"stringValue":"acme"}},{"key":"service.name""#,
     );
     assert!(body.contains("\"tenant\""));
-    let r = post(&edge, "/v1/logs", Some(&format!("Bearer {}", edge.keys.other_tenant)), "application/json", None, body.into_bytes()).await;
+    let r = post(
+        &edge,
+        "/v1/logs",
+        Some(&format!("Bearer {}", edge.keys.other_tenant)),
+        "application/json",
+        None,
+        body.into_bytes(),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let got = consume_all(&brokers, "cowork-otlp-logs", 1, Duration::from_secs(10));
     assert_eq!(got.len(), 1);
@@ -97,12 +143,19 @@ async fn auth_matrix() {
     let k = &edge.keys;
     let basic = |key: &str| {
         use base64::Engine;
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("cowork:{key}")))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("cowork:{key}"))
+        )
     };
     let cases: Vec<(&str, Option<String>, u16)> = vec![
         ("no key", None, 401),
         ("garbage key", Some("Bearer garbage".into()), 401),
-        ("well-formed unknown key", Some(format!("Bearer cwi_0123456789abcdef_{}", "0".repeat(64))), 401),
+        (
+            "well-formed unknown key",
+            Some(format!("Bearer cwi_0123456789abcdef_{}", "0".repeat(64))),
+            401,
+        ),
         ("revoked key", Some(format!("Bearer {}", k.revoked)), 401),
         ("expired key", Some(format!("Bearer {}", k.expired)), 401),
         ("personal key", Some(format!("Bearer {}", k.personal)), 403),
@@ -111,7 +164,10 @@ async fn auth_matrix() {
         ("valid Basic", Some(basic(&k.ingest)), 200),
     ];
     for (name, auth, want) in cases {
-        for (path, ct) in [("/v1/logs", "application/json"), ("/api/v1/hooks/cowork/otlp/v1/logs", "application/x-protobuf")] {
+        for (path, ct) in [
+            ("/v1/logs", "application/json"),
+            ("/api/v1/hooks/cowork/otlp/v1/logs", "application/x-protobuf"),
+        ] {
             let body = if ct.contains("json") {
                 json_logs(name, 1)
             } else {
@@ -121,17 +177,26 @@ async fn auth_matrix() {
             let r = post(&edge, path, auth.as_deref(), ct, None, body).await;
             assert_eq!(r.status().as_u16(), want, "{name} on {path}");
             if want == 401 {
-                assert!(r.headers().contains_key("www-authenticate"), "{name}: 401 needs WWW-Authenticate");
+                assert!(
+                    r.headers().contains_key("www-authenticate"),
+                    "{name}: 401 needs WWW-Authenticate"
+                );
             }
             if want != 200 {
                 // The error is a google.rpc.Status in the request's encoding.
                 let body = r.bytes().await.unwrap();
                 let code = if ct.contains("json") {
-                    serde_json::from_slice::<serde_json::Value>(&body).unwrap()["code"].as_i64().unwrap() as i32
+                    serde_json::from_slice::<serde_json::Value>(&body).unwrap()["code"]
+                        .as_i64()
+                        .unwrap() as i32
                 } else {
                     cowork_ingest::edge::http::RpcStatus::decode(&body[..]).unwrap().code
                 };
-                let expect = if want == 401 { tonic::Code::Unauthenticated } else { tonic::Code::PermissionDenied };
+                let expect = if want == 401 {
+                    tonic::Code::Unauthenticated
+                } else {
+                    tonic::Code::PermissionDenied
+                };
                 assert_eq!(code, expect as i32, "{name}");
             }
         }
@@ -141,26 +206,107 @@ async fn auth_matrix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_matrix() {
-    let (_cluster, edge) = start_with_broker(&["edge.max_body_bytes=1048576", "edge.max_decompressed_bytes=4194304"]).await;
+    let (_cluster, edge) =
+        start_with_broker(&["edge.max_body_bytes=1048576", "edge.max_decompressed_bytes=4194304"]).await;
     let brokers = edge.config.kafka.brokers.clone();
     let auth = edge.bearer();
     let valid = json_logs("bad-input", 3);
     let gz = gzip(&valid);
     let bomb = gzip(&vec![b' '; 64 << 20]);
     assert!(bomb.len() < 1 << 20, "the bomb itself is under the body limit");
-    let oversize = gzip(&vec![0u8; 1]).into_iter().chain(std::iter::repeat_n(0u8, 2 << 20)).collect::<Vec<u8>>();
+    let oversize = gzip(&vec![0u8; 1])
+        .into_iter()
+        .chain(std::iter::repeat_n(0u8, 2 << 20))
+        .collect::<Vec<u8>>();
     let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16, &str)> = vec![
-        ("wrong content type", "text/plain", None, valid.clone(), 415, "content type"),
-        ("unknown encoding", "application/json", Some("br"), valid.clone(), 415, "encoding"),
-        ("truncated gzip", "application/json", Some("gzip"), gz[..gz.len() / 2].to_vec(), 400, "truncated"),
-        ("gzip bomb", "application/json", Some("gzip"), bomb, 413, "inflates past"),
-        ("oversize body", "application/x-protobuf", None, oversize, 413, "exceeds"),
-        ("garbage protobuf", "application/x-protobuf", None, b"\x0a\xff\xff\xff\xff\x0f garbage".to_vec(), 400, "ExportLogsServiceRequest"),
-        ("malformed JSON", "application/json", None, b"{\"resourceLogs\": [".to_vec(), 400, "OTLP/JSON"),
-        ("JSON of the wrong shape", "application/json", None, b"{\"resourceLogs\": {}}".to_vec(), 400, "expected an array for resourceLogs"),
-        ("empty valid protobuf request", "application/x-protobuf", None, Vec::new(), 200, ""),
-        ("empty valid JSON request", "application/json", None, b"{}".to_vec(), 200, ""),
-        ("empty scopes", "application/json", None, br#"{"resourceLogs":[{"scopeLogs":[]}]}"#.to_vec(), 200, ""),
+        (
+            "wrong content type",
+            "text/plain",
+            None,
+            valid.clone(),
+            415,
+            "content type",
+        ),
+        (
+            "unknown encoding",
+            "application/json",
+            Some("br"),
+            valid.clone(),
+            415,
+            "encoding",
+        ),
+        (
+            "truncated gzip",
+            "application/json",
+            Some("gzip"),
+            gz[..gz.len() / 2].to_vec(),
+            400,
+            "truncated",
+        ),
+        (
+            "gzip bomb",
+            "application/json",
+            Some("gzip"),
+            bomb,
+            413,
+            "inflates past",
+        ),
+        (
+            "oversize body",
+            "application/x-protobuf",
+            None,
+            oversize,
+            413,
+            "exceeds",
+        ),
+        (
+            "garbage protobuf",
+            "application/x-protobuf",
+            None,
+            b"\x0a\xff\xff\xff\xff\x0f garbage".to_vec(),
+            400,
+            "ExportLogsServiceRequest",
+        ),
+        (
+            "malformed JSON",
+            "application/json",
+            None,
+            b"{\"resourceLogs\": [".to_vec(),
+            400,
+            "OTLP/JSON",
+        ),
+        (
+            "JSON of the wrong shape",
+            "application/json",
+            None,
+            b"{\"resourceLogs\": {}}".to_vec(),
+            400,
+            "expected an array for resourceLogs",
+        ),
+        (
+            "empty valid protobuf request",
+            "application/x-protobuf",
+            None,
+            Vec::new(),
+            200,
+            "",
+        ),
+        (
+            "empty valid JSON request",
+            "application/json",
+            None,
+            b"{}".to_vec(),
+            200,
+            "",
+        ),
+        (
+            "empty scopes",
+            "application/json",
+            None,
+            br#"{"resourceLogs":[{"scopeLogs":[]}]}"#.to_vec(),
+            200,
+            "",
+        ),
         ("valid gzip", "application/json", Some("gzip"), gz.clone(), 200, ""),
     ];
     for (name, ct, enc, body, want, says) in cases {
@@ -200,17 +346,35 @@ async fn metrics_and_traces_routes_publish_to_their_own_topics() {
         ("/v1/traces", &traces_body[..]),
         ("/api/v1/hooks/cowork/otlp/v1/metrics", &metrics_body[..]),
     ] {
-        let r = post(&edge, path, Some(&edge.bearer()), "application/json", None, body.to_vec()).await;
+        let r = post(
+            &edge,
+            path,
+            Some(&edge.bearer()),
+            "application/json",
+            None,
+            body.to_vec(),
+        )
+        .await;
         assert_eq!(r.status(), 200, "{path}");
     }
     let m = consume_all(&brokers, "cowork-otlp-metrics", 2, Duration::from_secs(10));
     assert_eq!(m.len(), 2);
-    assert!(m.iter().all(|x| x.headers[header::SIGNAL] == "metrics" && x.payload == metrics_body));
+    assert!(m
+        .iter()
+        .all(|x| x.headers[header::SIGNAL] == "metrics" && x.payload == metrics_body));
     let t = consume_all(&brokers, "cowork-otlp-traces", 1, Duration::from_secs(10));
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].payload, traces_body);
     // Logs posted to the metrics route are not a valid metrics request... but an empty one is.
-    let r = post(&edge, "/v1/metrics", Some(&edge.bearer()), "application/x-protobuf", None, b"\xff".to_vec()).await;
+    let r = post(
+        &edge,
+        "/v1/metrics",
+        Some(&edge.bearer()),
+        "application/x-protobuf",
+        None,
+        b"\xff".to_vec(),
+    )
+    .await;
     assert_eq!(r.status(), 400);
     edge.stop().await;
 }
@@ -227,11 +391,16 @@ async fn grpc_clients_succeed_on_the_grpc_port() {
 
     let (_cluster, edge) = start_with_broker(&[]).await;
     let brokers = edge.config.kafka.brokers.clone();
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", edge.grpc)).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", edge.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let corpus_bodies = corpus("proto-none");
     fn with_auth<T>(msg: T, key: &str) -> tonic::Request<T> {
         let mut req = tonic::Request::new(msg);
-        req.metadata_mut().insert("authorization", format!("Bearer {key}").parse().unwrap());
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {key}").parse().unwrap());
         req
     }
     let mut logs = LogsServiceClient::new(channel.clone());
@@ -241,15 +410,24 @@ async fn grpc_clients_succeed_on_the_grpc_port() {
         let msg = ExportLogsServiceRequest::decode(&b.body[..]).unwrap();
         sent.push(msg.encode_to_vec());
         let client = if i % 2 == 0 { &mut logs } else { &mut gz_logs };
-        client.export(with_auth(msg, &edge.keys.ingest)).await.expect("gRPC export succeeds");
+        client
+            .export(with_auth(msg, &edge.keys.ingest))
+            .await
+            .expect("gRPC export succeeds");
     }
     let err = logs
-        .export(with_auth(ExportLogsServiceRequest::decode(&corpus_bodies[0].body[..]).unwrap(), &edge.keys.revoked))
+        .export(with_auth(
+            ExportLogsServiceRequest::decode(&corpus_bodies[0].body[..]).unwrap(),
+            &edge.keys.revoked,
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
     let err = logs
-        .export(with_auth(ExportLogsServiceRequest::decode(&corpus_bodies[0].body[..]).unwrap(), &edge.keys.read))
+        .export(with_auth(
+            ExportLogsServiceRequest::decode(&corpus_bodies[0].body[..]).unwrap(),
+            &edge.keys.read,
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
@@ -268,7 +446,9 @@ async fn grpc_clients_succeed_on_the_grpc_port() {
     for s in &sent {
         assert!(payloads.contains(s), "the protobuf message is published as sent");
     }
-    assert!(got.iter().all(|m| m.headers[header::TRANSPORT] == "grpc" && m.headers[header::TENANT] == "acme"));
+    assert!(got
+        .iter()
+        .all(|m| m.headers[header::TRANSPORT] == "grpc" && m.headers[header::TENANT] == "acme"));
     edge.stop().await;
 }
 
@@ -281,8 +461,18 @@ async fn broker_down_means_503_and_every_acknowledged_request_survives() {
         let (url, auth) = (edge.url("/v1/logs"), edge.bearer());
         async move {
             let body = json_logs(&tag, 2);
-            let r = client().post(url).header("authorization", auth).header("content-type", "application/json").body(body.clone()).send().await.unwrap();
-            let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            let r = client()
+                .post(url)
+                .header("authorization", auth)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
             (r.status().as_u16(), retry, body)
         }
     };
@@ -306,9 +496,16 @@ async fn broker_down_means_503_and_every_acknowledged_request_survives() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(unavailable >= 25, "the edge answers 503 while Kafka is down ({unavailable}/30)");
+    assert!(
+        unavailable >= 25,
+        "the edge answers 503 while Kafka is down ({unavailable}/30)"
+    );
     let admin = format!("http://{}/readyz", edge.admin);
-    assert_eq!(client().get(&admin).send().await.unwrap().status(), 503, "/readyz is false while Kafka is unreachable");
+    assert_eq!(
+        client().get(&admin).send().await.unwrap().status(),
+        503,
+        "/readyz is false while Kafka is unreachable"
+    );
     cluster.broker_up(1).unwrap();
     wait_ready(edge.admin, Duration::from_secs(30)).await;
     // Like a real exporter, retry on 503 after Retry-After: the producer may need a moment to
@@ -339,14 +536,38 @@ async fn broker_down_means_503_and_every_acknowledged_request_survives() {
 async fn rate_limit_answers_429_with_a_short_retry_after() {
     let (_cluster, edge) = start_with_broker(&["edge.rate_limit_events_per_s=10"]).await;
     let brokers = edge.config.kafka.brokers.clone();
-    let first = post(&edge, "/v1/logs", Some(&edge.bearer()), "application/json", None, json_logs("rl", 30)).await;
+    let first = post(
+        &edge,
+        "/v1/logs",
+        Some(&edge.bearer()),
+        "application/json",
+        None,
+        json_logs("rl", 30),
+    )
+    .await;
     assert_eq!(first.status(), 200, "a quiet key may send one large batch");
-    let second = post(&edge, "/v1/logs", Some(&edge.bearer()), "application/json", None, json_logs("rl", 1)).await;
+    let second = post(
+        &edge,
+        "/v1/logs",
+        Some(&edge.bearer()),
+        "application/json",
+        None,
+        json_logs("rl", 1),
+    )
+    .await;
     assert_eq!(second.status(), 429);
     let retry: u64 = second.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=2).contains(&retry));
     // Another key has its own bucket.
-    let other = post(&edge, "/v1/logs", Some(&format!("Bearer {}", edge.keys.other_tenant)), "application/json", None, json_logs("rl", 1)).await;
+    let other = post(
+        &edge,
+        "/v1/logs",
+        Some(&format!("Bearer {}", edge.keys.other_tenant)),
+        "application/json",
+        None,
+        json_logs("rl", 1),
+    )
+    .await;
     assert_eq!(other.status(), 200);
     edge.stop().await;
 }
@@ -356,11 +577,28 @@ async fn key_file_changes_apply_without_a_restart() {
     let (_cluster, edge) = start_with_broker(&[]).await;
     let brokers = edge.config.kafka.brokers.clone();
     let path = edge.config.edge.keys_path.clone();
-    let new = cowork_ingest::keys::create(&path, "initech", cowork_ingest::keys::Role::Ingest, cowork_ingest::keys::Kind::Org, None).unwrap();
+    let new = cowork_ingest::keys::create(
+        &path,
+        "initech",
+        cowork_ingest::keys::Role::Ingest,
+        cowork_ingest::keys::Kind::Org,
+        None,
+    )
+    .unwrap();
     let auth = format!("Bearer {}", new.token);
     let mut status = 0;
     for _ in 0..50 {
-        status = post(&edge, "/v1/logs", Some(&auth), "application/json", None, json_logs("reload", 1)).await.status().as_u16();
+        status = post(
+            &edge,
+            "/v1/logs",
+            Some(&auth),
+            "application/json",
+            None,
+            json_logs("reload", 1),
+        )
+        .await
+        .status()
+        .as_u16();
         if status == 200 {
             break;
         }
@@ -369,7 +607,17 @@ async fn key_file_changes_apply_without_a_restart() {
     assert_eq!(status, 200, "a new key works without a restart");
     cowork_ingest::keys::revoke(&path, &new.entry.id).unwrap();
     for _ in 0..50 {
-        status = post(&edge, "/v1/logs", Some(&auth), "application/json", None, json_logs("reload", 1)).await.status().as_u16();
+        status = post(
+            &edge,
+            "/v1/logs",
+            Some(&auth),
+            "application/json",
+            None,
+            json_logs("reload", 1),
+        )
+        .await
+        .status()
+        .as_u16();
         if status == 401 {
             break;
         }
@@ -383,12 +631,41 @@ async fn key_file_changes_apply_without_a_restart() {
 async fn admin_port_serves_health_readiness_and_metrics() {
     let (_cluster, edge) = start_with_broker(&[]).await;
     let brokers = edge.config.kafka.brokers.clone();
-    let _ = post(&edge, "/v1/logs", Some(&edge.bearer()), "application/json", None, json_logs("m", 2)).await;
+    let _ = post(
+        &edge,
+        "/v1/logs",
+        Some(&edge.bearer()),
+        "application/json",
+        None,
+        json_logs("m", 2),
+    )
+    .await;
     let _ = post(&edge, "/v1/logs", None, "application/json", None, json_logs("m", 2)).await;
     let c = client();
-    assert_eq!(c.get(format!("http://{}/healthz", edge.admin)).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(format!("http://{}/readyz", edge.admin)).send().await.unwrap().status(), 200);
-    let text = c.get(format!("http://{}/metrics", edge.admin)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        c.get(format!("http://{}/healthz", edge.admin))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(format!("http://{}/readyz", edge.admin))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let text = c
+        .get(format!("http://{}/metrics", edge.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for name in [
         "cowork_edge_requests_total",
         "cowork_edge_received_bytes_total",
@@ -458,7 +735,9 @@ async fn concurrent_grpc_uploads_stay_within_the_inflight_budget() {
         resource_logs: vec![ResourceLogs {
             scope_logs: vec![ScopeLogs {
                 log_records: vec![LogRecord {
-                    body: Some(AnyValue { value: Some(any_value::Value::StringValue(big)) }),
+                    body: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(big)),
+                    }),
                     ..Default::default()
                 }],
                 ..Default::default()
@@ -466,14 +745,24 @@ async fn concurrent_grpc_uploads_stay_within_the_inflight_budget() {
             ..Default::default()
         }],
     };
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", edge.grpc)).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", edge.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let (channel, msg, key) = (channel.clone(), msg.clone(), edge.keys.ingest.clone());
         tasks.push(tokio::spawn(async move {
             let mut req = tonic::Request::new(msg);
-            req.metadata_mut().insert("authorization", format!("Bearer {key}").parse().unwrap());
-            LogsServiceClient::new(channel).max_encoding_message_size(4 << 20).export(req).await.map(|_| ()).map_err(|s| s.code())
+            req.metadata_mut()
+                .insert("authorization", format!("Bearer {key}").parse().unwrap());
+            LogsServiceClient::new(channel)
+                .max_encoding_message_size(4 << 20)
+                .export(req)
+                .await
+                .map(|_| ())
+                .map_err(|s| s.code())
         }));
     }
     let mut results = Vec::new();
@@ -482,12 +771,19 @@ async fn concurrent_grpc_uploads_stay_within_the_inflight_budget() {
     }
     assert!(results.iter().any(Result::is_ok), "{results:?}");
     assert!(
-        results.iter().all(|r| matches!(r, Ok(()) | Err(tonic::Code::Unavailable))),
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(()) | Err(tonic::Code::Unavailable))),
         "over-budget uploads get the retryable UNAVAILABLE: {results:?}"
     );
     // Every byte went back to the budget: a lone upload of the same size succeeds again.
     let mut req = tonic::Request::new(msg);
-    req.metadata_mut().insert("authorization", edge.bearer().parse().unwrap());
-    LogsServiceClient::new(channel).max_encoding_message_size(4 << 20).export(req).await.expect("budget was released");
+    req.metadata_mut()
+        .insert("authorization", edge.bearer().parse().unwrap());
+    LogsServiceClient::new(channel)
+        .max_encoding_message_size(4 << 20)
+        .export(req)
+        .await
+        .expect("budget was released");
     edge.stop().await;
 }

@@ -13,7 +13,11 @@ fn bin() -> Command {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Peak resident set size of a process, from /proc (VmHWM), in bytes.
@@ -29,7 +33,18 @@ fn keys_commands_create_list_and_revoke() {
     let keys = dir.path().join("keys.toml");
     let set = format!("edge.keys_path={}", keys.display());
     let out = bin()
-        .args(["--set", &set, "keys", "create", "--tenant", "acme", "--role", "ingest", "--expires", "2099-01-01"])
+        .args([
+            "--set",
+            &set,
+            "keys",
+            "create",
+            "--tenant",
+            "acme",
+            "--role",
+            "ingest",
+            "--expires",
+            "2099-01-01",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -40,18 +55,34 @@ fn keys_commands_create_list_and_revoke() {
 
     let list = bin().args(["--set", &set, "keys", "list"]).output().unwrap();
     let text = String::from_utf8(list.stdout).unwrap();
-    assert!(text.contains(id) && text.contains("acme") && text.contains("active") && text.contains("2099-01-01"), "{text}");
+    assert!(
+        text.contains(id) && text.contains("acme") && text.contains("active") && text.contains("2099-01-01"),
+        "{text}"
+    );
     assert!(!text.contains(&token[21..]), "list never shows a secret");
-    assert!(!std::fs::read_to_string(&keys).unwrap().contains(&token[21..]), "the key file never holds a secret");
+    assert!(
+        !std::fs::read_to_string(&keys).unwrap().contains(&token[21..]),
+        "the key file never holds a secret"
+    );
 
-    assert!(bin().args(["--set", &set, "keys", "revoke", id]).status().unwrap().success());
+    assert!(bin()
+        .args(["--set", &set, "keys", "revoke", id])
+        .status()
+        .unwrap()
+        .success());
     let text = String::from_utf8(bin().args(["--set", &set, "keys", "list"]).output().unwrap().stdout).unwrap();
     assert!(text.contains("revoked"), "{text}");
-    let missing = bin().args(["--set", &set, "keys", "revoke", "0000000000000000"]).output().unwrap();
+    let missing = bin()
+        .args(["--set", &set, "keys", "revoke", "0000000000000000"])
+        .output()
+        .unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no key with id"));
 
-    let bad = bin().args(["--set", &set, "keys", "create", "--tenant", "acme", "--role", "admin"]).output().unwrap();
+    let bad = bin()
+        .args(["--set", &set, "keys", "create", "--tenant", "acme", "--role", "admin"])
+        .output()
+        .unwrap();
     assert!(!bad.status.success(), "an unknown role is refused");
 }
 
@@ -60,16 +91,29 @@ fn startup_fails_with_a_sentence_that_names_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("c.toml");
     std::fs::write(&file, "[edge]\nmax_body_bytez = 10\n").unwrap();
-    let out = bin().args(["--config", file.to_str().unwrap(), "edge"]).output().unwrap();
+    let out = bin()
+        .args(["--config", file.to_str().unwrap(), "edge"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("max_body_bytez"), "the unknown key is named: {err}");
 
-    std::fs::write(&file, "[edge]\nmax_body_bytes = 8388608\n[kafka.producer]\n\"message.max.bytes\" = \"1000000\"\n").unwrap();
-    let out = bin().args(["--config", file.to_str().unwrap(), "edge"]).output().unwrap();
+    std::fs::write(
+        &file,
+        "[edge]\nmax_body_bytes = 8388608\n[kafka.producer]\n\"message.max.bytes\" = \"1000000\"\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["--config", file.to_str().unwrap(), "edge"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("message.max.bytes") && err.contains("max_body_bytes"), "{err}");
+    assert!(
+        err.contains("message.max.bytes") && err.contains("max_body_bytes"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,7 +154,10 @@ async fn memory_stays_bounded_under_concurrent_bombs_while_the_broker_is_down() 
     // 24 concurrent bombs of 256 MiB each (about 250 KiB compressed), three rounds. Unbounded,
     // each would hold 16 MiB before hitting the limit: 384 MiB at once.
     let bomb = bytes::Bytes::from(gzip(&vec![0u8; 256 << 20]));
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
     let auth = format!("Bearer {}", keys.ingest);
     let started = Instant::now();
     let mut statuses = std::collections::HashMap::<u16, usize>::new();
@@ -121,7 +168,10 @@ async fn memory_stays_bounded_under_concurrent_bombs_while_the_broker_is_down() 
             let url = format!("http://127.0.0.1:{http}/v1/logs");
             tasks.push(tokio::spawn(async move {
                 let (ct, body) = if i % 6 == 5 {
-                    ("application/json", bytes::Bytes::from(gzip(&json_logs("while-down", 10))))
+                    (
+                        "application/json",
+                        bytes::Bytes::from(gzip(&json_logs("while-down", 10))),
+                    )
                 } else {
                     ("application/x-protobuf", bomb)
                 };
@@ -143,9 +193,22 @@ async fn memory_stays_bounded_under_concurrent_bombs_while_the_broker_is_down() 
     let peak = peak_rss(pid);
     child.kill().unwrap();
     let _ = child.wait();
-    eprintln!("statuses {statuses:?}; baseline {} MiB, peak {} MiB, {:?}", baseline / MIB, peak / MIB, started.elapsed());
+    eprintln!(
+        "statuses {statuses:?}; baseline {} MiB, peak {} MiB, {:?}",
+        baseline / MIB,
+        peak / MIB,
+        started.elapsed()
+    );
     assert_eq!(statuses.get(&200), None, "nothing is acknowledged while Kafka is down");
     assert!(statuses.get(&413).copied().unwrap_or(0) > 0, "bombs get 413");
-    assert!(statuses.keys().all(|s| *s == 413 || *s == 503), "only 413 and 503: {statuses:?}");
-    assert!(peak < baseline + 64 * MIB + 32 * MIB, "peak RSS {} MiB is not bounded by the 64 MiB in-flight budget (baseline {} MiB)", peak / MIB, baseline / MIB);
+    assert!(
+        statuses.keys().all(|s| *s == 413 || *s == 503),
+        "only 413 and 503: {statuses:?}"
+    );
+    assert!(
+        peak < baseline + 64 * MIB + 32 * MIB,
+        "peak RSS {} MiB is not bounded by the 64 MiB in-flight budget (baseline {} MiB)",
+        peak / MIB,
+        baseline / MIB
+    );
 }

@@ -31,7 +31,9 @@ pub enum Reject {
     BadCompression { encoding: &'static str, detail: String },
     #[error("{0}")]
     InvalidPayload(String),
-    #[error("Kafka refused the payload as too large: raise the topic's max.message.bytes or lower edge.max_body_bytes")]
+    #[error(
+        "Kafka refused the payload as too large: raise the topic's max.message.bytes or lower edge.max_body_bytes"
+    )]
     KafkaTooLarge,
 }
 
@@ -69,9 +71,7 @@ impl Failure {
             Failure::Reject(r) => match r {
                 Reject::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
                 Reject::Forbidden(_) => StatusCode::FORBIDDEN,
-                Reject::UnsupportedMediaType(_) | Reject::UnsupportedEncoding(_) => {
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE
-                }
+                Reject::UnsupportedMediaType(_) | Reject::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 Reject::BodyTooLarge { .. } | Reject::DecompressedTooLarge { .. } | Reject::KafkaTooLarge => {
                     StatusCode::PAYLOAD_TOO_LARGE
                 }

@@ -117,7 +117,10 @@ async fn accept(
     tenant: &mut Option<String>,
     request: tonic::Request<Bytes>,
 ) -> Result<u64, Failure> {
-    let authorization = request.metadata().get("authorization").map(|v| v.to_str().unwrap_or(""));
+    let authorization = request
+        .metadata()
+        .get("authorization")
+        .map(|v| v.to_str().unwrap_or(""));
     let principal = edge.authenticate(authorization)?;
     *tenant = Some(principal.tenant.to_string());
     let raw = request.into_inner();
@@ -155,7 +158,10 @@ where
     type Data = Bytes;
     type Error = Box<dyn std::error::Error + Send + Sync>;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
         let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => frame,
             Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
@@ -196,10 +202,17 @@ where
                 return Ok(Status::unimplemented(format!("no such method: {}", req.uri().path())).into_http());
             };
             let mut accept = EnabledCompressionEncodings::default();
-            for enc in [CompressionEncoding::Gzip, CompressionEncoding::Zstd, CompressionEncoding::Deflate] {
+            for enc in [
+                CompressionEncoding::Gzip,
+                CompressionEncoding::Zstd,
+                CompressionEncoding::Deflate,
+            ] {
                 accept.enable(enc);
             }
-            let req = req.map(|inner| Budgeted { inner, permit: edge.budget.permit() });
+            let req = req.map(|inner| Budgeted {
+                inner,
+                permit: edge.budget.permit(),
+            });
             // The message is what gets published, so it is held to the body limit (after gRPC's
             // own decompression, which tonic bounds by the same number).
             let max = edge.config.edge.max_body_bytes;

@@ -50,7 +50,11 @@ pub fn router(edge: Arc<Edge>) -> Router {
 }
 
 fn content_type(req: &Request) -> Result<ContentType, Reject> {
-    let raw = req.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("<not text>")).unwrap_or("");
+    let raw = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("<not text>"))
+        .unwrap_or("");
     let mime = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match mime.as_str() {
         "application/x-protobuf" | "application/protobuf" => Ok(ContentType::Protobuf),
@@ -98,7 +102,10 @@ async fn accept(
     tenant: &mut Option<String>,
     req: Request,
 ) -> Result<u64, Failure> {
-    let authorization = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
     let principal = edge.authenticate(authorization)?;
     *tenant = Some(principal.tenant.to_string());
     let content_type = content_type(&req)?;
@@ -157,25 +164,37 @@ fn success(ct: ContentType) -> Response {
 
 /// A `google.rpc.Status` in the request's encoding, with the headers the status calls for.
 pub fn failure(ct: ContentType, f: &Failure) -> Response {
-    let status = RpcStatus { code: f.grpc_code() as i32, message: f.to_string() };
+    let status = RpcStatus {
+        code: f.grpc_code() as i32,
+        message: f.to_string(),
+    };
     let body = match ct {
         ContentType::Protobuf => status.encode_to_vec(),
-        ContentType::Json => serde_json::json!({ "code": status.code, "message": status.message }).to_string().into_bytes(),
+        ContentType::Json => serde_json::json!({ "code": status.code, "message": status.message })
+            .to_string()
+            .into_bytes(),
     };
     let mut response = (f.status(), [(header::CONTENT_TYPE, ct.mime())], body).into_response();
     if let Some(s) = f.retry_after_s() {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
     }
     if f.status() == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="cowork-ingest", Basic realm="cowork-ingest""#));
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Bearer realm="cowork-ingest", Basic realm="cowork-ingest""#),
+        );
     }
     response
 }
 
 /// Request metrics, shared with the gRPC transport.
-pub fn record(route: &'static str, encoding: Option<ContentType>, status: StatusCode, result: &Result<u64, Failure>, started: Instant) {
+pub fn record(
+    route: &'static str,
+    encoding: Option<ContentType>,
+    status: StatusCode,
+    result: &Result<u64, Failure>,
+    started: Instant,
+) {
     let outcome = match result {
         Ok(_) => "accepted",
         Err(Failure::Reject(_)) => "rejected",
@@ -190,7 +209,8 @@ pub fn record(route: &'static str, encoding: Option<ContentType>, status: Status
         "outcome" => outcome
     )
     .increment(1);
-    ::metrics::histogram!(metrics::EDGE_REQUEST_DURATION, "transport" => transport).record(started.elapsed().as_secs_f64());
+    ::metrics::histogram!(metrics::EDGE_REQUEST_DURATION, "transport" => transport)
+        .record(started.elapsed().as_secs_f64());
     if let Err(f) = result {
         ::metrics::counter!(metrics::EDGE_REJECTIONS, "reason" => f.reason()).increment(1);
         if let Some(reason) = f.auth_reason() {

@@ -31,11 +31,18 @@ pub struct Permit {
 
 impl Budget {
     pub fn new(total: usize, retry_after_s: u64) -> Budget {
-        Budget { sem: Arc::new(Semaphore::new(total)), total, retry_after_s }
+        Budget {
+            sem: Arc::new(Semaphore::new(total)),
+            total,
+            retry_after_s,
+        }
     }
 
     pub fn permit(&self) -> Permit {
-        Permit { held: None, budget: self.clone() }
+        Permit {
+            held: None,
+            budget: self.clone(),
+        }
     }
 
     pub fn in_use(&self) -> usize {
@@ -53,13 +60,17 @@ impl Permit {
         if bytes == 0 {
             return Ok(());
         }
-        let n = u32::try_from(bytes).map_err(|_| Backoff::Overloaded { retry_after_s: self.budget.retry_after_s })?;
+        let n = u32::try_from(bytes).map_err(|_| Backoff::Overloaded {
+            retry_after_s: self.budget.retry_after_s,
+        })?;
         let more = self
             .budget
             .sem
             .clone()
             .try_acquire_many_owned(n)
-            .map_err(|_| Backoff::Overloaded { retry_after_s: self.budget.retry_after_s })?;
+            .map_err(|_| Backoff::Overloaded {
+                retry_after_s: self.budget.retry_after_s,
+            })?;
         match &mut self.held {
             Some(p) => p.merge(more),
             None => self.held = Some(more),
@@ -107,7 +118,11 @@ impl Bucket {
 impl RateLimiter {
     /// A limit of 0 switches that bucket off.
     pub fn new(events_per_s: u64, bytes_per_s: u64) -> RateLimiter {
-        RateLimiter { events_per_s: events_per_s as f64, bytes_per_s: bytes_per_s as f64, buckets: Mutex::default() }
+        RateLimiter {
+            events_per_s: events_per_s as f64,
+            bytes_per_s: bytes_per_s as f64,
+            buckets: Mutex::default(),
+        }
     }
 
     pub fn enabled(&self) -> bool {
@@ -122,9 +137,16 @@ impl RateLimiter {
         let now = Instant::now();
         let rates = [self.events_per_s, self.bytes_per_s];
         let mut buckets = self.buckets.lock().expect("not poisoned");
-        let pair = buckets
-            .entry(key.clone())
-            .or_insert([Bucket { tokens: rates[0], at: now }, Bucket { tokens: rates[1], at: now }]);
+        let pair = buckets.entry(key.clone()).or_insert([
+            Bucket {
+                tokens: rates[0],
+                at: now,
+            },
+            Bucket {
+                tokens: rates[1],
+                at: now,
+            },
+        ]);
         for (i, name) in ["events", "bytes"].into_iter().enumerate() {
             if rates[i] <= 0.0 {
                 continue;
@@ -133,7 +155,10 @@ impl RateLimiter {
             if pair[i].tokens <= 0.0 {
                 let wait = (-pair[i].tokens / rates[i]).ceil() as u64;
                 ::metrics::counter!(metrics::EDGE_RATE_LIMITED, "limit" => name).increment(1);
-                return Err(Backoff::RateLimited { limit: name, retry_after_s: wait.clamp(1, MAX_RETRY_AFTER_S) });
+                return Err(Backoff::RateLimited {
+                    limit: name,
+                    retry_after_s: wait.clamp(1, MAX_RETRY_AFTER_S),
+                });
             }
         }
         for (i, amount) in [events, bytes].into_iter().enumerate() {
@@ -170,11 +195,17 @@ mod tests {
         let k: Arc<str> = "k".into();
         rl.charge(&k, 250, 10).unwrap(); // one large batch passes, leaving a debt of 150
         match rl.charge(&k, 1, 10) {
-            Err(Backoff::RateLimited { limit: "events", retry_after_s }) => assert_eq!(retry_after_s, 2),
+            Err(Backoff::RateLimited {
+                limit: "events",
+                retry_after_s,
+            }) => assert_eq!(retry_after_s, 2),
             other => panic!("expected 429, got {other:?}"),
         }
         let other: Arc<str> = "other".into();
         rl.charge(&other, 1, 1).unwrap(); // keys are independent
-        assert!(RateLimiter::new(0, 0).charge(&k, u64::MAX, u64::MAX).is_ok(), "0 means off");
+        assert!(
+            RateLimiter::new(0, 0).charge(&k, u64::MAX, u64::MAX).is_ok(),
+            "0 means off"
+        );
     }
 }

@@ -141,7 +141,8 @@ impl Edge {
         if records == 0 {
             return Ok(0);
         }
-        self.limiter.charge(&req.principal.key_id, records, req.raw.len() as u64)?;
+        self.limiter
+            .charge(&req.principal.key_id, records, req.raw.len() as u64)?;
         let env = Envelope {
             signal,
             principal: &req.principal,
@@ -179,7 +180,10 @@ pub async fn run(listeners: Listeners, config: Config, shutdown: CancellationTok
     edge.publisher.probe().await;
 
     let background = CancellationToken::new();
-    tokio::spawn(edge.keys.clone().watch(Duration::from_millis(edge.config.edge.keys_reload_ms), background.clone()));
+    tokio::spawn(edge.keys.clone().watch(
+        Duration::from_millis(edge.config.edge.keys_reload_ms),
+        background.clone(),
+    ));
     tokio::spawn(edge.publisher.clone().watch(background.clone()));
 
     let admin_stop = CancellationToken::new();
@@ -198,8 +202,20 @@ pub async fn run(listeners: Listeners, config: Config, shutdown: CancellationTok
         "edge listening"
     );
     let otlp_stop = CancellationToken::new();
-    let http = tokio::spawn(server::serve(listeners.http, tls.clone(), http::router(edge.clone()), otlp_stop.clone(), DRAIN_TIMEOUT));
-    let grpc = tokio::spawn(server::serve(listeners.grpc, tls, grpc::GrpcService::new(edge.clone()), otlp_stop.clone(), DRAIN_TIMEOUT));
+    let http = tokio::spawn(server::serve(
+        listeners.http,
+        tls.clone(),
+        http::router(edge.clone()),
+        otlp_stop.clone(),
+        DRAIN_TIMEOUT,
+    ));
+    let grpc = tokio::spawn(server::serve(
+        listeners.grpc,
+        tls,
+        grpc::GrpcService::new(edge.clone()),
+        otlp_stop.clone(),
+        DRAIN_TIMEOUT,
+    ));
 
     shutdown.cancelled().await;
     tracing::info!("shutting down: draining in-flight requests");

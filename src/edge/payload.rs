@@ -43,10 +43,19 @@ fn bad(compression: Compression, e: std::io::Error) -> Failure {
         std::io::ErrorKind::UnexpectedEof => "the stream is truncated".to_string(),
         _ => e.to_string(),
     };
-    Reject::BadCompression { encoding: compression.as_str(), detail }.into()
+    Reject::BadCompression {
+        encoding: compression.as_str(),
+        detail,
+    }
+    .into()
 }
 
-fn inflate(mut reader: impl Read, compression: Compression, limit: usize, permit: &mut Permit) -> Result<Vec<u8>, Failure> {
+fn inflate(
+    mut reader: impl Read,
+    compression: Compression,
+    limit: usize,
+    permit: &mut Permit,
+) -> Result<Vec<u8>, Failure> {
     let mut chunk = vec![0u8; READ_CHUNK];
     permit.grow(READ_CHUNK)?;
     let mut out: Vec<u8> = Vec::new();
@@ -81,11 +90,13 @@ pub fn count_records(signal: Signal, content_type: ContentType, body: &[u8]) -> 
 
 fn count_protobuf(signal: Signal, body: &[u8]) -> Result<u64, Reject> {
     use opentelemetry_proto::tonic::collector::{metrics, trace};
-    let invalid = |what: &str, e: prost::DecodeError| Reject::InvalidPayload(format!("body is not a valid protobuf {what}: {e}"));
+    let invalid =
+        |what: &str, e: prost::DecodeError| Reject::InvalidPayload(format!("body is not a valid protobuf {what}: {e}"));
     Ok(match signal {
         // Logs are the volume signal: validated by the borrowed wire walker, no copies.
-        Signal::Logs => crate::wire::check_logs_request(body)
-            .map_err(|e| Reject::InvalidPayload(format!("body is not a valid protobuf ExportLogsServiceRequest: {e}")))?,
+        Signal::Logs => crate::wire::check_logs_request(body).map_err(|e| {
+            Reject::InvalidPayload(format!("body is not a valid protobuf ExportLogsServiceRequest: {e}"))
+        })?,
         Signal::Metrics => metrics::v1::ExportMetricsServiceRequest::decode(body)
             .map_err(|e| invalid("ExportMetricsServiceRequest", e))?
             .resource_metrics
@@ -107,9 +118,30 @@ fn count_protobuf(signal: Signal, body: &[u8]) -> Result<u64, Reject> {
 /// with its camelCase name and the proto field name that protobuf's JSON mapping also allows.
 fn json_path(signal: Signal) -> (&'static str, &'static [[&'static str; 2]; 3]) {
     match signal {
-        Signal::Logs => ("ExportLogsServiceRequest", &[["resourceLogs", "resource_logs"], ["scopeLogs", "scope_logs"], ["logRecords", "log_records"]]),
-        Signal::Metrics => ("ExportMetricsServiceRequest", &[["resourceMetrics", "resource_metrics"], ["scopeMetrics", "scope_metrics"], ["metrics", "metrics"]]),
-        Signal::Traces => ("ExportTraceServiceRequest", &[["resourceSpans", "resource_spans"], ["scopeSpans", "scope_spans"], ["spans", "spans"]]),
+        Signal::Logs => (
+            "ExportLogsServiceRequest",
+            &[
+                ["resourceLogs", "resource_logs"],
+                ["scopeLogs", "scope_logs"],
+                ["logRecords", "log_records"],
+            ],
+        ),
+        Signal::Metrics => (
+            "ExportMetricsServiceRequest",
+            &[
+                ["resourceMetrics", "resource_metrics"],
+                ["scopeMetrics", "scope_metrics"],
+                ["metrics", "metrics"],
+            ],
+        ),
+        Signal::Traces => (
+            "ExportTraceServiceRequest",
+            &[
+                ["resourceSpans", "resource_spans"],
+                ["scopeSpans", "scope_spans"],
+                ["spans", "spans"],
+            ],
+        ),
     }
 }
 
@@ -246,8 +278,15 @@ mod tests {
         let bomb = gzip(&vec![0u8; 50 << 20]);
         let mut permit = budget.permit();
         let err = decompress(Compression::Gzip, &bomb, 1 << 20, &mut permit).unwrap_err();
-        assert!(matches!(err, Failure::Reject(Reject::DecompressedTooLarge { .. })), "{err:?}");
-        assert!(permit.bytes() <= (1 << 20) * 2 + READ_CHUNK, "held {} bytes", permit.bytes());
+        assert!(
+            matches!(err, Failure::Reject(Reject::DecompressedTooLarge { .. })),
+            "{err:?}"
+        );
+        assert!(
+            permit.bytes() <= (1 << 20) * 2 + READ_CHUNK,
+            "held {} bytes",
+            permit.bytes()
+        );
         let ok = gzip(b"hello world hello world");
         let err = decompress(Compression::Gzip, &ok[..ok.len() - 6], 1000, &mut budget.permit()).unwrap_err();
         assert!(err.to_string().contains("truncated"), "{err}");
@@ -266,7 +305,10 @@ mod tests {
         let metrics = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"m","sum":{}}]}]}]}"#;
         assert_eq!(count_records(Signal::Metrics, ContentType::Json, metrics).unwrap(), 1);
         // Logs sent to the traces route hold no spans; trailing garbage is refused.
-        assert_eq!(count_records(Signal::Traces, ContentType::Json, br#"{"resourceLogs":[{}]}"#).unwrap(), 0);
+        assert_eq!(
+            count_records(Signal::Traces, ContentType::Json, br#"{"resourceLogs":[{}]}"#).unwrap(),
+            0
+        );
         assert!(count_records(Signal::Logs, ContentType::Json, b"{} x").is_err());
     }
 }

@@ -62,10 +62,19 @@ impl Publisher {
         let e = &config.edge;
         c.set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("message.max.bytes", config.producer_message_max_bytes().unwrap_or(e.max_body_bytes).to_string())
+            .set(
+                "message.max.bytes",
+                config
+                    .producer_message_max_bytes()
+                    .unwrap_or(e.max_body_bytes)
+                    .to_string(),
+            )
             .set("message.timeout.ms", e.publish_timeout_ms.to_string())
             // The in-flight budget already bounds what is queued; this is a second fence.
-            .set("queue.buffering.max.kbytes", (e.max_inflight_bytes / 1024).max(1024).to_string())
+            .set(
+                "queue.buffering.max.kbytes",
+                (e.max_inflight_bytes / 1024).max(1024).to_string(),
+            )
             // Requests wait for their acknowledgement: batch concurrent ones, but only briefly.
             .set("linger.ms", "5")
             // Reconnect within a second of a broker coming back (librdkafka's default is 10 s).
@@ -74,7 +83,11 @@ impl Publisher {
             c.set(k, v);
         }
         let producer: FutureProducer = c.create()?;
-        Ok(Publisher { producer, config: config.clone(), ready: AtomicBool::new(false) })
+        Ok(Publisher {
+            producer,
+            config: config.clone(),
+            ready: AtomicBool::new(false),
+        })
     }
 
     pub fn is_ready(&self) -> bool {
@@ -94,7 +107,11 @@ impl Publisher {
 
     fn unavailable(&self, class: &'static str, detail: String) -> Failure {
         ::metrics::counter!(metrics::EDGE_KAFKA_PRODUCE_ERRORS, "class" => class).increment(1);
-        Backoff::KafkaUnavailable { detail, retry_after_s: self.config.edge.retry_after_s }.into()
+        Backoff::KafkaUnavailable {
+            detail,
+            retry_after_s: self.config.edge.retry_after_s,
+        }
+        .into()
     }
 
     /// Publishes `payload` unchanged and waits for the broker's acknowledgement.
@@ -105,15 +122,42 @@ impl Publisher {
         let received = env.received_at_ms.to_string();
         let records = env.records.to_string();
         let headers = OwnedHeaders::new_with_capacity(9)
-            .insert(Header { key: header::TENANT, value: Some(&*env.principal.tenant) })
-            .insert(Header { key: header::KEY_ID, value: Some(&*env.principal.key_id) })
-            .insert(Header { key: header::CONTENT_TYPE, value: Some(env.content_type.mime()) })
-            .insert(Header { key: header::CONTENT_ENCODING, value: Some(env.compression.as_str()) })
-            .insert(Header { key: header::RECEIVED_AT_MS, value: Some(&received) })
-            .insert(Header { key: header::REQUEST_ID, value: Some(env.request_id) })
-            .insert(Header { key: header::SIGNAL, value: Some(env.signal.as_str()) })
-            .insert(Header { key: header::TRANSPORT, value: Some(env.transport) })
-            .insert(Header { key: header::RECORDS, value: Some(&records) });
+            .insert(Header {
+                key: header::TENANT,
+                value: Some(&*env.principal.tenant),
+            })
+            .insert(Header {
+                key: header::KEY_ID,
+                value: Some(&*env.principal.key_id),
+            })
+            .insert(Header {
+                key: header::CONTENT_TYPE,
+                value: Some(env.content_type.mime()),
+            })
+            .insert(Header {
+                key: header::CONTENT_ENCODING,
+                value: Some(env.compression.as_str()),
+            })
+            .insert(Header {
+                key: header::RECEIVED_AT_MS,
+                value: Some(&received),
+            })
+            .insert(Header {
+                key: header::REQUEST_ID,
+                value: Some(env.request_id),
+            })
+            .insert(Header {
+                key: header::SIGNAL,
+                value: Some(env.signal.as_str()),
+            })
+            .insert(Header {
+                key: header::TRANSPORT,
+                value: Some(env.transport),
+            })
+            .insert(Header {
+                key: header::RECORDS,
+                value: Some(&records),
+            });
         // The request id is the key: the default partitioner hashes it, which spreads one large
         // tenant over every partition (ordering between requests is not needed).
         let record = FutureRecord::to(env.signal.topic(&self.config.kafka))
@@ -134,12 +178,16 @@ impl Publisher {
         match outcome {
             Ok(Ok(Ok(_))) => {
                 self.set_ready(true);
-                ::metrics::counter!(metrics::EDGE_PUBLISHED_RECORDS, "signal" => env.signal.as_str()).increment(env.records);
+                ::metrics::counter!(metrics::EDGE_PUBLISHED_RECORDS, "signal" => env.signal.as_str())
+                    .increment(env.records);
                 Ok(())
             }
             Ok(Ok(Err((e, _)))) => Err(self.classify(e)),
             Ok(Err(_canceled)) => Err(self.unavailable("unavailable", "the producer shut down".into())),
-            Err(_) => Err(self.unavailable("timeout", format!("no delivery report within {} ms", timeout.as_millis()))),
+            Err(_) => Err(self.unavailable(
+                "timeout",
+                format!("no delivery report within {} ms", timeout.as_millis()),
+            )),
         }
     }
 

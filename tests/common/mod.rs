@@ -68,11 +68,17 @@ pub fn make_keys(path: &Path) -> TestKeys {
     TestKeys {
         ingest_id: ingest.entry.id.clone(),
         ingest: ingest.token,
-        other_tenant: keys::create(path, "globex", Role::Ingest, Kind::Org, None).unwrap().token,
+        other_tenant: keys::create(path, "globex", Role::Ingest, Kind::Org, None)
+            .unwrap()
+            .token,
         read: keys::create(path, "acme", Role::Read, Kind::Org, None).unwrap().token,
-        personal: keys::create(path, "acme", Role::Ingest, Kind::Personal, None).unwrap().token,
+        personal: keys::create(path, "acme", Role::Ingest, Kind::Personal, None)
+            .unwrap()
+            .token,
         revoked: revoked.token,
-        expired: keys::create(path, "acme", Role::Ingest, Kind::Org, Some(past)).unwrap().token,
+        expired: keys::create(path, "acme", Role::Ingest, Kind::Org, Some(past))
+            .unwrap()
+            .token,
     }
 }
 
@@ -122,7 +128,16 @@ pub async fn start_edge_with(config: Config, keys: TestKeys, dir: tempfile::Temp
         let (config, shutdown) = (config.clone(), shutdown.clone());
         async move { edge::run(listeners, config, shutdown).await.expect("edge runs") }
     });
-    let edge = TestEdge { http, grpc, admin, config, keys, dir, shutdown, task };
+    let edge = TestEdge {
+        http,
+        grpc,
+        admin,
+        config,
+        keys,
+        dir,
+        shutdown,
+        task,
+    };
     wait_ready(edge.admin, Duration::from_secs(20)).await;
     edge
 }
@@ -142,7 +157,10 @@ pub async fn wait_ready(admin: SocketAddr, within: Duration) {
 }
 
 pub fn init_logs() {
-    let _ = tracing_subscriber::fmt().with_env_filter("warn,rdkafka=error").with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("warn,rdkafka=error")
+        .with_test_writer()
+        .try_init();
 }
 
 /// One message read back from Kafka.
@@ -176,7 +194,10 @@ pub fn consume_all(brokers: &str, topic: &str, expected: usize, within: Duration
                 let mut headers = HashMap::new();
                 if let Some(h) = m.headers() {
                     for hd in h.iter() {
-                        headers.insert(hd.key.to_string(), String::from_utf8_lossy(hd.value.unwrap_or_default()).into_owned());
+                        headers.insert(
+                            hd.key.to_string(),
+                            String::from_utf8_lossy(hd.value.unwrap_or_default()).into_owned(),
+                        );
                     }
                 }
                 out.push(Received {
