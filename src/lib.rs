@@ -22,6 +22,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod decode;
 pub mod dev_broker;
 pub mod edge;
 pub mod envelope;
