@@ -43,7 +43,13 @@ install_exporter() {
   fi
 }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A pid file names a live process of ours: after a reboot the pid may belong to something else.
+pid_alive() {
+  [ -f "$1" ] || return 1
+  local pid; pid="$(cat "$1")"
+  kill -0 "$pid" 2>/dev/null || return 1
+  grep -qaE 'cowork-ingest|clickhouse' "/proc/$pid/cmdline" 2>/dev/null
+}
 
 # Starts a background process with its pid and log under .dev/, unless it already runs.
 start_bg() {
@@ -53,12 +59,14 @@ start_bg() {
   echo $! >"$DEV/$name.pid"
 }
 
+# Stops a background process: SIGTERM, then SIGKILL after $2 seconds (default 10). The edge gets
+# 40 s: it drains in-flight requests (15 s) and flushes its producer (15 s) before it exits.
 stop_bg() {
-  local name="$1" pidfile="$DEV/$1.pid"
+  local name="$1" pidfile="$DEV/$1.pid" grace="${2:-10}"
   if pid_alive "$pidfile"; then
     local pid; pid="$(cat "$pidfile")"
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 $((grace * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
     say "stopped $name"
   fi

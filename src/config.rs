@@ -35,6 +35,8 @@ pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 256 * 1024 * 1024;
 /// How long a request waits for Kafka's delivery report before answering 503. Under the JS
 /// exporter's default 10 s timeout, so the client sees our answer, not its own timeout.
 pub const DEFAULT_PUBLISH_TIMEOUT_MS: u64 = 8_000;
+/// How long a client may take to send a whole body once its headers arrived (408 after).
+pub const DEFAULT_BODY_TIMEOUT_MS: u64 = 30_000;
 /// Retry-After on 429/503. The JS exporter drops a batch whose Retry-After exceeds its timeout,
 /// so this stays short.
 pub const DEFAULT_RETRY_AFTER_S: u64 = 1;
@@ -86,9 +88,11 @@ pub struct EdgeConfig {
     pub max_inflight_bytes: usize,
     /// Wait for Kafka's delivery report before answering 503. Default 8000 ms.
     pub publish_timeout_ms: u64,
+    /// Time allowed to receive a whole body; slower uploads get 408. Default 30000 ms.
+    pub body_timeout_ms: u64,
     /// Retry-After seconds sent with 503 (capped at 2). Default 1.
     pub retry_after_s: u64,
-    /// Per-key limit in log records (or data points, spans) per second; 0 = off. Default 0.
+    /// Per-key limit in log records (for metrics: metrics; for traces: spans) per second; 0 = off. Default 0.
     pub rate_limit_events_per_s: u64,
     /// Per-key limit in body bytes (as sent) per second; 0 = off. Default 0.
     pub rate_limit_bytes_per_s: u64,
@@ -112,6 +116,7 @@ impl Default for EdgeConfig {
             max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
             max_inflight_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
             publish_timeout_ms: DEFAULT_PUBLISH_TIMEOUT_MS,
+            body_timeout_ms: DEFAULT_BODY_TIMEOUT_MS,
             retry_after_s: DEFAULT_RETRY_AFTER_S,
             rate_limit_events_per_s: 0,
             rate_limit_bytes_per_s: 0,
@@ -293,6 +298,14 @@ impl Config {
                 e.max_body_bytes, KAFKA_MESSAGE_OVERHEAD_BYTES, max_message
             )));
         }
+        for (key, required) in [("acks", "all"), ("enable.idempotence", "true")] {
+            let set = self.kafka.producer.get(key).or(self.kafka.client.get(key));
+            if set.is_some_and(|v| v != required && !(key == "acks" && v == "-1")) {
+                return Err(ConfigError::Invalid(format!(
+                    "kafka \"{key}\" must stay {required}: the edge answers 200 only for payloads every in-sync replica has"
+                )));
+            }
+        }
         if self.kafka.brokers.trim().is_empty() {
             return Err(ConfigError::Invalid("kafka.brokers is empty".into()));
         }
@@ -403,6 +416,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("message.max.bytes"), "{err}");
+    }
+
+    #[test]
+    fn delivery_guarantees_cannot_be_overridden() {
+        let err = load("[kafka.producer]\nacks = \"1\"\n", &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("acks"), "{err}");
+        let err = load("[kafka.client]\n\"enable.idempotence\" = \"false\"\n", &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("enable.idempotence"), "{err}");
+        assert!(load("[kafka.producer]\nacks = \"-1\"\n", &[], &[]).is_ok());
     }
 
     #[test]

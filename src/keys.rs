@@ -371,7 +371,29 @@ pub fn parse_expiry(text: &str) -> Result<OffsetDateTime, String> {
 pub struct KeyStore {
     path: PathBuf,
     current: ArcSwap<KeySet>,
-    modified: std::sync::Mutex<Option<SystemTime>>,
+    seen: std::sync::Mutex<Option<FileStamp>>,
+}
+
+/// What tells a changed key file apart: modification time, size and inode. Size and inode catch
+/// a rewrite within one timestamp tick or by a tool that keeps the time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(FileStamp {
+        modified: m.modified().ok(),
+        len: m.len(),
+        inode,
+    })
 }
 
 impl KeyStore {
@@ -379,9 +401,10 @@ impl KeyStore {
         let store = KeyStore {
             path: path.into(),
             current: ArcSwap::from_pointee(KeySet::default()),
-            modified: std::sync::Mutex::new(None),
+            seen: std::sync::Mutex::new(None),
         };
-        store.reload_if_changed()?;
+        store.current.store(Arc::new(load(path)?));
+        *store.seen.lock().expect("not poisoned") = stamp(path);
         Ok(store)
     }
 
@@ -389,16 +412,23 @@ impl KeyStore {
         self.current.load_full()
     }
 
-    /// Reloads the file if its modification time changed. A file that fails to parse leaves
-    /// the previous keys in force.
+    /// Reloads the file if it changed. A file that fails to parse, or that disappeared, leaves
+    /// the previous keys in force: answering 401 to every client would make them drop data.
     pub fn reload_if_changed(&self) -> Result<bool, KeyFileError> {
-        let modified = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
-        let mut last = self.modified.lock().expect("not poisoned");
-        if *last == modified && last.is_some() {
+        let now = stamp(&self.path);
+        let mut seen = self.seen.lock().expect("not poisoned");
+        if now == *seen {
             return Ok(false);
         }
+        if now.is_none() {
+            *seen = None;
+            return Err(KeyFileError::Io {
+                path: self.path.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "the key file disappeared"),
+            });
+        }
         let set = load(&self.path)?;
-        *last = modified;
+        *seen = now;
         self.current.store(Arc::new(set));
         Ok(true)
     }

@@ -35,6 +35,7 @@ pub const REJECTION_REASONS: &[&str] = &[
     "decompressed_too_large",
     "bad_compression",
     "invalid_payload",
+    "body_timeout",
     "rate_limited",
     "overloaded",
     "kafka_unavailable",
@@ -104,7 +105,7 @@ pub fn describe_edge() {
         Unit::Bytes,
         "Bytes held by in-flight requests (raw plus decompressed)"
     );
-    describe_gauge!(EDGE_KEYS_LOADED, "API keys in the loaded key file");
+    describe_gauge!(EDGE_KEYS_LOADED, "API keys in the key file as last loaded");
 
     for stage in ["wire", "decompressed"] {
         counter!(EDGE_RECEIVED_BYTES, "stage" => stage).increment(0);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -15,8 +15,11 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// How long a TLS handshake may take before the connection is dropped.
+/// How long a TLS handshake, or the request headers, may take before the connection is dropped:
+/// a slow client must not hold a connection and its buffers for free.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest HTTP/1 read buffer (headers included) per connection.
+const MAX_BUF_BYTES: usize = 64 * 1024;
 
 /// Serves `service` on `listener` until `shutdown`, then drains for at most `drain`.
 pub async fn serve<S, B>(
@@ -32,7 +35,13 @@ pub async fn serve<S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HANDSHAKE_TIMEOUT)
+        .max_buf_size(MAX_BUF_BYTES);
+    builder.http2().timer(TokioTimer::new());
     let tracker = TaskTracker::new();
     loop {
         let (stream, peer) = tokio::select! {

@@ -787,3 +787,34 @@ async fn concurrent_grpc_uploads_stay_within_the_inflight_budget() {
         .expect("budget was released");
     edge.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_time_out_and_ambiguous_encodings_are_refused() {
+    let (_cluster, edge) = start_with_broker(&["edge.body_timeout_ms=500"]).await;
+    // A client that sends a little and then stalls gets 408, not a connection held forever.
+    let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Vec<u8>, std::io::Error>>();
+    tx.unbounded_send(Ok(b"{\"resourceLogs\":".to_vec())).unwrap();
+    let r = client()
+        .post(edge.url("/v1/logs"))
+        .header("authorization", edge.bearer())
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(rx))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 408);
+    drop(tx);
+    // Two Content-Encoding headers: which one applies is unknowable, so 415.
+    let r = client()
+        .post(edge.url("/v1/logs"))
+        .header("authorization", edge.bearer())
+        .header("content-type", "application/json")
+        .header("content-encoding", "identity")
+        .header("content-encoding", "gzip")
+        .body(json_logs("two-encodings", 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    edge.stop().await;
+}

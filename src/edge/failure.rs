@@ -2,7 +2,7 @@
 //!
 //! | group     | HTTP                 | gRPC                                 | client's next step        |
 //! |-----------|----------------------|--------------------------------------|---------------------------|
-//! | `Reject`  | 400/401/403/413/415  | INVALID_ARGUMENT, UNAUTHENTICATED, … | fix the request, no retry |
+//! | `Reject`  | 400/401/403/408/413/415 | INVALID_ARGUMENT, UNAUTHENTICATED, … | fix the request, no retry |
 //! | `Backoff` | 429/503 + Retry-After| UNAVAILABLE                          | retry after the pause     |
 //!
 //! The OTLP spec makes 429, 502, 503 and 504 retryable and everything else final, so this table
@@ -31,6 +31,8 @@ pub enum Reject {
     BadCompression { encoding: &'static str, detail: String },
     #[error("{0}")]
     InvalidPayload(String),
+    #[error("the request body did not arrive within {ms} ms")]
+    BodyTimeout { ms: u64 },
     #[error(
         "Kafka refused the payload as too large: raise the topic's max.message.bytes or lower edge.max_body_bytes"
     )]
@@ -76,6 +78,7 @@ impl Failure {
                     StatusCode::PAYLOAD_TOO_LARGE
                 }
                 Reject::BadCompression { .. } | Reject::InvalidPayload(_) => StatusCode::BAD_REQUEST,
+                Reject::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             },
             Failure::Backoff(Backoff::RateLimited { .. }) => StatusCode::TOO_MANY_REQUESTS,
             Failure::Backoff(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -115,6 +118,7 @@ impl Failure {
                 Reject::DecompressedTooLarge { .. } => "decompressed_too_large",
                 Reject::BadCompression { .. } => "bad_compression",
                 Reject::InvalidPayload(_) => "invalid_payload",
+                Reject::BodyTimeout { .. } => "body_timeout",
                 Reject::KafkaTooLarge => "kafka_rejected",
             },
             Failure::Backoff(b) => match b {

@@ -84,25 +84,30 @@ impl UnaryService<Bytes> for Export {
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         let (edge, signal) = (self.edge.clone(), self.signal);
         Box::pin(async move {
-            let started = Instant::now();
-            let route = match signal {
-                Signal::Logs => "grpc:logs",
-                Signal::Metrics => "grpc:metrics",
-                Signal::Traces => "grpc:traces",
-            };
-            let request_id = uuid::Uuid::new_v4().simple().to_string();
-            let mut tenant = None;
-            let result = accept(&edge, signal, &request_id, &mut tenant, request).await;
+            let accepted = request
+                .extensions()
+                .get::<Accepted>()
+                .cloned()
+                .expect("GrpcService::call authenticated the request");
+            let tenant = accepted.principal.tenant.clone();
+            let result = accept(&edge, signal, &accepted, request).await;
             let status = match &result {
                 Ok(_) => StatusCode::OK,
                 Err(f) => f.status(),
             };
-            record(route, Some(ContentType::Protobuf), status, &result, started);
+            record(
+                route(signal),
+                Some(ContentType::Protobuf),
+                status,
+                result.as_ref().err(),
+                accepted.started,
+            );
+            accepted.handled.store(true, std::sync::atomic::Ordering::Relaxed);
             match result {
                 // An empty Export*ServiceResponse encodes to zero bytes.
                 Ok(_) => Ok(tonic::Response::new(Bytes::new())),
                 Err(f) => {
-                    log_rejection(&request_id, route, tenant.as_deref(), status, &f);
+                    log_rejection(&accepted.request_id, route(signal), Some(&tenant), status, &f);
                     Err(Status::new(f.grpc_code(), f.to_string()))
                 }
             }
@@ -113,16 +118,9 @@ impl UnaryService<Bytes> for Export {
 async fn accept(
     edge: &Edge,
     signal: Signal,
-    request_id: &str,
-    tenant: &mut Option<String>,
+    accepted: &Accepted,
     request: tonic::Request<Bytes>,
 ) -> Result<u64, Failure> {
-    let authorization = request
-        .metadata()
-        .get("authorization")
-        .map(|v| v.to_str().unwrap_or(""));
-    let principal = edge.authenticate(authorization)?;
-    *tenant = Some(principal.tenant.to_string());
     let raw = request.into_inner();
     let mut permit = edge.budget.permit();
     permit.grow(raw.len())?;
@@ -132,8 +130,8 @@ async fn accept(
         transport: "grpc",
         content_type: ContentType::Protobuf,
         compression: Compression::Identity,
-        principal,
-        request_id: request_id.to_string(),
+        principal: accepted.principal.clone(),
+        request_id: accepted.request_id.clone(),
         received_at_ms: now_ms(),
         raw,
         permit,
@@ -194,13 +192,30 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let signal = Signal::ALL.into_iter().find(|s| s.grpc_path() == req.uri().path());
         let edge = self.edge.clone();
         Box::pin(async move {
             let Some(signal) = signal else {
                 return Ok(Status::unimplemented(format!("no such method: {}", req.uri().path())).into_http());
             };
+            let started = Instant::now();
+            let request_id = uuid::Uuid::new_v4().simple().to_string();
+            // Authenticate from the headers before tonic reads a byte of the body: a client
+            // without a key never gets to spend the in-flight budget.
+            let authorization = req.headers().get("authorization").map(|v| v.to_str().unwrap_or(""));
+            let principal = match edge.authenticate(authorization) {
+                Ok(p) => p,
+                Err(f) => return Ok(refuse(route(signal), &request_id, None, &f, started)),
+            };
+            let tenant = principal.tenant.clone();
+            let handled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            req.extensions_mut().insert(Accepted {
+                principal,
+                request_id: request_id.clone(),
+                started,
+                handled: handled.clone(),
+            });
             let mut accept = EnabledCompressionEncodings::default();
             for enc in [
                 CompressionEncoding::Gzip,
@@ -219,7 +234,65 @@ where
             let mut grpc = Grpc::new(RawCodec)
                 .apply_compression_config(accept, EnabledCompressionEncodings::default())
                 .apply_max_message_size_config(Some(max), None);
-            Ok(grpc.unary(Export { edge, signal }, req).await)
+            let response = grpc.unary(Export { edge, signal }, req).await;
+            // Failures tonic raised before the handler ran (message too large, budget spent
+            // mid-body, unsupported grpc-encoding) still get their log line and metrics.
+            if !handled.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(f) = tonic_failure(&response) {
+                    record(
+                        route(signal),
+                        Some(ContentType::Protobuf),
+                        f.status(),
+                        Some(&f),
+                        started,
+                    );
+                    log_rejection(&request_id, route(signal), Some(&tenant), f.status(), &f);
+                }
+            }
+            Ok(response)
         })
     }
+}
+
+/// What the transport layer learned before the handler runs.
+#[derive(Clone)]
+struct Accepted {
+    principal: crate::keys::Principal,
+    request_id: String,
+    started: Instant,
+    /// Set once the handler ran (it records its own outcome).
+    handled: Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn route(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Logs => "grpc:logs",
+        Signal::Metrics => "grpc:metrics",
+        Signal::Traces => "grpc:traces",
+    }
+}
+
+fn refuse(
+    route: &'static str,
+    request_id: &str,
+    tenant: Option<&str>,
+    f: &Failure,
+    started: Instant,
+) -> http::Response<tonic::body::Body> {
+    record(route, Some(ContentType::Protobuf), f.status(), Some(f), started);
+    log_rejection(request_id, route, tenant, f.status(), f);
+    Status::new(f.grpc_code(), f.to_string()).into_http()
+}
+
+/// The failure behind a trailers-only error response from tonic, if it is one.
+fn tonic_failure(response: &http::Response<tonic::body::Body>) -> Option<Failure> {
+    let status = Status::from_header_map(response.headers())?;
+    use super::failure::{Backoff, Reject};
+    Some(match status.code() {
+        tonic::Code::Ok => return None,
+        tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => Reject::BodyTooLarge { limit: 0 }.into(),
+        tonic::Code::Unavailable => Backoff::Overloaded { retry_after_s: 1 }.into(),
+        tonic::Code::Unimplemented => Reject::UnsupportedEncoding(status.message().to_string()).into(),
+        _ => Reject::InvalidPayload(status.message().to_string()).into(),
+    })
 }

@@ -5,7 +5,7 @@
 //! `Retry-After`; 401 carries `WWW-Authenticate`.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -21,6 +21,9 @@ use super::failure::{Failure, Reject};
 use super::{now_ms, Edge, Incoming};
 use crate::envelope::{Compression, ContentType, Signal};
 use crate::metrics;
+
+/// How much of an oversize body is read and discarded before answering 413, in body limits.
+const DRAIN_FACTOR: usize = 4;
 
 /// `google.rpc.Status`, the OTLP error body.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -64,6 +67,9 @@ fn content_type(req: &Request) -> Result<ContentType, Reject> {
 }
 
 fn compression(req: &Request) -> Result<Compression, Reject> {
+    if req.headers().get_all(header::CONTENT_ENCODING).iter().count() > 1 {
+        return Err(Reject::UnsupportedEncoding("several Content-Encoding headers".into()));
+    }
     match req.headers().get(header::CONTENT_ENCODING) {
         None => Ok(Compression::Identity),
         Some(v) => {
@@ -84,7 +90,7 @@ async fn handle(edge: Arc<Edge>, signal: Signal, route: &'static str, req: Reque
         Ok(_) => (StatusCode::OK, success(ct)),
         Err(f) => (f.status(), failure(ct, f)),
     };
-    record(route, encoding, status, &result, started);
+    record(route, encoding, status, result.as_ref().err(), started);
     if let Err(f) = &result {
         log_rejection(&request_id, route, tenant.as_deref(), status, f);
     }
@@ -116,28 +122,49 @@ async fn accept(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    // A body over the limit is read and discarded (up to DRAIN_FACTOR times the limit) before
+    // the 413, so that the client, still writing, gets to read the answer instead of a broken
+    // pipe, and does not retry blindly. Anything larger is cut off at once.
+    let drain_cap = limit.saturating_mul(DRAIN_FACTOR) as u64;
+    if declared.is_some_and(|n| n > drain_cap) {
         return Err(Reject::BodyTooLarge { limit }.into());
     }
     // Read the body frame by frame: the limit holds for chunked bodies with no Content-Length,
     // and every byte is charged to the in-flight budget before it is kept.
     let mut permit = edge.budget.permit();
-    let mut buf = BytesMut::with_capacity(declared.map_or(16 * 1024, |n| n as usize));
+    // Trust Content-Length only for a first, small reservation: a client that declares 4 MiB and
+    // trickles bytes holds no more than it sent.
+    let mut buf = BytesMut::with_capacity(declared.map_or(16 * 1024, |n| n as usize).min(64 * 1024));
     permit.grow(buf.capacity())?;
-    let mut body: Body = req.into_body();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| Reject::InvalidPayload(format!("error reading the request body: {e}")))?;
-        let Ok(data) = frame.into_data() else { continue };
-        if buf.len() + data.len() > limit {
-            return Err(Reject::BodyTooLarge { limit }.into());
+    let timeout_ms = edge.config.edge.body_timeout_ms;
+    let read = async {
+        let mut body: Body = req.into_body();
+        let mut discarded = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Reject::InvalidPayload(format!("error reading the request body: {e}")))?;
+            let Ok(data) = frame.into_data() else { continue };
+            if discarded > 0 || buf.len() + data.len() > limit {
+                discarded += data.len() as u64;
+                if discarded > drain_cap {
+                    break;
+                }
+                continue;
+            }
+            if buf.len() + data.len() > buf.capacity() {
+                let target = (buf.capacity() * 2).max(buf.len() + data.len()).min(limit);
+                permit.grow(target - buf.capacity())?;
+                buf.reserve(target - buf.len());
+            }
+            buf.extend_from_slice(&data);
         }
-        if buf.len() + data.len() > buf.capacity() {
-            let target = (buf.capacity() * 2).max(buf.len() + data.len()).min(limit);
-            permit.grow(target - buf.capacity())?;
-            buf.reserve(target - buf.len());
+        if discarded > 0 {
+            return Err(Failure::from(Reject::BodyTooLarge { limit }));
         }
-        buf.extend_from_slice(&data);
-    }
+        Ok(())
+    };
+    tokio::time::timeout(Duration::from_millis(timeout_ms), read)
+        .await
+        .map_err(|_| Reject::BodyTimeout { ms: timeout_ms })??;
     ::metrics::counter!(metrics::EDGE_RECEIVED_BYTES, "stage" => "wire").increment(buf.len() as u64);
     let incoming = Incoming {
         signal,
@@ -192,13 +219,13 @@ pub fn record(
     route: &'static str,
     encoding: Option<ContentType>,
     status: StatusCode,
-    result: &Result<u64, Failure>,
+    failure: Option<&Failure>,
     started: Instant,
 ) {
-    let outcome = match result {
-        Ok(_) => "accepted",
-        Err(Failure::Reject(_)) => "rejected",
-        Err(Failure::Backoff(_)) => "backoff",
+    let outcome = match failure {
+        None => "accepted",
+        Some(Failure::Reject(_)) => "rejected",
+        Some(Failure::Backoff(_)) => "backoff",
     };
     let transport = if route.starts_with("grpc") { "grpc" } else { "http" };
     ::metrics::counter!(
@@ -211,7 +238,7 @@ pub fn record(
     .increment(1);
     ::metrics::histogram!(metrics::EDGE_REQUEST_DURATION, "transport" => transport)
         .record(started.elapsed().as_secs_f64());
-    if let Err(f) = result {
+    if let Some(f) = failure {
         ::metrics::counter!(metrics::EDGE_REJECTIONS, "reason" => f.reason()).increment(1);
         if let Some(reason) = f.auth_reason() {
             ::metrics::counter!(metrics::EDGE_AUTH_FAILURES, "reason" => reason).increment(1);

@@ -116,27 +116,32 @@ impl Edge {
 
     /// Decompresses and validates, applies the rate limit, and publishes. Returns the number of
     /// records published (0 for an empty request, which publishes nothing).
-    pub async fn ingest(&self, mut req: Incoming) -> Result<u64, Failure> {
+    pub async fn ingest(&self, req: Incoming) -> Result<u64, Failure> {
         let limit = self.config.edge.max_decompressed_bytes;
         let (signal, content_type, compression) = (req.signal, req.content_type, req.compression);
-        let check = move |raw: &[u8], permit: &mut Permit| -> Result<u64, Failure> {
-            let body = payload::decompress(compression, raw, limit, permit)?;
+        let budget = self.budget.clone();
+        // The decompressed copy is charged to its own permit and freed right after the check, so
+        // requests waiting for Kafka hold only their raw bytes.
+        let check = move |raw: &[u8]| -> Result<u64, Failure> {
+            let mut scratch = budget.permit();
+            let body = payload::decompress(compression, raw, limit, &mut scratch)?;
             ::metrics::counter!(metrics::EDGE_RECEIVED_BYTES, "stage" => "decompressed").increment(body.len() as u64);
             Ok(payload::count_records(signal, content_type, &body)?)
         };
-        // Inflating a large body takes milliseconds: keep it off the async workers.
-        let records = if req.raw.len() > 64 * 1024 {
-            let (raw, mut permit) = (req.raw.clone(), req.permit);
-            let (records, permit) = tokio::task::spawn_blocking(move || {
-                let r = check(&raw, &mut permit);
-                (r, permit)
-            })
-            .await
-            .expect("payload check does not panic");
-            req.permit = permit;
-            records?
+        // Inflating can take milliseconds even for a small body: keep it off the async workers.
+        let records = if compression != Compression::Identity || req.raw.len() > 256 * 1024 {
+            let raw = req.raw.clone();
+            match tokio::task::spawn_blocking(move || check(&raw)).await {
+                Ok(records) => records?,
+                Err(_) => {
+                    return Err(failure::Backoff::Overloaded {
+                        retry_after_s: self.config.edge.retry_after_s,
+                    }
+                    .into())
+                }
+            }
         } else {
-            check(&req.raw, &mut req.permit)?
+            check(&req.raw)?
         };
         if records == 0 {
             return Ok(0);

@@ -5,7 +5,6 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use prost::Message;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -29,7 +28,12 @@ pub fn decompress<'a>(
         // RFC 9110 `deflate` is zlib-wrapped, but some clients send raw deflate: look at the header.
         Compression::Deflate if looks_like_zlib(raw) => Box::new(flate2::read::ZlibDecoder::new(raw)),
         Compression::Deflate => Box::new(flate2::read::DeflateDecoder::new(raw)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| bad(compression, e))?),
+        Compression::Zstd => {
+            let mut d = zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| bad(compression, e))?;
+            // An 8 MiB window (what zstd -19 uses) caps the decoder's own buffer.
+            d.window_log_max(23).map_err(|e| bad(compression, e))?;
+            Box::new(d)
+        }
     };
     inflate(reader, compression, limit, permit).map(Cow::Owned)
 }
@@ -89,29 +93,23 @@ pub fn count_records(signal: Signal, content_type: ContentType, body: &[u8]) -> 
 }
 
 fn count_protobuf(signal: Signal, body: &[u8]) -> Result<u64, Reject> {
-    use opentelemetry_proto::tonic::collector::{metrics, trace};
-    let invalid =
-        |what: &str, e: prost::DecodeError| Reject::InvalidPayload(format!("body is not a valid protobuf {what}: {e}"));
-    Ok(match signal {
-        // Logs are the volume signal: validated by the borrowed wire walker, no copies.
-        Signal::Logs => crate::wire::check_logs_request(body).map_err(|e| {
-            Reject::InvalidPayload(format!("body is not a valid protobuf ExportLogsServiceRequest: {e}"))
-        })?,
-        Signal::Metrics => metrics::v1::ExportMetricsServiceRequest::decode(body)
-            .map_err(|e| invalid("ExportMetricsServiceRequest", e))?
-            .resource_metrics
-            .iter()
-            .flat_map(|r| &r.scope_metrics)
-            .map(|s| s.metrics.len() as u64)
-            .sum(),
-        Signal::Traces => trace::v1::ExportTraceServiceRequest::decode(body)
-            .map_err(|e| invalid("ExportTraceServiceRequest", e))?
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len() as u64)
-            .sum(),
-    })
+    // Nothing is copied: the walkers read the payload in place, so what a request costs in
+    // memory is its bytes, whatever it holds.
+    let (what, counted) = match signal {
+        // Logs are the volume signal, validated field by field against the OTLP schema.
+        Signal::Logs => ("ExportLogsServiceRequest", crate::wire::check_logs_request(body)),
+        // Metrics and traces pass through to their own topics; their structure is checked down
+        // to each metric or span.
+        Signal::Metrics => (
+            "ExportMetricsServiceRequest",
+            crate::wire::count_path(body, &[1, 2, 2], "ExportMetricsServiceRequest"),
+        ),
+        Signal::Traces => (
+            "ExportTraceServiceRequest",
+            crate::wire::count_path(body, &[1, 2, 2], "ExportTraceServiceRequest"),
+        ),
+    };
+    counted.map_err(|e| Reject::InvalidPayload(format!("body is not a valid protobuf {what}: {e}")))
 }
 
 /// The path from an OTLP/JSON export request down to its records, one level per step, each
@@ -151,8 +149,28 @@ fn count_json(signal: Signal, body: &[u8]) -> Result<u64, Reject> {
     let count = CountIn(path)
         .deserialize(&mut de)
         .and_then(|n| de.end().map(|_| n))
-        .map_err(|e| Reject::InvalidPayload(format!("body is not a valid OTLP/JSON {what}: {e}")))?;
+        .map_err(|e| {
+            Reject::InvalidPayload(format!(
+                "body is not a valid OTLP/JSON {what}: {}",
+                redact(&e.to_string())
+            ))
+        })?;
     Ok(count)
+}
+
+/// serde_json quotes the offending value (`invalid type: string "…"`), which may be prompt
+/// text: error messages reach logs and clients, so the quoted value is cut out.
+fn redact(message: &str) -> String {
+    match message.find("string \"") {
+        None => message.to_string(),
+        Some(start) => {
+            let open = start + "string \"".len();
+            let end = message[open..]
+                .find("\", expected")
+                .map_or(message.len(), |i| open + i + 1);
+            format!("{}string{}", &message[..start], &message[end..])
+        }
+    }
 }
 
 /// Counts the records below an object by following `path` through its arrays. Everything off
@@ -208,7 +226,7 @@ impl<'de> Visitor<'de> for CountArray<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
         let mut total = 0;
         if self.0.is_empty() {
-            while seq.next_element::<IgnoredAny>()?.is_some() {
+            while seq.next_element_seed(AnObject(self.1))?.is_some() {
                 total += 1;
             }
         } else {
@@ -217,6 +235,27 @@ impl<'de> Visitor<'de> for CountArray<'_> {
             }
         }
         Ok(total)
+    }
+}
+
+/// A record: any JSON object, its contents skipped.
+struct AnObject<'p>(&'p str);
+
+impl<'de> DeserializeSeed<'de> for AnObject<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AnObject<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "objects in {}", self.0)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(())
     }
 }
 
@@ -310,5 +349,33 @@ mod tests {
             0
         );
         assert!(count_records(Signal::Logs, ContentType::Json, b"{} x").is_err());
+        // Records must be objects, and a quoted value never comes back in the error.
+        let err = count_records(
+            Signal::Logs,
+            ContentType::Json,
+            br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":["my secret prompt"]}]}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("expected objects in logRecords") && !err.contains("secret"),
+            "{err}"
+        );
+        // Metrics and traces protobuf are checked down to each metric or span.
+        assert_eq!(
+            count_records(
+                Signal::Traces,
+                ContentType::Protobuf,
+                &[0x0a, 0x04, 0x12, 0x02, 0x12, 0x00]
+            )
+            .unwrap(),
+            1
+        );
+        assert!(count_records(
+            Signal::Traces,
+            ContentType::Protobuf,
+            &[0x0a, 0x04, 0x12, 0x02, 0x12, 0x05]
+        )
+        .is_err());
     }
 }

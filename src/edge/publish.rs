@@ -198,10 +198,18 @@ impl Publisher {
                 Reject::KafkaTooLarge.into()
             }
             Some(RDKafkaErrorCode::MessageTimedOut) => self.unavailable("timeout", e.to_string()),
-            _ => {
+            // Only a broker that cannot be reached makes the edge unready for every signal; a
+            // topic-level error (missing topic, no permission) stays with the requests it hits.
+            Some(
+                RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::NetworkException
+                | RDKafkaErrorCode::Resolve,
+            ) => {
                 self.set_ready(false);
                 self.unavailable("unavailable", e.to_string())
             }
+            _ => self.unavailable("unavailable", e.to_string()),
         }
     }
 
