@@ -8,6 +8,10 @@
 //!   JSON) and presents them through the same views. Tests hold the fast paths to it, event by
 //!   event; it is never used in production.
 //!
+//! A protobuf payload is checked whole before the first record is visited. A JSON payload can
+//! fail after some records were visited: callers stage a payload's rows and keep them only when
+//! its decode succeeded.
+//!
 //! The views are handed to a callback one record at a time, and the attribute buffers are reused
 //! from record to record, so decoding allocates per payload, not per attribute. (Array and
 //! key-value-list values, such as `workspace.host_paths`, allocate a small vector.)
@@ -93,5 +97,134 @@ impl<'a> Value<'a> {
             Value::Array(items) => items.iter().map(Value::to_json).collect(),
             Value::KvList(kvs) => kvs.iter().map(|a| (a.key.to_string(), a.value.to_json())).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Owned = Vec<(Vec<Attr<'static>>, Record<'static>)>;
+
+    /// Collects records with their strings leaked, so that views from different decoders can
+    /// be compared after their buffers are gone.
+    fn collect<'a>(out: &mut Owned) -> impl FnMut(&[Attr<'a>], &Record<'a>) + '_ {
+        fn leak(v: &Value<'_>) -> Value<'static> {
+            match v {
+                Value::Empty => Value::Empty,
+                Value::Str(s) => Value::Str(Box::leak(s.to_string().into_boxed_str())),
+                Value::Int(i) => Value::Int(*i),
+                Value::Double(d) => Value::Double(*d),
+                Value::Bool(b) => Value::Bool(*b),
+                Value::Bytes(b) => Value::Bytes(Box::leak(b.to_vec().into_boxed_slice())),
+                Value::Array(items) => Value::Array(items.iter().map(leak).collect()),
+                Value::KvList(kvs) => Value::KvList(kvs.iter().map(leak_attr).collect()),
+            }
+        }
+        fn leak_attr(a: &Attr<'_>) -> Attr<'static> {
+            Attr {
+                key: Box::leak(a.key.to_string().into_boxed_str()),
+                value: leak(&a.value),
+            }
+        }
+        move |resource: &[Attr<'a>], r: &Record<'a>| {
+            out.push((
+                resource.iter().map(leak_attr).collect(),
+                Record {
+                    time_unix_nano: r.time_unix_nano,
+                    observed_time_unix_nano: r.observed_time_unix_nano,
+                    body: r.body.as_ref().map(leak),
+                    event_name: Box::leak(r.event_name.to_string().into_boxed_str()),
+                    attributes: r.attributes.iter().map(leak_attr).collect(),
+                },
+            ))
+        }
+    }
+
+    fn corpus(folder: &str) -> Vec<Vec<u8>> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/corpus")
+            .join(folder);
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| !p.to_string_lossy().ends_with(".headers"))
+            .collect();
+        paths.sort();
+        paths.into_iter().map(|p| std::fs::read(p).unwrap()).collect()
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_reference_decode_on_every_corpus_event() {
+        let mut total = 0;
+        for body in corpus("proto-none") {
+            let (mut fast, mut slow) = (Owned::new(), Owned::new());
+            let n = proto::decode(&body, &mut collect(&mut fast)).unwrap();
+            let req = reference::decode_protobuf(&body).unwrap();
+            reference::visit(&req, &mut collect(&mut slow));
+            assert_eq!(n as usize, fast.len());
+            assert_eq!(fast, slow);
+            total += n;
+        }
+        for body in corpus("json-none") {
+            let (mut fast, mut slow) = (Owned::new(), Owned::new());
+            let mut buf = body.clone();
+            let n = json::decode(&mut buf, &mut collect(&mut fast)).unwrap();
+            let req = reference::decode_json(&body).unwrap();
+            reference::visit(&req, &mut collect(&mut slow));
+            assert_eq!(fast, slow);
+            total += n;
+        }
+        assert_eq!(total, 2 * 1232, "every corpus event, in both encodings");
+    }
+
+    #[test]
+    fn json_accepts_int64_as_string_or_number_and_escaped_strings() {
+        let mut body = br#"{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"cowork"}}]},
+            "scopeLogs":[{"logRecords":[{"timeUnixNano":1795000002103000000,"observedTimeUnixNano":"1795000002103000000",
+            "body":{"stringValue":"claude_code.api_request"},"attributes":[
+              {"key":"a","value":{"intValue":"42"}},{"key":"b","value":{"intValue":42}},
+              {"key":"c","value":{"doubleValue":0.5}},{"key":"d","value":{"boolValue":true}},
+              {"key":"e","value":{"stringValue":"caf\u00e9 \"q\""}},
+              {"key":"f","value":{"arrayValue":{"values":[{"stringValue":"/a"},{"stringValue":"/b"}]}}}]}]}]}]}"#
+            .to_vec();
+        let mut got = Owned::new();
+        assert_eq!(json::decode(&mut body, &mut collect(&mut got)).unwrap(), 1);
+        let (resource, r) = &got[0];
+        assert_eq!(resource[0].value, Value::Str("cowork"));
+        assert_eq!(r.time_unix_nano, 1_795_000_002_103_000_000);
+        assert_eq!(r.observed_time_unix_nano, r.time_unix_nano);
+        let values: Vec<_> = r.attributes.iter().map(|a| a.value.clone()).collect();
+        assert_eq!(
+            values,
+            vec![
+                Value::Int(42),
+                Value::Int(42),
+                Value::Double(0.5),
+                Value::Bool(true),
+                Value::Str("café \"q\""),
+                Value::Array(vec![Value::Str("/a"), Value::Str("/b")]),
+            ]
+        );
+    }
+
+    #[test]
+    fn broken_payloads_are_refused() {
+        let mut seen = 0;
+        let mut count = |_: &[Attr<'_>], _: &Record<'_>| seen += 1;
+        assert!(proto::decode(b"\x0a\x05\x12", &mut count).is_err());
+        for bad in [
+            &b"[]"[..],
+            b"{\"resourceLogs\": 3}",
+            b"{\"resourceLogs\": [{\"scopeLogs\": [{\"logRecords\": [1]}]}]}",
+            b"{",
+        ] {
+            assert!(
+                json::decode(&mut bad.to_vec(), &mut count).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(seen, 0);
     }
 }
