@@ -28,6 +28,7 @@ pub mod edge;
 pub mod envelope;
 pub mod keys;
 pub mod metrics;
+pub mod normalize;
 pub mod server;
 pub mod tls;
 pub mod wire;

@@ -1,0 +1,608 @@
+//! Normalization: the one place that knows every spelling of every attribute.
+//!
+//! A decoded record ([`crate::decode::Record`]) becomes an [`Event`]: its name, its identity, a
+//! trustworthy timestamp, a deterministic `event_id`, and the typed fields of its kind. Every
+//! decision below names the client version or vendor it serves, and has a unit test.
+//!
+//! Coercion never drops an event: a value that cannot be read as its type leaves the typed
+//! field empty and is counted in [`Event::coercion_failures`]; the raw value stays in the
+//! attribute arrays.
+
+use crate::decode::{Attr, Record, Value};
+
+/// Bumped whenever normalization changes what a row holds. It is the replacing version of the
+/// typed tables, so re-consuming after a fix supersedes old rows instead of adding to them.
+pub const NORMALIZER_VERSION: u32 = 1;
+
+/// Events older than this before the receive time are stored at the receive time, flagged.
+pub const MAX_PAST_NS: u64 = 7 * 24 * 3600 * 1_000_000_000;
+/// Events further than this after the receive time are stored at the receive time, flagged.
+pub const MAX_FUTURE_NS: u64 = 3600 * 1_000_000_000;
+
+/// Which clock the stored timestamp came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeSource {
+    /// `timeUnixNano`, as every Claude Code version sends it.
+    Record,
+    /// `observedTimeUnixNano`, when the event time is missing.
+    Observed,
+    /// The `event.timestamp` attribute (ISO 8601), when both OTLP times are missing.
+    EventTimestamp,
+    /// The edge's receive time: no usable time was sent.
+    Received,
+    /// The sent time was outside [receive − 7 days, receive + 1 hour]: stored as the receive time.
+    Clamped,
+}
+
+/// Identity attributes. Claude Code puts them on each record; custom resource attributes and
+/// other SDKs put them on the resource, so both are read, the record winning.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Identity<'a> {
+    pub service_name: &'a str,
+    pub terminal_type: &'a str,
+    pub session_id: &'a str,
+    pub prompt_id: &'a str,
+    pub user_email: &'a str,
+    pub user_id: &'a str,
+    pub user_account_uuid: &'a str,
+    pub organization_id: &'a str,
+    pub app_version: &'a str,
+}
+
+/// `claude_code.api_request`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ApiRequest<'a> {
+    pub model: &'a str,
+    /// Exact cost in USD × 10⁹ (ClickHouse `Decimal(18, 9)`).
+    pub cost_nanos: Option<i64>,
+    /// `cost_usd_micros` as sent (v2.1.158+).
+    pub cost_usd_micros: Option<i64>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub cache_read_tokens: Option<u64>,
+    pub cache_creation_tokens: Option<u64>,
+    pub duration_ms: Option<u64>,
+    pub speed: &'a str,
+    pub query_source: &'a str,
+    pub request_id: &'a str,
+}
+
+/// `claude_code.api_error`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ApiError<'a> {
+    pub model: &'a str,
+    pub error: &'a str,
+    pub status_code: Option<u16>,
+    pub attempt: Option<u64>,
+    pub duration_ms: Option<u64>,
+}
+
+/// `claude_code.user_prompt`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct UserPrompt<'a> {
+    pub prompt_length: Option<u64>,
+    /// `None` when absent or redacted by the client (`<REDACTED>`).
+    pub prompt: Option<&'a str>,
+    pub command_name: &'a str,
+}
+
+/// `claude_code.tool_decision`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ToolDecision<'a> {
+    pub tool_name: &'a str,
+    pub tool_use_id: &'a str,
+    pub decision: &'a str,
+    pub source: &'a str,
+    pub tool_source: &'a str,
+}
+
+/// `claude_code.tool_result`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ToolResult<'a> {
+    pub tool_name: &'a str,
+    pub tool_use_id: &'a str,
+    pub success: Option<bool>,
+    pub duration_ms: Option<u64>,
+    pub error_type: &'a str,
+    pub error: &'a str,
+    pub decision_type: &'a str,
+    pub decision_source: &'a str,
+    pub tool_input_size_bytes: Option<u64>,
+    pub tool_result_size_bytes: Option<u64>,
+}
+
+/// The typed part of an event, by kind. Unknown event names are kept as [`Detail::Other`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail<'a> {
+    ApiRequest(ApiRequest<'a>),
+    ApiError(ApiError<'a>),
+    UserPrompt(UserPrompt<'a>),
+    ToolDecision(ToolDecision<'a>),
+    ToolResult(ToolResult<'a>),
+    Other,
+}
+
+/// One normalized event, borrowing from the decoded payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event<'a> {
+    pub event_id: u128,
+    pub event_name: &'a str,
+    pub timestamp_ns: u64,
+    pub time_source: TimeSource,
+    pub sequence: Option<i64>,
+    pub identity: Identity<'a>,
+    pub workspace_host_paths: Vec<&'a str>,
+    pub detail: Detail<'a>,
+    pub coercion_failures: u32,
+}
+
+/// Every attribute the pipeline types, under one canonical name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    EventName,
+    EventTimestamp,
+    EventSequence,
+    SessionId,
+    PromptId,
+    UserEmail,
+    UserId,
+    UserAccountUuid,
+    OrganizationId,
+    AppVersion,
+    TerminalType,
+    ServiceName,
+    HostPaths,
+    Model,
+    CostUsd,
+    CostUsdMicros,
+    InputTokens,
+    OutputTokens,
+    CacheReadTokens,
+    CacheCreationTokens,
+    DurationMs,
+    Speed,
+    QuerySource,
+    RequestId,
+    Error,
+    StatusCode,
+    Attempt,
+    PromptLength,
+    Prompt,
+    CommandName,
+    ToolName,
+    ToolUseId,
+    Decision,
+    Source,
+    ToolSource,
+    Success,
+    ErrorType,
+    DecisionType,
+    DecisionSource,
+    ToolInputSize,
+    ToolResultSize,
+}
+
+const FIELDS: usize = Field::ToolResultSize as usize + 1;
+
+/// How a spelling ranks when several name the same field: the canonical name wins over a vendor
+/// alias, which wins over a legacy name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    Canonical,
+    Alias,
+    Legacy,
+}
+
+/// The spelling table. `event` is the normalized event name: some legacy spellings mean
+/// different fields on different events.
+fn field_of(key: &str, event: &str) -> Option<(Field, Rank)> {
+    use Field::*;
+    use Rank::*;
+    Some(match (key, event) {
+        ("event.name", _) => (EventName, Canonical),
+        ("event.timestamp", _) => (EventTimestamp, Canonical),
+        ("event.sequence", _) => (EventSequence, Canonical),
+        ("session.id", _) => (SessionId, Canonical),
+        ("session_id", _) => (SessionId, Alias), // Loki / AxonFlow
+        ("prompt.id", _) => (PromptId, Canonical),
+        ("prompt_id", _) => (PromptId, Alias), // Loki
+        ("user.email", _) => (UserEmail, Canonical),
+        ("user_email", _) => (UserEmail, Alias), // Loki
+        ("user.id", _) => (UserId, Canonical),
+        ("user.account_uuid", _) => (UserAccountUuid, Canonical),
+        ("organization.id", _) => (OrganizationId, Canonical),
+        ("app.version", _) => (AppVersion, Canonical),
+        ("terminal.type", _) => (TerminalType, Canonical),
+        ("service.name", _) => (ServiceName, Canonical),
+        ("workspace.host_paths", _) => (HostPaths, Canonical),
+        ("model", _) => (Model, Canonical),
+        ("cost_usd", _) => (CostUsd, Canonical),
+        ("cost_usd_micros", _) => (CostUsdMicros, Canonical), // v2.1.158+
+        ("input_tokens", _) => (InputTokens, Canonical),
+        ("output_tokens", _) => (OutputTokens, Canonical),
+        ("cache_read_tokens", _) => (CacheReadTokens, Canonical),
+        ("cache_creation_tokens", _) => (CacheCreationTokens, Canonical),
+        ("duration_ms", _) => (DurationMs, Canonical),
+        ("speed", _) => (Speed, Canonical),
+        ("query_source", _) => (QuerySource, Canonical),
+        ("request_id", _) => (RequestId, Canonical),
+        ("error", _) => (Error, Canonical),
+        ("error.message", _) => (Error, Alias), // Last9
+        ("status_code", _) => (StatusCode, Canonical),
+        ("http.status_code", _) => (StatusCode, Alias), // Last9
+        ("attempt", _) => (Attempt, Canonical),
+        ("retry_attempt", _) => (Attempt, Alias), // Last9
+        ("prompt_length", _) => (PromptLength, Canonical),
+        ("prompt.length", _) => (PromptLength, Alias), // Last9
+        ("prompt", _) => (Prompt, Canonical),
+        ("command_name", _) => (CommandName, Canonical),
+        ("tool_name", _) => (ToolName, Canonical),
+        ("tool.name", _) => (ToolName, Alias),                           // Last9
+        ("name", "tool_result" | "tool_decision") => (ToolName, Legacy), // docs of 2025-06
+        ("tool_use_id", _) => (ToolUseId, Canonical),
+        ("decision", "tool_decision") => (Decision, Canonical),
+        ("tool.decision", "tool_decision") => (Decision, Alias), // Last9
+        ("source", "tool_decision") => (Source, Canonical),
+        ("decision.source", "tool_decision") => (Source, Alias), // Last9
+        ("tool_source", _) => (ToolSource, Canonical),
+        ("success", _) => (Success, Canonical),
+        ("tool.success", _) => (Success, Alias), // Last9
+        ("error_type", _) => (ErrorType, Canonical),
+        ("decision_type", _) => (DecisionType, Canonical),
+        ("decision", "tool_result") => (DecisionType, Legacy), // until the doc change of 2026-02
+        ("tool.decision", "tool_result") => (DecisionType, Alias),
+        ("decision_source", _) => (DecisionSource, Canonical),
+        ("source", "tool_result") => (DecisionSource, Legacy), // until the doc change of 2026-02
+        ("decision.source", "tool_result") => (DecisionSource, Alias),
+        ("tool_input_size_bytes", _) => (ToolInputSize, Canonical),
+        ("tool_result_size_bytes", _) => (ToolResultSize, Canonical),
+        _ => return None,
+    })
+}
+
+/// The attributes of one record, sorted into fields.
+struct Slots<'r, 'a> {
+    slots: [Option<(&'r Value<'a>, Rank)>; FIELDS],
+    failures: u32,
+}
+
+impl<'r, 'a> Slots<'r, 'a> {
+    fn new() -> Self {
+        Slots {
+            slots: [None; FIELDS],
+            failures: 0,
+        }
+    }
+
+    fn fill(&mut self, attrs: &'r [Attr<'a>], event: &str) {
+        for a in attrs {
+            if let Some((field, rank)) = field_of(a.key, event) {
+                let slot = &mut self.slots[field as usize];
+                if slot.is_none_or(|(_, r)| rank < r) {
+                    *slot = Some((&a.value, rank));
+                }
+            }
+        }
+    }
+
+    fn get(&self, f: Field) -> Option<&'r Value<'a>> {
+        self.slots[f as usize].map(|(v, _)| v).filter(|v| **v != Value::Empty)
+    }
+
+    fn str(&mut self, f: Field) -> &'a str {
+        match self.get(f) {
+            None => "",
+            Some(Value::Str(s)) => s,
+            Some(_) => {
+                self.failures += 1;
+                ""
+            }
+        }
+    }
+
+    /// An integer sent as `intValue`, an integral `doubleValue`, or a string (all Claude Code
+    /// versions before 2.1.122, and every non-API event since).
+    fn int(&mut self, f: Field) -> Option<i64> {
+        let v = self.get(f)?;
+        let parsed = match v {
+            Value::Int(i) => Some(*i),
+            Value::Double(d) if d.fract() == 0.0 && d.abs() < 9.0e18 => Some(*d as i64),
+            Value::Str(s) => {
+                let s = s.trim();
+                // api_error.status_code is the literal "undefined" for non-HTTP errors before
+                // v2.1.122 (and in the Cowork doc): it means none, not a failure.
+                if s.is_empty() || s == "undefined" {
+                    return None;
+                }
+                s.parse::<i64>()
+                    .ok()
+                    .or_else(|| s.parse::<f64>().ok().filter(|d| d.fract() == 0.0).map(|d| d as i64))
+            }
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.failures += 1;
+        }
+        parsed
+    }
+
+    fn uint(&mut self, f: Field) -> Option<u64> {
+        let i = self.int(f)?;
+        u64::try_from(i).ok().or_else(|| {
+            self.failures += 1;
+            None
+        })
+    }
+
+    /// `"true"`/`"false"` strings (tool_result.success in every version so far) or booleans.
+    fn bool(&mut self, f: Field) -> Option<bool> {
+        let parsed = match self.get(f)? {
+            Value::Bool(b) => Some(*b),
+            Value::Int(i) => Some(*i != 0),
+            Value::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Some(true),
+                "false" | "0" | "no" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.failures += 1;
+        }
+        parsed
+    }
+}
+
+/// Parses a decimal number exactly into units of 10⁻⁹, rounding half to even past 9 digits.
+/// Accepts what JS `Number.toString` writes, exponents included (`"1e-7"`).
+pub fn decimal_nanos(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (mantissa, exp) = match text.find(['e', 'E']) {
+        Some(i) => (&text[..i], text[i + 1..].parse::<i32>().ok()?),
+        None => (text, 0),
+    };
+    let (neg, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa.strip_prefix('+').unwrap_or(mantissa)),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int_part.is_empty() && frac_part.is_empty() {
+        return None;
+    }
+    if !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // digits × 10^(exp - frac_len) in units of 10⁻⁹ → shift by exp - frac_len + 9.
+    let digits: String = format!("{int_part}{frac_part}");
+    let digits = digits.trim_start_matches('0');
+    let shift = exp - frac_part.len() as i32 + 9;
+    let mut value: i128 = 0;
+    let keep = if shift >= 0 {
+        digits.len()
+    } else {
+        digits.len().saturating_sub((-shift) as usize)
+    };
+    for b in digits[..keep].bytes() {
+        value = value.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+    }
+    if shift > 0 {
+        value = value.checked_mul(10i128.checked_pow(shift as u32)?)?;
+    } else if shift < 0 {
+        // Round half to even on the dropped digits.
+        let dropped = &digits[keep..];
+        let first = dropped.bytes().next().map_or(0, |b| b - b'0');
+        let rest_nonzero = dropped.bytes().skip(1).any(|b| b != b'0');
+        if first > 5 || (first == 5 && (rest_nonzero || value % 2 == 1)) {
+            value += 1;
+        }
+    }
+    let value = if neg { -value } else { value };
+    i64::try_from(value).ok()
+}
+
+/// Parses `event.timestamp` (`2026-11-18T11:06:42.103Z`) into Unix nanoseconds.
+fn rfc3339_ns(text: &str) -> Option<u64> {
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(t.unix_timestamp_nanos()).ok()
+}
+
+/// The event name: `event.name`, else the body with its `claude_code.` prefix stripped, else
+/// the OTLP `eventName` field (OTLP 1.5+). Any `claude_code.` prefix is stripped, so that both
+/// spellings meet.
+fn event_name<'a>(record: &Record<'a>) -> &'a str {
+    let strip = |s: &'a str| s.strip_prefix("claude_code.").unwrap_or(s);
+    for a in &record.attributes {
+        if a.key == "event.name" {
+            if let Value::Str(s) = a.value {
+                if !s.is_empty() {
+                    return strip(s);
+                }
+            }
+        }
+    }
+    if let Some(Value::Str(s)) = record.body {
+        if !s.is_empty() {
+            return strip(s);
+        }
+    }
+    strip(record.event_name)
+}
+
+fn host_paths<'a>(v: Option<&Value<'a>>, failures: &mut u32) -> Vec<&'a str> {
+    match v {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|i| match i {
+                Value::Str(s) => Some(*s),
+                _ => {
+                    *failures += 1;
+                    None
+                }
+            })
+            .collect(),
+        // A single path sent as a string.
+        Some(Value::Str(s)) => vec![*s],
+        Some(_) => {
+            *failures += 1;
+            Vec::new()
+        }
+    }
+}
+
+/// The deterministic event id: a 128-bit hash of the tenant, `session.id`, `event.sequence`,
+/// the event name and `timeUnixNano` as sent. Without a sequence, of the canonical record (every
+/// attribute, sorted by key). Never the receive time, a fallback time or a Kafka coordinate, so
+/// a resend and a replay produce the same id.
+fn event_id(tenant: &str, name: &str, session: &str, sequence: Option<i64>, record: &Record<'_>) -> u128 {
+    use xxhash_rust::xxh3::Xxh3;
+    let mut h = Xxh3::new();
+    for part in [tenant, name, session] {
+        h.update(part.as_bytes());
+        h.update(&[0x1f]);
+    }
+    h.update(&record.time_unix_nano.to_le_bytes());
+    match sequence {
+        Some(seq) => h.update(&seq.to_le_bytes()),
+        None => {
+            h.update(b"\x00canonical");
+            let mut attrs: Vec<&Attr<'_>> = record.attributes.iter().collect();
+            attrs.sort_by(|a, b| a.key.cmp(b.key));
+            for a in attrs {
+                h.update(a.key.as_bytes());
+                h.update(&[0x1e]);
+                h.update(a.value.to_text().as_bytes());
+                h.update(&[0x1f]);
+            }
+            if let Some(body) = &record.body {
+                h.update(body.to_text().as_bytes());
+            }
+        }
+    }
+    h.digest128()
+}
+
+/// Normalizes one record. `received_at_ns` is the edge's receive time (Kafka header).
+pub fn normalize<'a>(tenant: &str, resource: &[Attr<'a>], record: &Record<'a>, received_at_ns: u64) -> Event<'a> {
+    let name = event_name(record);
+    let mut s = Slots::new();
+    // Resource first, record second: the record's spelling of a field wins at equal rank.
+    let mut res = Slots::new();
+    res.fill(resource, name);
+    s.fill(&record.attributes, name);
+    for (i, slot) in res.slots.iter().enumerate() {
+        if s.slots[i].is_none() {
+            s.slots[i] = *slot;
+        }
+    }
+
+    let identity = Identity {
+        service_name: s.str(Field::ServiceName),
+        terminal_type: s.str(Field::TerminalType),
+        session_id: s.str(Field::SessionId),
+        prompt_id: s.str(Field::PromptId),
+        user_email: s.str(Field::UserEmail),
+        user_id: s.str(Field::UserId),
+        user_account_uuid: s.str(Field::UserAccountUuid),
+        organization_id: s.str(Field::OrganizationId),
+        app_version: s.str(Field::AppVersion),
+    };
+    let sequence = s.int(Field::EventSequence);
+
+    let (mut timestamp_ns, mut time_source) = if record.time_unix_nano > 0 {
+        (record.time_unix_nano, TimeSource::Record)
+    } else if record.observed_time_unix_nano > 0 {
+        (record.observed_time_unix_nano, TimeSource::Observed)
+    } else if let Some(t) = s.get(Field::EventTimestamp).and_then(|v| match v {
+        Value::Str(t) => rfc3339_ns(t),
+        _ => None,
+    }) {
+        (t, TimeSource::EventTimestamp)
+    } else {
+        (received_at_ns, TimeSource::Received)
+    };
+    if timestamp_ns < received_at_ns.saturating_sub(MAX_PAST_NS) || timestamp_ns > received_at_ns + MAX_FUTURE_NS {
+        timestamp_ns = received_at_ns;
+        time_source = TimeSource::Clamped;
+    }
+
+    let detail = match name {
+        "api_request" => {
+            let micros = s.int(Field::CostUsdMicros);
+            let cost_text = s.get(Field::CostUsd);
+            // Prefer cost_usd_micros (v2.1.158+): an integer, exact by construction.
+            let cost_nanos = match (micros, cost_text) {
+                (Some(m), _) => m.checked_mul(1000),
+                (None, Some(Value::Str(t))) => decimal_nanos(t),
+                // A double is read through its shortest round-trip text, which is what the JS
+                // client's Number.toString produced: 0.0995565 stays 0.0995565 exactly.
+                (None, Some(Value::Double(d))) => decimal_nanos(&format!("{d}")),
+                // The JS transformer sends an integral cost (exactly 0) as intValue.
+                (None, Some(Value::Int(i))) => i.checked_mul(1_000_000_000),
+                (None, Some(_)) => None,
+                (None, None) => None,
+            };
+            if cost_nanos.is_none() && (cost_text.is_some() || micros.is_some()) {
+                s.failures += 1;
+            }
+            Detail::ApiRequest(ApiRequest {
+                model: s.str(Field::Model),
+                cost_nanos,
+                cost_usd_micros: micros,
+                input_tokens: s.uint(Field::InputTokens),
+                output_tokens: s.uint(Field::OutputTokens),
+                cache_read_tokens: s.uint(Field::CacheReadTokens),
+                cache_creation_tokens: s.uint(Field::CacheCreationTokens),
+                duration_ms: s.uint(Field::DurationMs),
+                speed: s.str(Field::Speed),
+                query_source: s.str(Field::QuerySource),
+                request_id: s.str(Field::RequestId),
+            })
+        }
+        "api_error" => Detail::ApiError(ApiError {
+            model: s.str(Field::Model),
+            error: s.str(Field::Error),
+            status_code: s.uint(Field::StatusCode).and_then(|c| u16::try_from(c).ok()),
+            attempt: s.uint(Field::Attempt),
+            duration_ms: s.uint(Field::DurationMs),
+        }),
+        "user_prompt" => Detail::UserPrompt(UserPrompt {
+            prompt_length: s.uint(Field::PromptLength),
+            prompt: Some(s.str(Field::Prompt)).filter(|p| !p.is_empty() && *p != "<REDACTED>"),
+            command_name: s.str(Field::CommandName),
+        }),
+        "tool_decision" => Detail::ToolDecision(ToolDecision {
+            tool_name: s.str(Field::ToolName),
+            tool_use_id: s.str(Field::ToolUseId),
+            decision: s.str(Field::Decision),
+            source: s.str(Field::Source),
+            tool_source: s.str(Field::ToolSource),
+        }),
+        "tool_result" => Detail::ToolResult(ToolResult {
+            tool_name: s.str(Field::ToolName),
+            tool_use_id: s.str(Field::ToolUseId),
+            success: s.bool(Field::Success),
+            duration_ms: s.uint(Field::DurationMs),
+            error_type: s.str(Field::ErrorType),
+            error: s.str(Field::Error),
+            decision_type: s.str(Field::DecisionType),
+            decision_source: s.str(Field::DecisionSource),
+            tool_input_size_bytes: s.uint(Field::ToolInputSize),
+            tool_result_size_bytes: s.uint(Field::ToolResultSize),
+        }),
+        _ => Detail::Other,
+    };
+    let mut failures = s.failures;
+    let workspace_host_paths = host_paths(s.get(Field::HostPaths), &mut failures);
+    Event {
+        event_id: event_id(tenant, name, identity.session_id, sequence, record),
+        event_name: name,
+        timestamp_ns,
+        time_source,
+        sequence,
+        identity,
+        workspace_host_paths,
+        detail,
+        coercion_failures: failures,
+    }
+}
