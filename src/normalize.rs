@@ -606,3 +606,440 @@ pub fn normalize<'a>(tenant: &str, resource: &[Attr<'a>], record: &Record<'a>, r
         coercion_failures: failures,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{json, proto, Attr, Record, Value};
+    use std::collections::{BTreeMap, HashMap, HashSet};
+
+    const RECEIVED: u64 = 1_795_100_000_000_000_000; // a day after the corpus (2026-11-18)
+
+    fn attr<'a>(key: &'a str, value: Value<'a>) -> Attr<'a> {
+        Attr { key, value }
+    }
+
+    fn record<'a>(name: &'a str, attrs: Vec<Attr<'a>>) -> Record<'a> {
+        let mut attributes = vec![
+            attr("event.name", Value::Str(name)),
+            attr("session.id", Value::Str("s-1")),
+            attr("event.sequence", Value::Int(3)),
+        ];
+        attributes.extend(attrs);
+        Record {
+            time_unix_nano: RECEIVED - 1_000_000_000,
+            observed_time_unix_nano: RECEIVED - 1_000_000_000,
+            body: Some(Value::Str("claude_code.x")),
+            event_name: "",
+            attributes,
+        }
+    }
+
+    fn one<'a>(r: &Record<'a>) -> Event<'a> {
+        normalize("acme", &[], r, RECEIVED)
+    }
+
+    #[test]
+    fn v2_1_122_typed_numbers_and_older_strings_read_the_same() {
+        // Before v2.1.122 api_request numbers were strings; from 2.1.122 ints and doubles.
+        let typed = record(
+            "api_request",
+            vec![
+                attr("cost_usd", Value::Double(0.0995565)),
+                attr("input_tokens", Value::Int(387)),
+                attr("duration_ms", Value::Int(2218)),
+            ],
+        );
+        let strings = record(
+            "api_request",
+            vec![
+                attr("cost_usd", Value::Str("0.0995565")),
+                attr("input_tokens", Value::Str("387")),
+                attr("duration_ms", Value::Str("2218")),
+            ],
+        );
+        let (a, b) = (one(&typed), one(&strings));
+        assert_eq!(a.detail, b.detail);
+        let Detail::ApiRequest(r) = a.detail else { panic!() };
+        assert_eq!(r.cost_nanos, Some(99_556_500));
+        assert_eq!(r.input_tokens, Some(387));
+        assert_eq!(a.coercion_failures, 0);
+    }
+
+    #[test]
+    fn v2_1_100_js_float_strings_are_exact_and_v2_1_158_micros_win() {
+        // 2.1.100 sent cost_usd as JS Number.toString: "0.004933450000000001".
+        let r = one(&record(
+            "api_request",
+            vec![attr("cost_usd", Value::Str("0.004933450000000001"))],
+        ));
+        let Detail::ApiRequest(r) = r.detail else { panic!() };
+        assert_eq!(r.cost_nanos, Some(4_933_450));
+        // 2.1.158+ adds cost_usd_micros, an integer: it wins over the float.
+        let r = one(&record(
+            "api_request",
+            vec![
+                attr("cost_usd", Value::Double(0.1068663)),
+                attr("cost_usd_micros", Value::Int(106_866)),
+            ],
+        ));
+        let Detail::ApiRequest(r) = r.detail else { panic!() };
+        assert_eq!((r.cost_nanos, r.cost_usd_micros), (Some(106_866_000), Some(106_866)));
+        // The JS transformer sends an integral cost as intValue (a cost of exactly 0).
+        let r = one(&record("api_request", vec![attr("cost_usd", Value::Int(0))]));
+        let Detail::ApiRequest(r) = r.detail else { panic!() };
+        assert_eq!(r.cost_nanos, Some(0));
+    }
+
+    #[test]
+    fn decimals_parse_exactly() {
+        assert_eq!(decimal_nanos("1"), Some(1_000_000_000));
+        assert_eq!(decimal_nanos("0.000000001"), Some(1));
+        assert_eq!(decimal_nanos("1e-7"), Some(100));
+        assert_eq!(decimal_nanos("2.5E-9"), Some(2)); // half to even
+        assert_eq!(decimal_nanos("3.5e-9"), Some(4));
+        assert_eq!(decimal_nanos("-0.25"), Some(-250_000_000));
+        assert_eq!(decimal_nanos("abc"), None);
+        assert_eq!(decimal_nanos(""), None);
+    }
+
+    #[test]
+    fn last9_aliases_map_to_canonical_fields() {
+        // Last9's Claude Code & Cowork pages: tool.name, tool.decision, decision.source,
+        // tool.success, prompt.length, error.message, http.status_code, retry_attempt.
+        let d = one(&record(
+            "tool_decision",
+            vec![
+                attr("tool.name", Value::Str("Bash")),
+                attr("tool.decision", Value::Str("reject")),
+                attr("decision.source", Value::Str("user_reject")),
+            ],
+        ));
+        assert_eq!(
+            d.detail,
+            Detail::ToolDecision(ToolDecision {
+                tool_name: "Bash",
+                decision: "reject",
+                source: "user_reject",
+                ..Default::default()
+            })
+        );
+        let r = one(&record(
+            "tool_result",
+            vec![
+                attr("tool.name", Value::Str("Read")),
+                attr("tool.success", Value::Str("false")),
+            ],
+        ));
+        let Detail::ToolResult(r) = r.detail else { panic!() };
+        assert_eq!((r.tool_name, r.success), ("Read", Some(false)));
+        let p = one(&record("user_prompt", vec![attr("prompt.length", Value::Str("22"))]));
+        assert_eq!(
+            p.detail,
+            Detail::UserPrompt(UserPrompt {
+                prompt_length: Some(22),
+                prompt: None,
+                command_name: ""
+            })
+        );
+        let e = one(&record(
+            "api_error",
+            vec![
+                attr("error.message", Value::Str("HTTP 429")),
+                attr("http.status_code", Value::Str("429")),
+                attr("retry_attempt", Value::Str("4")),
+            ],
+        ));
+        let Detail::ApiError(e) = e.detail else { panic!() };
+        assert_eq!((e.error, e.status_code, e.attempt), ("HTTP 429", Some(429), Some(4)));
+    }
+
+    #[test]
+    fn canonical_names_win_over_aliases() {
+        let r = one(&record(
+            "tool_decision",
+            vec![
+                attr("tool.name", Value::Str("Alias")),
+                attr("tool_name", Value::Str("Canon")),
+            ],
+        ));
+        let Detail::ToolDecision(r) = r.detail else { panic!() };
+        assert_eq!(r.tool_name, "Canon");
+    }
+
+    #[test]
+    fn legacy_tool_result_names_from_2025_and_early_2026() {
+        // tool_result: `name` until 2025-06/07; `decision`/`source` until the 2026-02 doc change.
+        let r = one(&record(
+            "tool_result",
+            vec![
+                attr("name", Value::Str("Edit")),
+                attr("success", Value::Str("true")),
+                attr("decision", Value::Str("accept")),
+                attr("source", Value::Str("config")),
+            ],
+        ));
+        let Detail::ToolResult(r) = r.detail else { panic!() };
+        assert_eq!(
+            (r.tool_name, r.success, r.decision_type, r.decision_source),
+            ("Edit", Some(true), "accept", "config")
+        );
+    }
+
+    #[test]
+    fn status_code_undefined_means_none_before_2_1_122() {
+        let e = one(&record("api_error", vec![attr("status_code", Value::Str("undefined"))]));
+        let Detail::ApiError(e) = &e.detail else { panic!() };
+        assert_eq!(e.status_code, None);
+        assert_eq!(
+            one(&record("api_error", vec![attr("status_code", Value::Str("undefined"))])).coercion_failures,
+            0
+        );
+        // From 2.1.122 it is a number.
+        let e = one(&record("api_error", vec![attr("status_code", Value::Int(529))]));
+        let Detail::ApiError(e) = e.detail else { panic!() };
+        assert_eq!(e.status_code, Some(529));
+    }
+
+    #[test]
+    fn booleans_as_strings_or_booleans() {
+        for (v, want) in [
+            (Value::Str("true"), Some(true)),
+            (Value::Bool(false), Some(false)),
+            (Value::Str("TRUE"), Some(true)),
+        ] {
+            let r = one(&record("tool_result", vec![attr("success", v)]));
+            let Detail::ToolResult(r) = r.detail else { panic!() };
+            assert_eq!(r.success, want);
+        }
+    }
+
+    #[test]
+    fn failed_coercions_are_counted_and_never_drop_the_event() {
+        let e = one(&record(
+            "api_request",
+            vec![
+                attr("input_tokens", Value::Str("lots")),
+                attr("cost_usd", Value::Str("free")),
+            ],
+        ));
+        assert_eq!(e.coercion_failures, 2);
+        let Detail::ApiRequest(r) = e.detail else { panic!() };
+        assert_eq!((r.input_tokens, r.cost_nanos), (None, None));
+    }
+
+    #[test]
+    fn event_name_falls_back_to_the_body_then_the_otlp_field() {
+        let mut r = record("x", vec![]);
+        r.attributes.remove(0);
+        r.body = Some(Value::Str("claude_code.user_prompt"));
+        assert_eq!(one(&r).event_name, "user_prompt");
+        r.body = None;
+        r.event_name = "claude_code.api_request";
+        assert_eq!(one(&r).event_name, "api_request");
+        // Unknown names are kept, never dropped.
+        let u = one(&record("hook_execution_start", vec![]));
+        assert_eq!((u.event_name, u.detail), ("hook_execution_start", Detail::Other));
+    }
+
+    #[test]
+    fn identity_on_the_resource_counts_and_the_record_wins() {
+        let resource = vec![
+            attr("service.name", Value::Str("cowork")),
+            attr("user.email", Value::Str("res@x")),
+            attr("session.id", Value::Str("res-session")),
+        ];
+        let r = record("user_prompt", vec![attr("user.email", Value::Str("rec@x"))]);
+        let e = normalize("acme", &resource, &r, RECEIVED);
+        assert_eq!(e.identity.service_name, "cowork");
+        assert_eq!(e.identity.user_email, "rec@x");
+        assert_eq!(e.identity.session_id, "s-1");
+    }
+
+    #[test]
+    fn timestamps_fall_back_and_are_clamped() {
+        let mut r = record(
+            "user_prompt",
+            vec![attr("event.timestamp", Value::Str("2026-11-19T00:00:00.500Z"))],
+        );
+        assert_eq!(one(&r).time_source, TimeSource::Record);
+        r.time_unix_nano = 0;
+        assert_eq!(one(&r).time_source, TimeSource::Observed);
+        r.observed_time_unix_nano = 0;
+        let e = one(&r);
+        assert_eq!(
+            (e.time_source, e.timestamp_ns),
+            (TimeSource::EventTimestamp, 1_795_046_400_500_000_000)
+        );
+        r.attributes.pop();
+        assert_eq!(one(&r).time_source, TimeSource::Received);
+        r.time_unix_nano = RECEIVED - MAX_PAST_NS - 1;
+        let e = one(&r);
+        assert_eq!((e.time_source, e.timestamp_ns), (TimeSource::Clamped, RECEIVED));
+        r.time_unix_nano = RECEIVED + MAX_FUTURE_NS + 1;
+        assert_eq!(one(&r).time_source, TimeSource::Clamped);
+    }
+
+    #[test]
+    fn event_ids_ignore_the_receive_time_and_depend_on_the_tenant() {
+        let r = record("user_prompt", vec![]);
+        let a = normalize("acme", &[], &r, RECEIVED);
+        let b = normalize("acme", &[], &r, RECEIVED + 5_000_000_000);
+        assert_eq!(a.event_id, b.event_id, "a resend hours later is the same event");
+        assert_ne!(a.event_id, normalize("globex", &[], &r, RECEIVED).event_id);
+        // Without a sequence, the canonical record decides: attribute order does not matter.
+        let mut x = record("user_prompt", vec![attr("a", Value::Int(1)), attr("b", Value::Int(2))]);
+        x.attributes.retain(|a| a.key != "event.sequence");
+        let mut y = x.clone();
+        y.attributes.reverse();
+        assert_eq!(one(&x).event_id, one(&y).event_id);
+        y.attributes.push(attr("c", Value::Int(3)));
+        assert_ne!(one(&x).event_id, one(&y).event_id);
+    }
+
+    #[test]
+    fn workspace_host_paths_is_an_array() {
+        let e = one(&record(
+            "user_prompt",
+            vec![attr(
+                "workspace.host_paths",
+                Value::Array(vec![Value::Str("/a"), Value::Str("/b c")]),
+            )],
+        ));
+        assert_eq!(e.workspace_host_paths, vec!["/a", "/b c"]);
+    }
+
+    /// Aggregates computed from normalized events, in the shape of the corpus's expected.json.
+    fn aggregates(events: &[Event<'_>]) -> serde_json::Value {
+        let mut by_event: BTreeMap<String, u64> = BTreeMap::new();
+        let mut by_service: BTreeMap<String, u64> = BTreeMap::new();
+        let mut cost: BTreeMap<String, i64> = BTreeMap::new();
+        let mut tokens: BTreeMap<String, [u64; 5]> = BTreeMap::new();
+        let mut decisions: BTreeMap<String, u64> = BTreeMap::new();
+        let (mut success, mut failure) = (0u64, 0u64);
+        let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+        let mut sessions: BTreeMap<String, HashSet<&str>> = BTreeMap::new();
+        let mut cowork_paths: HashSet<&str> = HashSet::new();
+        for e in events {
+            *by_event.entry(e.event_name.into()).or_default() += 1;
+            *by_service.entry(e.identity.service_name.into()).or_default() += 1;
+            sessions
+                .entry(e.identity.service_name.into())
+                .or_default()
+                .insert(e.identity.session_id);
+            if e.identity.service_name == "cowork" && !e.workspace_host_paths.is_empty() {
+                cowork_paths.insert(e.identity.session_id);
+            }
+            match &e.detail {
+                Detail::ApiRequest(r) => {
+                    *cost.entry(e.identity.user_email.into()).or_default() += r.cost_nanos.unwrap();
+                    let t = tokens.entry(r.model.into()).or_default();
+                    t[0] += r.input_tokens.unwrap();
+                    t[1] += r.output_tokens.unwrap();
+                    t[2] += r.cache_read_tokens.unwrap();
+                    t[3] += r.cache_creation_tokens.unwrap();
+                    t[4] += 1;
+                }
+                Detail::ToolDecision(d) => {
+                    *decisions.entry(format!("{}|{}", d.tool_name, d.decision)).or_default() += 1
+                }
+                Detail::ToolResult(r) => match r.success.unwrap() {
+                    true => success += 1,
+                    false => failure += 1,
+                },
+                Detail::ApiError(e) => *errors.entry(e.status_code.unwrap().to_string()).or_default() += 1,
+                _ => {}
+            }
+        }
+        serde_json::json!({
+            "events": events.len(),
+            "by_event": by_event,
+            "by_service": by_service,
+            "cost_by_user": cost.iter().map(|(k, v)| (k.clone(), *v as f64 / 1e9)).collect::<BTreeMap<_, _>>(),
+            "tokens_by_model": tokens.iter().map(|(k, t)| (k.clone(), serde_json::json!({
+                "input": t[0], "output": t[1], "cache_read": t[2], "cache_creation": t[3], "requests": t[4]}))).collect::<BTreeMap<_, _>>(),
+            "decisions": decisions,
+            "tool_results": {"success": success, "failure": failure},
+            "api_errors_by_status": errors,
+            "prompts": by_event.get("user_prompt").copied().unwrap_or(0),
+            "sessions_by_service": sessions.iter().map(|(k, v)| (k.clone(), v.len())).collect::<BTreeMap<_, _>>(),
+            "cowork_host_paths_sessions": cowork_paths.len(),
+        })
+    }
+
+    #[test]
+    fn the_corpus_reproduces_expected_json_in_every_encoding() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+        let expected: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(root.join("expected.json")).unwrap()).unwrap();
+        for folder in ["proto-none", "proto-gzip", "json-none", "json-gzip"] {
+            let mut bodies: Vec<Vec<u8>> = Vec::new();
+            let mut paths: Vec<_> = std::fs::read_dir(root.join(folder))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            paths.retain(|p| !p.to_string_lossy().ends_with(".headers"));
+            paths.sort();
+            for p in paths {
+                let raw = std::fs::read(&p).unwrap();
+                bodies.push(if folder.ends_with("gzip") {
+                    let mut out = Vec::new();
+                    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out).unwrap();
+                    out
+                } else {
+                    raw
+                });
+            }
+            // Payloads live for the whole test, so events can borrow from them ('static).
+            let mut events: Vec<Event<'static>> = Vec::new();
+            let mut seen = HashSet::new();
+            for body in bodies {
+                let body: &'static mut [u8] = Box::leak(body.into_boxed_slice());
+                let mut push = |resource: &[Attr<'static>], r: &Record<'static>| {
+                    let e = normalize("acme", resource, r, RECEIVED);
+                    assert_eq!(e.coercion_failures, 0, "{folder}: {e:?}");
+                    assert_eq!(e.time_source, TimeSource::Record);
+                    if seen.insert(e.event_id) {
+                        events.push(e);
+                    }
+                };
+                if folder.starts_with("proto") {
+                    proto::decode(body, &mut push).unwrap();
+                } else {
+                    json::decode(body, &mut push).unwrap();
+                }
+            }
+            let got = aggregates(&events);
+            for key in [
+                "events",
+                "by_event",
+                "by_service",
+                "tokens_by_model",
+                "decisions",
+                "tool_results",
+                "api_errors_by_status",
+                "prompts",
+                "sessions_by_service",
+                "cowork_host_paths_sessions",
+            ] {
+                assert_eq!(got[key], expected[key], "{folder}: {key}");
+            }
+            let want: HashMap<String, f64> = serde_json::from_value(expected["cost_by_user"].clone()).unwrap();
+            let have: HashMap<String, f64> = serde_json::from_value(got["cost_by_user"].clone()).unwrap();
+            assert_eq!(want.len(), have.len(), "{folder}");
+            for (user, c) in &want {
+                assert!((have[user] - c).abs() < 1e-6, "{folder}: {user}: {} vs {c}", have[user]);
+            }
+            // One prompt's events, in sequence order.
+            let p = &expected["one_prompt"];
+            let mut trail: Vec<&Event<'_>> = events
+                .iter()
+                .filter(|e| e.identity.prompt_id == p["prompt_id"])
+                .collect();
+            trail.sort_by_key(|e| e.sequence);
+            let names: Vec<&str> = trail.iter().map(|e| e.event_name).collect();
+            assert_eq!(serde_json::json!(names), p["events"], "{folder}");
+            assert!(trail.iter().all(|e| e.identity.session_id == p["session_id"]));
+        }
+    }
+}
