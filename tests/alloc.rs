@@ -34,7 +34,9 @@ fn counted<T>(f: impl FnOnce() -> T) -> (T, u64) {
 }
 
 fn corpus(folder: &str) -> Vec<Vec<u8>> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus").join(folder);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/corpus")
+        .join(folder);
     let mut paths: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     paths.retain(|p| !p.to_string_lossy().ends_with(".headers"));
     paths.sort();
@@ -79,8 +81,17 @@ fn fast_paths_allocate_per_payload_not_per_attribute() {
         eprintln!("{folder}: {events} events, {attrs} attributes; fast path {fast} allocations, plain decode {plain}");
         // Cowork events carry workspace.host_paths, an array: one vector in decode and one in
         // the event. Everything else comes from buffers reused across records.
-        assert!(fast <= 2 * events + 64, "{folder}: {fast} allocations for {events} events");
-        assert!(fast * 5 < attrs, "{folder}: fewer than one allocation per five attributes");
-        assert!(plain > attrs, "{folder}: the plain decode allocates per attribute ({plain})");
+        assert!(
+            fast <= 2 * events + 64,
+            "{folder}: {fast} allocations for {events} events"
+        );
+        assert!(
+            fast * 5 < attrs,
+            "{folder}: fewer than one allocation per five attributes"
+        );
+        assert!(
+            plain > attrs,
+            "{folder}: the plain decode allocates per attribute ({plain})"
+        );
     }
 }

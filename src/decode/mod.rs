@@ -8,9 +8,8 @@
 //!   JSON) and presents them through the same views. Tests hold the fast paths to it, event by
 //!   event; it is never used in production.
 //!
-//! A protobuf payload is checked whole before the first record is visited. A JSON payload can
-//! fail after some records were visited: callers stage a payload's rows and keep them only when
-//! its decode succeeded.
+//! Both fast paths decode in one pass and can fail after some records were visited: callers
+//! stage a payload's rows and keep them only when its decode succeeded.
 //!
 //! The views are handed to a callback one record at a time, and the attribute buffers are reused
 //! from record to record, so decoding allocates per payload, not per attribute. (Array and

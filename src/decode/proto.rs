@@ -16,7 +16,7 @@ fn bytes<'a>(v: W<'a>, message: &'static str, field: u32) -> Result<&'a [u8], Wi
 }
 
 fn string<'a>(v: W<'a>, message: &'static str, field: u32) -> Result<&'a str, WireError> {
-    std::str::from_utf8(bytes(v, message, field)?).map_err(|_| WireError::Utf8 { message, field })
+    simdutf8::basic::from_utf8(bytes(v, message, field)?).map_err(|_| WireError::Utf8 { message, field })
 }
 
 fn any_value(buf: &[u8], depth: u32) -> Result<Value<'_>, WireError> {
@@ -118,12 +118,13 @@ fn log_record<'a>(buf: &'a [u8], record: &mut Record<'a>) -> Result<(), WireErro
     Ok(())
 }
 
-/// Decodes `buf`, calling `visit` for each record; returns the number of records.
+/// Decodes `buf` in one pass, calling `visit` for each record; returns the number of records.
 ///
-/// The payload is checked whole first ([`crate::wire::check_logs_request`]), so a payload is
-/// either delivered entirely or refused entirely: a poison payload never half-lands.
+/// Everything it reads is validated as it goes (wire structure, wire types, UTF-8); fields it
+/// does not use are skipped unread. A payload that fails part-way may have visited records
+/// already: callers stage a payload's rows and keep them only on success.
 pub fn decode<'a>(buf: &'a [u8], visit: &mut impl Visit<'a>) -> Result<u64, DecodeError> {
-    let count = crate::wire::check_logs_request(buf)?;
+    let mut count = 0;
     let mut resource: Vec<Attr<'a>> = Vec::new();
     let mut record = Record::default();
     let mut req = Reader::new(buf, "ExportLogsServiceRequest");
@@ -155,6 +156,7 @@ pub fn decode<'a>(buf: &'a [u8], visit: &mut impl Visit<'a>) -> Result<u64, Deco
                 if f == 2 {
                     log_record(bytes(lr, "ScopeLogs", 2)?, &mut record)?;
                     visit.record(&resource, &record);
+                    count += 1;
                 }
             }
         }
