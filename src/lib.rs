@@ -9,7 +9,7 @@
 //!   200 only once         tenant, key, content type, encoding, receive time
 //!   Kafka has it          │
 //!                         ▼
-//!                    consumer group (later issue): decode, normalize, batch
+//!                    consumer group (in progress): decode, normalize, batch
 //!                         │ offsets stored only after the insert succeeded
 //!                         ▼
 //!                    ClickHouse: events, sessions, costs, prompts, tools, errors
@@ -19,6 +19,9 @@
 //! between edge and consumer on Kafka, [`keys`] manages and checks API keys, [`config`] is the
 //! one configuration, [`metrics`] names every metric, [`server`] and [`admin`] are the HTTP
 //! plumbing every service shares, and [`dev_broker`] is the in-memory Kafka for local runs.
+//! For the consumer: [`wire`] reads protobuf in place, [`decode`] turns payloads into borrowed
+//! views (fast paths, plus the owned reference decode tests hold them to), and [`normalize`]
+//! knows every spelling of every attribute.
 
 pub mod admin;
 pub mod config;
