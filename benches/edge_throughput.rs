@@ -209,6 +209,7 @@ fn main() {
                 router,
                 t,
                 Duration::from_secs(1),
+                10_000,
             )
             .await;
         });

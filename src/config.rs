@@ -35,6 +35,11 @@ pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 256 * 1024 * 1024;
 /// How long a request waits for Kafka's delivery report before answering 503. Under the JS
 /// exporter's default 10 s timeout, so the client sees our answer, not its own timeout.
 pub const DEFAULT_PUBLISH_TIMEOUT_MS: u64 = 8_000;
+/// Open connections per OTLP port. Thousands of clients share keep-alive connections through
+/// their exporters; past this, new connections wait in the kernel's accept queue.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Open connections on the admin port (Prometheus and probes).
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;
 /// How long a client may take to send a whole body once its headers arrived (408 after).
 pub const DEFAULT_BODY_TIMEOUT_MS: u64 = 30_000;
 /// Retry-After on 429/503. The JS exporter drops a batch whose Retry-After exceeds its timeout,
@@ -88,6 +93,8 @@ pub struct EdgeConfig {
     pub max_inflight_bytes: usize,
     /// Wait for Kafka's delivery report before answering 503. Default 8000 ms.
     pub publish_timeout_ms: u64,
+    /// Open connections per OTLP port; more wait in the accept queue. Default 10000.
+    pub max_connections: usize,
     /// Time allowed to receive a whole body; slower uploads get 408. Default 30000 ms.
     pub body_timeout_ms: u64,
     /// Retry-After seconds sent with 503 (capped at 2). Default 1.
@@ -117,6 +124,7 @@ impl Default for EdgeConfig {
             max_inflight_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
             publish_timeout_ms: DEFAULT_PUBLISH_TIMEOUT_MS,
             body_timeout_ms: DEFAULT_BODY_TIMEOUT_MS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             retry_after_s: DEFAULT_RETRY_AFTER_S,
             rate_limit_events_per_s: 0,
             rate_limit_bytes_per_s: 0,

@@ -3,6 +3,7 @@
 //! then closes idle connections.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -11,6 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -21,13 +23,16 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest HTTP/1 read buffer (headers included) per connection.
 const MAX_BUF_BYTES: usize = 64 * 1024;
 
-/// Serves `service` on `listener` until `shutdown`, then drains for at most `drain`.
+/// Serves `service` on `listener` until `shutdown`, then drains for at most `drain`. At most
+/// `max_connections` are open at once: past that, new connections wait in the kernel's accept
+/// queue (TCP backpressure) instead of costing memory here.
 pub async fn serve<S, B>(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     service: S,
     shutdown: CancellationToken,
     drain: Duration,
+    max_connections: usize,
 ) where
     S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -43,7 +48,12 @@ pub async fn serve<S, B>(
         .max_buf_size(MAX_BUF_BYTES);
     builder.http2().timer(TokioTimer::new());
     let tracker = TaskTracker::new();
+    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
     loop {
+        let slot = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+        };
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
@@ -59,6 +69,7 @@ pub async fn serve<S, B>(
         let _ = stream.set_nodelay(true);
         let (builder, service, shutdown, tls) = (builder.clone(), service.clone(), shutdown.clone(), tls.clone());
         tracker.spawn(async move {
+            let _slot = slot;
             let service = TowerToHyperService::new(service);
             match tls {
                 None => serve_connection(&builder, TokioIo::new(stream), service, shutdown).await,

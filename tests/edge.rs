@@ -139,7 +139,6 @@ async fn tenant_comes_from_the_key_never_from_the_payload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_matrix() {
     let (_cluster, edge) = start_with_broker(&[]).await;
-    let brokers = edge.config.kafka.brokers.clone();
     let k = &edge.keys;
     let basic = |key: &str| {
         use base64::Engine;
@@ -535,7 +534,6 @@ async fn broker_down_means_503_and_every_acknowledged_request_survives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_answers_429_with_a_short_retry_after() {
     let (_cluster, edge) = start_with_broker(&["edge.rate_limit_events_per_s=10"]).await;
-    let brokers = edge.config.kafka.brokers.clone();
     let first = post(
         &edge,
         "/v1/logs",
@@ -575,7 +573,6 @@ async fn rate_limit_answers_429_with_a_short_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_file_changes_apply_without_a_restart() {
     let (_cluster, edge) = start_with_broker(&[]).await;
-    let brokers = edge.config.kafka.brokers.clone();
     let path = edge.config.edge.keys_path.clone();
     let new = cowork_ingest::keys::create(
         &path,
@@ -630,7 +627,6 @@ async fn key_file_changes_apply_without_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_port_serves_health_readiness_and_metrics() {
     let (_cluster, edge) = start_with_broker(&[]).await;
-    let brokers = edge.config.kafka.brokers.clone();
     let _ = post(
         &edge,
         "/v1/logs",
@@ -816,5 +812,32 @@ async fn slow_bodies_time_out_and_ambiguous_encodings_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 415);
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_wait_instead_of_failing() {
+    let (_cluster, edge) = start_with_broker(&["edge.max_connections=2"]).await;
+    // Two idle connections hold both slots.
+    let a = tokio::net::TcpStream::connect(edge.http).await.unwrap();
+    let b = tokio::net::TcpStream::connect(edge.http).await.unwrap();
+    let third = tokio::spawn(
+        reqwest::Client::new()
+            .post(edge.url("/v1/logs"))
+            .header("authorization", edge.bearer())
+            .header("content-type", "application/json")
+            .body(json_logs("capped", 1))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!third.is_finished(), "a third connection waits for a slot");
+    drop(a);
+    let r = tokio::time::timeout(Duration::from_secs(10), third)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status(), 200, "and is served once one closes");
+    drop(b);
     edge.stop().await;
 }

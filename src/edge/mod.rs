@@ -199,6 +199,7 @@ pub async fn run(listeners: Listeners, config: Config, shutdown: CancellationTok
         admin::router(prometheus, Arc::new(move || ready_edge.is_ready())),
         admin_stop.clone(),
         DRAIN_TIMEOUT,
+        crate::config::ADMIN_MAX_CONNECTIONS,
     ));
     tracing::info!(
         http = %listeners.http.local_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -213,6 +214,7 @@ pub async fn run(listeners: Listeners, config: Config, shutdown: CancellationTok
         http::router(edge.clone()),
         otlp_stop.clone(),
         DRAIN_TIMEOUT,
+        edge.config.edge.max_connections,
     ));
     let grpc = tokio::spawn(server::serve(
         listeners.grpc,
@@ -220,6 +222,7 @@ pub async fn run(listeners: Listeners, config: Config, shutdown: CancellationTok
         grpc::GrpcService::new(edge.clone()),
         otlp_stop.clone(),
         DRAIN_TIMEOUT,
+        edge.config.edge.max_connections,
     ));
 
     shutdown.cancelled().await;
