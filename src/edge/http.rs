@@ -12,7 +12,6 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use bytes::BytesMut;
 use http::{header, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
 use prost::Message;
@@ -134,7 +133,7 @@ async fn accept(
     let mut permit = edge.budget.permit();
     // Trust Content-Length only for a first, small reservation: a client that declares 4 MiB and
     // trickles bytes holds no more than it sent.
-    let mut buf = BytesMut::with_capacity(declared.map_or(16 * 1024, |n| n as usize).min(64 * 1024));
+    let mut buf: Vec<u8> = Vec::with_capacity(declared.map_or(16 * 1024, |n| n as usize).min(64 * 1024));
     permit.grow(buf.capacity())?;
     let timeout_ms = edge.config.edge.body_timeout_ms;
     let read = async {
@@ -153,7 +152,9 @@ async fn accept(
             if buf.len() + data.len() > buf.capacity() {
                 let target = (buf.capacity() * 2).max(buf.len() + data.len()).min(limit);
                 permit.grow(target - buf.capacity())?;
-                buf.reserve(target - buf.len());
+                // Exact: the budget is charged for what is allocated, not for what a doubling
+                // buffer might round up to.
+                buf.reserve_exact(target - buf.len());
             }
             buf.extend_from_slice(&data);
         }
@@ -174,7 +175,7 @@ async fn accept(
         principal,
         request_id: request_id.to_string(),
         received_at_ms: now_ms(),
-        raw: buf.freeze(),
+        raw: bytes::Bytes::from(buf),
         permit,
     };
     edge.ingest(incoming).await
