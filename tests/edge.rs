@@ -570,6 +570,23 @@ async fn rate_limit_answers_429_with_a_short_retry_after() {
     edge.stop().await;
 }
 
+/// Posts a small request until it gets `want` (for at most 5 s); returns the last status.
+async fn status_within(edge: &TestEdge, auth: &str, want: u16) -> u16 {
+    let mut status = 0;
+    for _ in 0..50 {
+        let body = json_logs("reload", 1);
+        status = post(edge, "/v1/logs", Some(auth), "application/json", None, body)
+            .await
+            .status()
+            .as_u16();
+        if status == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    status
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_file_changes_apply_without_a_restart() {
     let (_cluster, edge) = start_with_broker(&[]).await;
@@ -583,43 +600,10 @@ async fn key_file_changes_apply_without_a_restart() {
     )
     .unwrap();
     let auth = format!("Bearer {}", new.token);
-    let mut status = 0;
-    for _ in 0..50 {
-        status = post(
-            &edge,
-            "/v1/logs",
-            Some(&auth),
-            "application/json",
-            None,
-            json_logs("reload", 1),
-        )
-        .await
-        .status()
-        .as_u16();
-        if status == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = status_within(&edge, &auth, 200).await;
     assert_eq!(status, 200, "a new key works without a restart");
     cowork_ingest::keys::revoke(&path, &new.entry.id).unwrap();
-    for _ in 0..50 {
-        status = post(
-            &edge,
-            "/v1/logs",
-            Some(&auth),
-            "application/json",
-            None,
-            json_logs("reload", 1),
-        )
-        .await
-        .status()
-        .as_u16();
-        if status == 401 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = status_within(&edge, &auth, 401).await;
     assert_eq!(status, 401, "a revoked key stops working without a restart");
     edge.stop().await;
 }

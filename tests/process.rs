@@ -90,26 +90,19 @@ fn keys_commands_create_list_and_revoke() {
 fn startup_fails_with_a_sentence_that_names_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("c.toml");
-    std::fs::write(&file, "[edge]\nmax_body_bytez = 10\n").unwrap();
-    let out = bin()
-        .args(["--config", file.to_str().unwrap(), "edge"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    // Starts the edge with `config` and returns what it said on the way out.
+    let refused = |config: &str| {
+        std::fs::write(&file, config).unwrap();
+        let out = bin()
+            .args(["--config", file.to_str().unwrap(), "edge"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "the edge started with {config}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused("[edge]\nmax_body_bytez = 10\n");
     assert!(err.contains("max_body_bytez"), "the unknown key is named: {err}");
-
-    std::fs::write(
-        &file,
-        "[edge]\nmax_body_bytes = 8388608\n[kafka.producer]\n\"message.max.bytes\" = \"1000000\"\n",
-    )
-    .unwrap();
-    let out = bin()
-        .args(["--config", file.to_str().unwrap(), "edge"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused("[edge]\nmax_body_bytes = 8388608\n[kafka.producer]\n\"message.max.bytes\" = \"1000000\"\n");
     assert!(
         err.contains("message.max.bytes") && err.contains("max_body_bytes"),
         "{err}"
