@@ -193,114 +193,71 @@ enum Rank {
     Legacy,
 }
 
-/// The spelling table: every name a field goes by, with the event it applies to (`None`: any)
-/// and its rank. Some legacy spellings mean different fields on different events.
-const SPELLINGS: &[(&str, Option<&str>, Field, Rank)] = &[
-    ("event.name", None, Field::EventName, Rank::Canonical),
-    ("event.timestamp", None, Field::EventTimestamp, Rank::Canonical),
-    ("event.sequence", None, Field::EventSequence, Rank::Canonical),
-    ("session.id", None, Field::SessionId, Rank::Canonical),
-    ("session_id", None, Field::SessionId, Rank::Alias), // Loki / AxonFlow
-    ("prompt.id", None, Field::PromptId, Rank::Canonical),
-    ("prompt_id", None, Field::PromptId, Rank::Alias), // Loki
-    ("user.email", None, Field::UserEmail, Rank::Canonical),
-    ("user_email", None, Field::UserEmail, Rank::Alias), // Loki
-    ("user.id", None, Field::UserId, Rank::Canonical),
-    ("user.account_uuid", None, Field::UserAccountUuid, Rank::Canonical),
-    ("organization.id", None, Field::OrganizationId, Rank::Canonical),
-    ("app.version", None, Field::AppVersion, Rank::Canonical),
-    ("terminal.type", None, Field::TerminalType, Rank::Canonical),
-    ("service.name", None, Field::ServiceName, Rank::Canonical),
-    ("workspace.host_paths", None, Field::HostPaths, Rank::Canonical),
-    ("model", None, Field::Model, Rank::Canonical),
-    ("cost_usd", None, Field::CostUsd, Rank::Canonical),
-    ("cost_usd_micros", None, Field::CostUsdMicros, Rank::Canonical), // v2.1.158+
-    ("input_tokens", None, Field::InputTokens, Rank::Canonical),
-    ("output_tokens", None, Field::OutputTokens, Rank::Canonical),
-    ("cache_read_tokens", None, Field::CacheReadTokens, Rank::Canonical),
-    (
-        "cache_creation_tokens",
-        None,
-        Field::CacheCreationTokens,
-        Rank::Canonical,
-    ),
-    ("duration_ms", None, Field::DurationMs, Rank::Canonical),
-    ("speed", None, Field::Speed, Rank::Canonical),
-    ("query_source", None, Field::QuerySource, Rank::Canonical),
-    ("request_id", None, Field::RequestId, Rank::Canonical),
-    ("error", None, Field::Error, Rank::Canonical),
-    ("error.message", None, Field::Error, Rank::Alias), // Last9
-    ("status_code", None, Field::StatusCode, Rank::Canonical),
-    ("http.status_code", None, Field::StatusCode, Rank::Alias), // Last9
-    ("attempt", None, Field::Attempt, Rank::Canonical),
-    ("retry_attempt", None, Field::Attempt, Rank::Alias), // Last9
-    ("prompt_length", None, Field::PromptLength, Rank::Canonical),
-    ("prompt.length", None, Field::PromptLength, Rank::Alias), // Last9
-    ("prompt", None, Field::Prompt, Rank::Canonical),
-    ("command_name", None, Field::CommandName, Rank::Canonical),
-    ("tool_name", None, Field::ToolName, Rank::Canonical),
-    ("tool.name", None, Field::ToolName, Rank::Alias),
-    ("name", Some("tool_result"), Field::ToolName, Rank::Legacy), // docs of 2025-06
-    ("name", Some("tool_decision"), Field::ToolName, Rank::Legacy), // docs of 2025-06
-    ("tool_use_id", None, Field::ToolUseId, Rank::Canonical),
-    ("decision", Some("tool_decision"), Field::Decision, Rank::Canonical),
-    ("tool.decision", Some("tool_decision"), Field::Decision, Rank::Alias), // Last9
-    ("source", Some("tool_decision"), Field::Source, Rank::Canonical),
-    ("decision.source", Some("tool_decision"), Field::Source, Rank::Alias), // Last9
-    ("tool_source", None, Field::ToolSource, Rank::Canonical),
-    ("success", None, Field::Success, Rank::Canonical),
-    ("tool.success", None, Field::Success, Rank::Alias), // Last9
-    ("error_type", None, Field::ErrorType, Rank::Canonical),
-    ("decision_type", None, Field::DecisionType, Rank::Canonical),
-    ("decision", Some("tool_result"), Field::DecisionType, Rank::Legacy), // until the doc change of 2026-02
-    ("tool.decision", Some("tool_result"), Field::DecisionType, Rank::Alias),
-    ("decision_source", None, Field::DecisionSource, Rank::Canonical),
-    ("source", Some("tool_result"), Field::DecisionSource, Rank::Legacy), // until the doc change of 2026-02
-    (
-        "decision.source",
-        Some("tool_result"),
-        Field::DecisionSource,
-        Rank::Alias,
-    ),
-    ("tool_input_size_bytes", None, Field::ToolInputSize, Rank::Canonical),
-    ("tool_result_size_bytes", None, Field::ToolResultSize, Rank::Canonical),
-];
-
-/// [`SPELLINGS`] indexed by key (FNV-1a: attribute keys are short, and this runs for every
-/// attribute of every event).
+/// The spelling table. `event` is the normalized event name: some legacy spellings mean
+/// different fields on different events.
 fn field_of(key: &str, event: &str) -> Option<(Field, Rank)> {
-    use std::collections::HashMap;
-    use std::hash::BuildHasherDefault;
-    type Index = HashMap<&'static str, Vec<(Option<&'static str>, Field, Rank)>, BuildHasherDefault<Fnv>>;
-    static INDEX: std::sync::OnceLock<Index> = std::sync::OnceLock::new();
-    let index = INDEX.get_or_init(|| {
-        let mut index = Index::default();
-        for &(key, event, field, rank) in SPELLINGS {
-            index.entry(key).or_default().push((event, field, rank));
-        }
-        index
-    });
-    index
-        .get(key)?
-        .iter()
-        .find(|(e, _, _)| e.is_none_or(|e| e == event))
-        .map(|&(_, f, r)| (f, r))
-}
-
-#[derive(Default)]
-struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
+    use Field::*;
+    use Rank::*;
+    Some(match (key, event) {
+        ("event.name", _) => (EventName, Canonical),
+        ("event.timestamp", _) => (EventTimestamp, Canonical),
+        ("event.sequence", _) => (EventSequence, Canonical),
+        ("session.id", _) => (SessionId, Canonical),
+        ("session_id", _) => (SessionId, Alias), // Loki / AxonFlow
+        ("prompt.id", _) => (PromptId, Canonical),
+        ("prompt_id", _) => (PromptId, Alias), // Loki
+        ("user.email", _) => (UserEmail, Canonical),
+        ("user_email", _) => (UserEmail, Alias), // Loki
+        ("user.id", _) => (UserId, Canonical),
+        ("user.account_uuid", _) => (UserAccountUuid, Canonical),
+        ("organization.id", _) => (OrganizationId, Canonical),
+        ("app.version", _) => (AppVersion, Canonical),
+        ("terminal.type", _) => (TerminalType, Canonical),
+        ("service.name", _) => (ServiceName, Canonical),
+        ("workspace.host_paths", _) => (HostPaths, Canonical),
+        ("model", _) => (Model, Canonical),
+        ("cost_usd", _) => (CostUsd, Canonical),
+        ("cost_usd_micros", _) => (CostUsdMicros, Canonical), // v2.1.158+
+        ("input_tokens", _) => (InputTokens, Canonical),
+        ("output_tokens", _) => (OutputTokens, Canonical),
+        ("cache_read_tokens", _) => (CacheReadTokens, Canonical),
+        ("cache_creation_tokens", _) => (CacheCreationTokens, Canonical),
+        ("duration_ms", _) => (DurationMs, Canonical),
+        ("speed", _) => (Speed, Canonical),
+        ("query_source", _) => (QuerySource, Canonical),
+        ("request_id", _) => (RequestId, Canonical),
+        ("error", _) => (Error, Canonical),
+        ("error.message", _) => (Error, Alias), // Last9
+        ("status_code", _) => (StatusCode, Canonical),
+        ("http.status_code", _) => (StatusCode, Alias), // Last9
+        ("attempt", _) => (Attempt, Canonical),
+        ("retry_attempt", _) => (Attempt, Alias), // Last9
+        ("prompt_length", _) => (PromptLength, Canonical),
+        ("prompt.length", _) => (PromptLength, Alias), // Last9
+        ("prompt", _) => (Prompt, Canonical),
+        ("command_name", _) => (CommandName, Canonical),
+        ("tool_name", _) => (ToolName, Canonical),
+        ("tool.name", _) => (ToolName, Alias),                           // Last9
+        ("name", "tool_result" | "tool_decision") => (ToolName, Legacy), // docs of 2025-06
+        ("tool_use_id", _) => (ToolUseId, Canonical),
+        ("decision", "tool_decision") => (Decision, Canonical),
+        ("tool.decision", "tool_decision") => (Decision, Alias), // Last9
+        ("source", "tool_decision") => (Source, Canonical),
+        ("decision.source", "tool_decision") => (Source, Alias), // Last9
+        ("tool_source", _) => (ToolSource, Canonical),
+        ("success", _) => (Success, Canonical),
+        ("tool.success", _) => (Success, Alias), // Last9
+        ("error_type", _) => (ErrorType, Canonical),
+        ("decision_type", _) => (DecisionType, Canonical),
+        ("decision", "tool_result") => (DecisionType, Legacy), // until the doc change of 2026-02
+        ("tool.decision", "tool_result") => (DecisionType, Alias),
+        ("decision_source", _) => (DecisionSource, Canonical),
+        ("source", "tool_result") => (DecisionSource, Legacy), // until the doc change of 2026-02
+        ("decision.source", "tool_result") => (DecisionSource, Alias),
+        ("tool_input_size_bytes", _) => (ToolInputSize, Canonical),
+        ("tool_result_size_bytes", _) => (ToolResultSize, Canonical),
+        _ => return None,
+    })
 }
 
 /// The attributes of one record, sorted into fields.
