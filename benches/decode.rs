@@ -7,6 +7,8 @@
 //! BENCH_ROUNDS=200 cargo bench --bench decode
 //! ```
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -16,13 +18,7 @@ use cowork_ingest::normalize::normalize;
 const RECEIVED: u64 = 1_795_100_000_000_000_000;
 
 fn corpus(folder: &str) -> Vec<Vec<u8>> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/corpus")
-        .join(folder);
-    let mut paths: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    paths.retain(|p| !p.to_string_lossy().ends_with(".headers"));
-    paths.sort();
-    paths.into_iter().map(|p| std::fs::read(p).unwrap()).collect()
+    common::corpus(folder).into_iter().map(|b| b.body).collect()
 }
 
 /// Runs `f` over every body `rounds` times; returns nanoseconds per event.

@@ -9,6 +9,8 @@
 //! BENCH_SECS=20 BENCH_CONNS=64 cargo bench --bench edge_throughput
 //! ```
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,17 +42,10 @@ fn num_cpus() -> usize {
 
 /// A realistic batch: 50 records from the corpus under one resource and scope.
 fn batch() -> ExportLogsServiceRequest {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus/proto-none");
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pb"))
-        .collect();
-    paths.sort();
     let mut first: Option<(ResourceLogs, ScopeLogs)> = None;
     let mut records = Vec::new();
-    for p in paths {
-        let req = ExportLogsServiceRequest::decode(&std::fs::read(p).unwrap()[..]).unwrap();
+    for b in common::corpus("proto-none") {
+        let req = ExportLogsServiceRequest::decode(&b.body[..]).unwrap();
         for rl in req.resource_logs {
             for sl in &rl.scope_logs {
                 if first.is_none() {

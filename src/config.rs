@@ -26,8 +26,10 @@ pub const DEFAULT_EDGE_ADMIN_LISTEN: &str = "0.0.0.0:9464";
 /// Largest body accepted as sent (compressed). The JS exporter sends at most 512 records per
 /// batch; with prompt content captured a batch stays well under 4 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-/// Largest body after decompression. OTLP compresses 5-20x, so 8x the body limit leaves room for
-/// honest payloads and stops decompression bombs early.
+/// Largest body after decompression. A full exporter batch (512 records) with content capture at
+/// its 60 KB-per-attribute limit approaches 30 MB, so 32 MiB holds it; a bomb stops here. (The
+/// corpus's gzip bodies inflate 11x as protobuf and 21x as JSON, so a body near the 4 MiB wire
+/// limit can only be protobuf.)
 pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
 /// Bytes all requests together may hold at once (raw and decompressed). Bounds the edge's memory:
 /// past it, requests get 503 with Retry-After instead of being buffered.

@@ -22,7 +22,7 @@ pub mod header {
     pub const SIGNAL: &str = "cowork-signal";
     /// `http` or `grpc`.
     pub const TRANSPORT: &str = "cowork-transport";
-    /// Number of log records (data points, spans) the edge counted in the payload.
+    /// Number of log records (for metrics: metrics; for traces: spans) the edge counted.
     pub const RECORDS: &str = "cowork-records";
 }
 
@@ -51,6 +51,25 @@ impl Signal {
             Signal::Logs => &kafka.logs_topic,
             Signal::Metrics => &kafka.metrics_topic,
             Signal::Traces => &kafka.traces_topic,
+        }
+    }
+
+    /// The HTTP paths this signal answers on: the OTLP one, and the hooks path admins may
+    /// already use elsewhere.
+    pub fn http_paths(self) -> [&'static str; 2] {
+        match self {
+            Signal::Logs => ["/v1/logs", "/api/v1/hooks/cowork/otlp/v1/logs"],
+            Signal::Metrics => ["/v1/metrics", "/api/v1/hooks/cowork/otlp/v1/metrics"],
+            Signal::Traces => ["/v1/traces", "/api/v1/hooks/cowork/otlp/v1/traces"],
+        }
+    }
+
+    /// The `route` label of this signal's gRPC method.
+    pub fn grpc_route(self) -> &'static str {
+        match self {
+            Signal::Logs => "grpc:logs",
+            Signal::Metrics => "grpc:metrics",
+            Signal::Traces => "grpc:traces",
         }
     }
 

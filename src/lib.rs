@@ -29,6 +29,8 @@ pub mod decode;
 pub mod dev_broker;
 pub mod edge;
 pub mod envelope;
+#[cfg(test)]
+mod fixtures;
 pub mod keys;
 pub mod metrics;
 pub mod normalize;

@@ -755,6 +755,23 @@ mod tests {
     }
 
     #[test]
+    fn loki_and_axonflow_identity_aliases() {
+        // Loki's OTLP ingest and AxonFlow flatten dots: session_id, prompt_id, user_email.
+        let mut r = record("user_prompt", vec![]);
+        r.attributes.retain(|a| a.key != "session.id");
+        r.attributes.extend([
+            attr("session_id", Value::Str("s-loki")),
+            attr("prompt_id", Value::Str("p-loki")),
+            attr("user_email", Value::Str("loki@x")),
+        ]);
+        let e = one(&r);
+        assert_eq!(
+            (e.identity.session_id, e.identity.prompt_id, e.identity.user_email),
+            ("s-loki", "p-loki", "loki@x")
+        );
+    }
+
+    #[test]
     fn canonical_names_win_over_aliases() {
         let r = one(&record(
             "tool_decision",
@@ -969,27 +986,10 @@ mod tests {
 
     #[test]
     fn the_corpus_reproduces_expected_json_in_every_encoding() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
         let expected: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(root.join("expected.json")).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(crate::fixtures::root().join("expected.json")).unwrap()).unwrap();
         for folder in ["proto-none", "proto-gzip", "json-none", "json-gzip"] {
-            let mut bodies: Vec<Vec<u8>> = Vec::new();
-            let mut paths: Vec<_> = std::fs::read_dir(root.join(folder))
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
-            paths.retain(|p| !p.to_string_lossy().ends_with(".headers"));
-            paths.sort();
-            for p in paths {
-                let raw = std::fs::read(&p).unwrap();
-                bodies.push(if folder.ends_with("gzip") {
-                    let mut out = Vec::new();
-                    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out).unwrap();
-                    out
-                } else {
-                    raw
-                });
-            }
+            let bodies = crate::fixtures::inflated(folder);
             // Payloads live for the whole test, so events can borrow from them ('static).
             let mut events: Vec<Event<'static>> = Vec::new();
             let mut seen = HashSet::new();

@@ -317,15 +317,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     fn corpus() -> Vec<Vec<u8>> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus/proto-none");
-        let mut out: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "pb"))
-            .map(|p| std::fs::read(p).unwrap())
-            .collect();
-        out.sort();
-        out
+        crate::fixtures::bodies("proto-none")
     }
 
     fn prost_count(buf: &[u8]) -> Result<u64, prost::DecodeError> {

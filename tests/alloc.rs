@@ -1,6 +1,8 @@
 //! The decode fast paths allocate per payload, not per attribute: proven with a counting
 //! global allocator (this binary holds one test, so nothing else allocates meanwhile).
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -34,13 +36,7 @@ fn counted<T>(f: impl FnOnce() -> T) -> (T, u64) {
 }
 
 fn corpus(folder: &str) -> Vec<Vec<u8>> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/corpus")
-        .join(folder);
-    let mut paths: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    paths.retain(|p| !p.to_string_lossy().ends_with(".headers"));
-    paths.sort();
-    paths.into_iter().map(|p| std::fs::read(p).unwrap()).collect()
+    common::corpus(folder).into_iter().map(|b| b.body).collect()
 }
 
 #[test]

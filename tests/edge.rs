@@ -35,6 +35,11 @@ async fn post(
     req.send().await.unwrap()
 }
 
+/// A JSON logs request to `/v1/logs` with the given `Authorization`.
+async fn post_json(edge: &TestEdge, auth: &str, body: Vec<u8>) -> reqwest::Response {
+    post(edge, "/v1/logs", Some(auth), "application/json", None, body).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_corpus_body_arrives_in_kafka_byte_for_byte_with_headers() {
     let (_cluster, edge) = start_with_broker(&[]).await;
@@ -120,15 +125,7 @@ async fn tenant_comes_from_the_key_never_from_the_payload() {
         r#""attributes":[{"key":"tenant","value":{"stringValue":"acme"}},{"key":"cowork-tenant","value":{"stringValue":"acme"}},{"key":"service.name""#,
     );
     assert!(body.contains("\"tenant\""));
-    let r = post(
-        &edge,
-        "/v1/logs",
-        Some(&format!("Bearer {}", edge.keys.other_tenant)),
-        "application/json",
-        None,
-        body.into_bytes(),
-    )
-    .await;
+    let r = post_json(&edge, &format!("Bearer {}", edge.keys.other_tenant), body.into_bytes()).await;
     assert_eq!(r.status(), 200);
     let got = consume_all(&brokers, "cowork-otlp-logs", 1, Duration::from_secs(10));
     assert_eq!(got.len(), 1);
@@ -534,38 +531,14 @@ async fn broker_down_means_503_and_every_acknowledged_request_survives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_answers_429_with_a_short_retry_after() {
     let (_cluster, edge) = start_with_broker(&["edge.rate_limit_events_per_s=10"]).await;
-    let first = post(
-        &edge,
-        "/v1/logs",
-        Some(&edge.bearer()),
-        "application/json",
-        None,
-        json_logs("rl", 30),
-    )
-    .await;
+    let first = post_json(&edge, &edge.bearer(), json_logs("rl", 30)).await;
     assert_eq!(first.status(), 200, "a quiet key may send one large batch");
-    let second = post(
-        &edge,
-        "/v1/logs",
-        Some(&edge.bearer()),
-        "application/json",
-        None,
-        json_logs("rl", 1),
-    )
-    .await;
+    let second = post_json(&edge, &edge.bearer(), json_logs("rl", 1)).await;
     assert_eq!(second.status(), 429);
     let retry: u64 = second.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=2).contains(&retry));
     // Another key has its own bucket.
-    let other = post(
-        &edge,
-        "/v1/logs",
-        Some(&format!("Bearer {}", edge.keys.other_tenant)),
-        "application/json",
-        None,
-        json_logs("rl", 1),
-    )
-    .await;
+    let other = post_json(&edge, &format!("Bearer {}", edge.keys.other_tenant), json_logs("rl", 1)).await;
     assert_eq!(other.status(), 200);
     edge.stop().await;
 }
@@ -575,10 +548,7 @@ async fn status_within(edge: &TestEdge, auth: &str, want: u16) -> u16 {
     let mut status = 0;
     for _ in 0..50 {
         let body = json_logs("reload", 1);
-        status = post(edge, "/v1/logs", Some(auth), "application/json", None, body)
-            .await
-            .status()
-            .as_u16();
+        status = post_json(edge, auth, body).await.status().as_u16();
         if status == want {
             break;
         }
@@ -611,15 +581,7 @@ async fn key_file_changes_apply_without_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_port_serves_health_readiness_and_metrics() {
     let (_cluster, edge) = start_with_broker(&[]).await;
-    let _ = post(
-        &edge,
-        "/v1/logs",
-        Some(&edge.bearer()),
-        "application/json",
-        None,
-        json_logs("m", 2),
-    )
-    .await;
+    let _ = post_json(&edge, &edge.bearer(), json_logs("m", 2)).await;
     let _ = post(&edge, "/v1/logs", None, "application/json", None, json_logs("m", 2)).await;
     let c = client();
     assert_eq!(

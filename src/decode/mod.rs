@@ -140,18 +140,7 @@ mod tests {
         }
     }
 
-    fn corpus(folder: &str) -> Vec<Vec<u8>> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/corpus")
-            .join(folder);
-        let mut paths: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| !p.to_string_lossy().ends_with(".headers"))
-            .collect();
-        paths.sort();
-        paths.into_iter().map(|p| std::fs::read(p).unwrap()).collect()
-    }
+    use crate::fixtures::bodies as corpus;
 
     #[test]
     fn fast_paths_agree_with_the_reference_decode_on_every_corpus_event() {

@@ -1,17 +1,24 @@
 //! The protobuf fast path: `ExportLogsServiceRequest` read in place.
 
+use prost::encoding::WireType;
+
 use super::{Attr, DecodeError, Record, Value, Visit};
 use crate::wire::{Reader, Value as W, WireError, MAX_DEPTH};
+
+/// The error for field `field` of `message` arriving with the wrong wire type.
+fn mismatch(v: W<'_>, message: &'static str, field: u32, expected: WireType) -> WireError {
+    WireError::WireType {
+        message,
+        field,
+        found: v.wire_type(),
+        expected,
+    }
+}
 
 fn bytes<'a>(v: W<'a>, message: &'static str, field: u32) -> Result<&'a [u8], WireError> {
     match v {
         W::Bytes(b) => Ok(b),
-        other => Err(WireError::WireType {
-            message,
-            field,
-            found: other.wire_type(),
-            expected: prost::encoding::WireType::LengthDelimited,
-        }),
+        other => Err(mismatch(other, message, field, WireType::LengthDelimited)),
     }
 }
 
@@ -52,18 +59,8 @@ fn any_value(buf: &[u8], depth: u32) -> Result<Value<'_>, WireError> {
                 Value::KvList(kvs)
             }
             (7, v) => Value::Bytes(bytes(v, "AnyValue", 7)?),
-            (2..=4, v) => {
-                return Err(WireError::WireType {
-                    message: "AnyValue",
-                    field,
-                    found: v.wire_type(),
-                    expected: if field == 4 {
-                        prost::encoding::WireType::SixtyFourBit
-                    } else {
-                        prost::encoding::WireType::Varint
-                    },
-                })
-            }
+            (4, v) => return Err(mismatch(v, "AnyValue", 4, WireType::SixtyFourBit)),
+            (2 | 3, v) => return Err(mismatch(v, "AnyValue", field, WireType::Varint)),
             _ => continue,
         };
     }
@@ -89,12 +86,7 @@ fn key_value(buf: &[u8], depth: u32) -> Result<Attr<'_>, WireError> {
 fn fixed64(v: W<'_>, message: &'static str, field: u32) -> Result<u64, WireError> {
     match v {
         W::Fixed64(x) => Ok(x),
-        other => Err(WireError::WireType {
-            message,
-            field,
-            found: other.wire_type(),
-            expected: prost::encoding::WireType::SixtyFourBit,
-        }),
+        other => Err(mismatch(other, message, field, WireType::SixtyFourBit)),
     }
 }
 

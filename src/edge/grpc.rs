@@ -96,7 +96,7 @@ impl UnaryService<Bytes> for Export {
                 Err(f) => f.status(),
             };
             record(
-                route(signal),
+                signal.grpc_route(),
                 Some(ContentType::Protobuf),
                 status,
                 result.as_ref().err(),
@@ -107,7 +107,7 @@ impl UnaryService<Bytes> for Export {
                 // An empty Export*ServiceResponse encodes to zero bytes.
                 Ok(_) => Ok(tonic::Response::new(Bytes::new())),
                 Err(f) => {
-                    log_rejection(&accepted.request_id, route(signal), Some(&tenant), status, &f);
+                    log_rejection(&accepted.request_id, signal.grpc_route(), Some(&tenant), status, &f);
                     Err(Status::new(f.grpc_code(), f.to_string()))
                 }
             }
@@ -206,7 +206,7 @@ where
             let authorization = req.headers().get("authorization").map(|v| v.to_str().unwrap_or(""));
             let principal = match edge.authenticate(authorization) {
                 Ok(p) => p,
-                Err(f) => return Ok(refuse(route(signal), &request_id, None, &f, started)),
+                Err(f) => return Ok(refuse(signal.grpc_route(), &request_id, None, &f, started)),
             };
             let tenant = principal.tenant.clone();
             let handled = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -240,13 +240,13 @@ where
             if !handled.load(std::sync::atomic::Ordering::Relaxed) {
                 if let Some(f) = tonic_failure(&response) {
                     record(
-                        route(signal),
+                        signal.grpc_route(),
                         Some(ContentType::Protobuf),
                         f.status(),
                         Some(&f),
                         started,
                     );
-                    log_rejection(&request_id, route(signal), Some(&tenant), f.status(), &f);
+                    log_rejection(&request_id, signal.grpc_route(), Some(&tenant), f.status(), &f);
                 }
             }
             Ok(response)
@@ -262,14 +262,6 @@ struct Accepted {
     started: Instant,
     /// Set once the handler ran (it records its own outcome).
     handled: Arc<std::sync::atomic::AtomicBool>,
-}
-
-fn route(signal: Signal) -> &'static str {
-    match signal {
-        Signal::Logs => "grpc:logs",
-        Signal::Metrics => "grpc:metrics",
-        Signal::Traces => "grpc:traces",
-    }
 }
 
 fn refuse(

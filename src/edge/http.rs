@@ -38,8 +38,7 @@ pub struct RpcStatus {
 pub fn router(edge: Arc<Edge>) -> Router {
     let mut router = Router::new();
     for signal in Signal::ALL {
-        for prefix in ["", "/api/v1/hooks/cowork/otlp"] {
-            let route: &'static str = Box::leak(format!("{prefix}/v1/{}", signal.as_str()).into_boxed_str());
+        for route in signal.http_paths() {
             router = router.route(
                 route,
                 post(move |State(edge): State<Arc<Edge>>, req: Request| async move {
@@ -81,9 +80,12 @@ fn compression(req: &Request) -> Result<Compression, Reject> {
 async fn handle(edge: Arc<Edge>, signal: Signal, route: &'static str, req: Request) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().simple().to_string();
-    let encoding = content_type(&req).ok();
+    // Parsed once: `accept` refuses an unsupported type (after authentication), and the answer
+    // is written in the request's encoding, JSON when it has none we know.
+    let content_type = content_type(&req);
+    let encoding = content_type.as_ref().ok().copied();
     let mut tenant = None;
-    let result = accept(&edge, signal, &request_id, &mut tenant, req).await;
+    let result = accept(&edge, signal, &request_id, &mut tenant, content_type, req).await;
     let ct = encoding.unwrap_or(ContentType::Json);
     let (status, response) = match &result {
         Ok(_) => (StatusCode::OK, success(ct)),
@@ -105,6 +107,7 @@ async fn accept(
     signal: Signal,
     request_id: &str,
     tenant: &mut Option<String>,
+    content_type: Result<ContentType, Reject>,
     req: Request,
 ) -> Result<u64, Failure> {
     let authorization = req
@@ -113,7 +116,7 @@ async fn accept(
         .map(|v| v.to_str().unwrap_or(""));
     let principal = edge.authenticate(authorization)?;
     *tenant = Some(principal.tenant.to_string());
-    let content_type = content_type(&req)?;
+    let content_type = content_type?;
     let compression = compression(&req)?;
     let limit = edge.config.edge.max_body_bytes;
     let declared = req

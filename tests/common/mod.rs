@@ -173,6 +173,25 @@ pub struct Received {
     pub offset: i64,
 }
 
+fn received(m: &rdkafka::message::BorrowedMessage<'_>) -> Received {
+    let mut headers = HashMap::new();
+    if let Some(h) = m.headers() {
+        for hd in h.iter() {
+            headers.insert(
+                hd.key.to_string(),
+                String::from_utf8_lossy(hd.value.unwrap_or_default()).into_owned(),
+            );
+        }
+    }
+    Received {
+        payload: m.payload().unwrap_or_default().to_vec(),
+        key: m.key().map(<[u8]>::to_vec),
+        headers,
+        partition: m.partition(),
+        offset: m.offset(),
+    }
+}
+
 /// Reads every message of `topic` from the beginning until `expected` arrived or `within` passed.
 pub fn consume_all(brokers: &str, topic: &str, expected: usize, within: Duration) -> Vec<Received> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -190,24 +209,7 @@ pub fn consume_all(brokers: &str, topic: &str, expected: usize, within: Duration
     let deadline = Instant::now() + within;
     while Instant::now() < deadline && out.len() < expected {
         match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                let mut headers = HashMap::new();
-                if let Some(h) = m.headers() {
-                    for hd in h.iter() {
-                        headers.insert(
-                            hd.key.to_string(),
-                            String::from_utf8_lossy(hd.value.unwrap_or_default()).into_owned(),
-                        );
-                    }
-                }
-                out.push(Received {
-                    payload: m.payload().unwrap_or_default().to_vec(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    headers,
-                    partition: m.partition(),
-                    offset: m.offset(),
-                });
-            }
+            Some(Ok(m)) => out.push(received(&m)),
             Some(Err(e)) => panic!("consume error: {e}"),
             None => {}
         }
@@ -216,13 +218,7 @@ pub fn consume_all(brokers: &str, topic: &str, expected: usize, within: Duration
     let linger = Instant::now() + Duration::from_millis(300);
     while Instant::now() < linger {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
-            out.push(Received {
-                payload: m.payload().unwrap_or_default().to_vec(),
-                key: None,
-                headers: HashMap::new(),
-                partition: m.partition(),
-                offset: m.offset(),
-            });
+            out.push(received(&m));
         }
     }
     out
