@@ -64,6 +64,33 @@ pub const DEFAULT_METRICS_TOPIC: &str = "cowork-otlp-metrics";
 pub const DEFAULT_TRACES_TOPIC: &str = "cowork-otlp-traces";
 /// Partitions the dev broker gives each topic: enough to show spreading and consumer scaling.
 pub const DEFAULT_DEV_PARTITIONS: i32 = 6;
+/// ClickHouse's HTTP interface on the local machine.
+pub const DEFAULT_CLICKHOUSE_URL: &str = "http://127.0.0.1:8123";
+pub const DEFAULT_CLICKHOUSE_DATABASE: &str = "cowork";
+/// A batch insert, including server-side work, must answer within this; past it the insert is
+/// retried (ReplacingMergeTree makes the retry harmless).
+pub const DEFAULT_INSERT_TIMEOUT_MS: u64 = 60_000;
+/// Consumer group of `cowork-ingest consume`; more processes in the group share partitions.
+pub const DEFAULT_CONSUMER_GROUP: &str = "cowork-ingest";
+/// Where undecodable payloads go, with their reason.
+pub const DEFAULT_DLQ_TOPIC: &str = "cowork-otlp-logs-dlq";
+/// Admin port of the consumer (`/healthz`, `/readyz`, `/metrics`).
+pub const DEFAULT_CONSUMER_ADMIN_LISTEN: &str = "0.0.0.0:9465";
+/// A batch closes at this many events. ClickHouse wants few, large inserts: tens of thousands
+/// of rows per insert keeps parts few ("too many parts" is the classic failure).
+pub const DEFAULT_BATCH_MAX_ROWS: usize = 50_000;
+/// A batch closes when its encoded rows reach this size; bounds the consumer's memory.
+pub const DEFAULT_BATCH_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// A batch closes this long after its first message: about one insert per second per consumer.
+pub const DEFAULT_BATCH_MAX_AGE_MS: u64 = 1_000;
+/// First and longest wait between retries of a failed insert.
+pub const DEFAULT_RETRY_MIN_MS: u64 = 200;
+pub const DEFAULT_RETRY_MAX_MS: u64 = 30_000;
+/// librdkafka's prefetch queue per consumer (`queued.max.messages.kbytes`): with the batch
+/// limits, it bounds the consumer's memory however large the lag.
+pub const DEFAULT_CONSUMER_QUEUE_KBYTES: &str = "65536";
+/// How often retention looks for partitions to drop.
+pub const DEFAULT_RETENTION_CHECK_MS: u64 = 3_600_000;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -71,6 +98,138 @@ pub const DEFAULT_DEV_PARTITIONS: i32 = 6;
 pub struct Config {
     pub edge: EdgeConfig,
     pub kafka: KafkaConfig,
+    pub clickhouse: ClickHouseConfig,
+    pub consumer: ConsumerConfig,
+    pub content: ContentConfig,
+}
+
+/// `[clickhouse]`: where the consumer writes, and how long data stays.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseConfig {
+    /// HTTP(S) URL of ClickHouse. Default `http://127.0.0.1:8123`.
+    pub url: String,
+    /// Database holding the tables; `migrate` creates it. Default `cowork`.
+    pub database: String,
+    /// User. Default `default`.
+    pub user: String,
+    /// Password. Default empty. Never logged.
+    pub password: String,
+    /// Timeout of one insert. Default 60000 ms.
+    pub insert_timeout_ms: u64,
+    /// Days to keep each table, by table name (`events`, `api_requests`, `api_errors`,
+    /// `user_prompts`, `tool_decisions`, `tool_results`); 0 or absent = forever. Whole days are
+    /// dropped as partitions, by event date. Default: keep everything.
+    pub retention_days: BTreeMap<String, u32>,
+    /// How often retention runs in `consume`. Default 3600000 ms (hourly).
+    pub retention_check_ms: u64,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        ClickHouseConfig {
+            url: DEFAULT_CLICKHOUSE_URL.into(),
+            database: DEFAULT_CLICKHOUSE_DATABASE.into(),
+            user: "default".into(),
+            password: String::new(),
+            insert_timeout_ms: DEFAULT_INSERT_TIMEOUT_MS,
+            retention_days: BTreeMap::new(),
+            retention_check_ms: DEFAULT_RETENTION_CHECK_MS,
+        }
+    }
+}
+
+impl fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClickHouseConfig")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("retention_days", &self.retention_days)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[consumer]`: the Kafka consumer group that writes to ClickHouse.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsumerConfig {
+    /// Consumer group. Default `cowork-ingest`.
+    pub group_id: String,
+    /// Dead-letter topic. Default `cowork-otlp-logs-dlq`.
+    pub dlq_topic: String,
+    /// Admin listen address (`/healthz`, `/readyz`, `/metrics`). Default `0.0.0.0:9465`.
+    pub admin_listen: SocketAddr,
+    /// A batch closes at this many events. Default 50000.
+    pub batch_max_rows: usize,
+    /// A batch closes at this many encoded bytes. Default 64 MiB.
+    pub batch_max_bytes: usize,
+    /// A batch closes this long after its first message. Default 1000 ms.
+    pub batch_max_age_ms: u64,
+    /// First wait before retrying a failed insert; doubles up to `retry_max_ms`. Default 200 ms.
+    pub retry_min_ms: u64,
+    /// Longest wait between insert retries. Default 30000 ms.
+    pub retry_max_ms: u64,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        ConsumerConfig {
+            group_id: DEFAULT_CONSUMER_GROUP.into(),
+            dlq_topic: DEFAULT_DLQ_TOPIC.into(),
+            admin_listen: DEFAULT_CONSUMER_ADMIN_LISTEN.parse().expect("valid default"),
+            batch_max_rows: DEFAULT_BATCH_MAX_ROWS,
+            batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
+            batch_max_age_ms: DEFAULT_BATCH_MAX_AGE_MS,
+            retry_min_ms: DEFAULT_RETRY_MIN_MS,
+            retry_max_ms: DEFAULT_RETRY_MAX_MS,
+        }
+    }
+}
+
+/// What happens to one kind of content before it is stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContentAction {
+    /// Store as sent (the default: the client decides what it sends).
+    #[default]
+    Keep,
+    /// Store `sha256:<hex>` of the value: equal values stay comparable, the text is gone.
+    Hash,
+    /// Store nothing: typed columns NULL or empty, and the attribute left out of the arrays.
+    Drop,
+}
+
+/// The content policy for one tenant: one action per kind of content.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContentPolicy {
+    /// `user_prompt.prompt`.
+    pub prompt: ContentAction,
+    /// `assistant_response.response`.
+    pub response: ContentAction,
+    /// `tool_parameters` (tool_result, tool_decision).
+    pub tool_parameters: ContentAction,
+    /// `tool_input` (tool_result).
+    pub tool_input: ContentAction,
+    /// Error text: `error` on api_error and tool_result.
+    pub error: ContentAction,
+}
+
+/// `[content]`: content policy, by default and per tenant.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContentConfig {
+    /// Applies to tenants not listed below. Default: keep everything.
+    pub default: ContentPolicy,
+    /// `[content.tenants.<tenant>]`: a whole policy per tenant (unset kinds keep).
+    pub tenants: BTreeMap<String, ContentPolicy>,
+}
+
+impl ContentConfig {
+    pub fn policy(&self, tenant: &str) -> &ContentPolicy {
+        self.tenants.get(tenant).unwrap_or(&self.default)
+    }
 }
 
 /// `[edge]`: the OTLP endpoint.
@@ -175,6 +334,9 @@ pub struct KafkaConfig {
     /// Extra librdkafka settings for the edge's producer only. `message.max.bytes` defaults to
     /// the edge's body limit plus 64 KiB of headroom.
     pub producer: BTreeMap<String, String>,
+    /// Extra librdkafka settings for the consumer only. `queued.max.messages.kbytes` defaults to
+    /// 65536 (64 MiB of prefetch).
+    pub consumer: BTreeMap<String, String>,
 }
 
 impl Default for KafkaConfig {
@@ -186,6 +348,7 @@ impl Default for KafkaConfig {
             traces_topic: DEFAULT_TRACES_TOPIC.into(),
             client: BTreeMap::new(),
             producer: BTreeMap::new(),
+            consumer: BTreeMap::new(),
         }
     }
 }
@@ -199,6 +362,7 @@ impl fmt::Debug for KafkaConfig {
             .field("traces_topic", &self.traces_topic)
             .field("client_keys", &self.client.keys().collect::<Vec<_>>())
             .field("producer_keys", &self.producer.keys().collect::<Vec<_>>())
+            .field("consumer_keys", &self.consumer.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -318,6 +482,38 @@ impl Config {
         }
         if self.kafka.brokers.trim().is_empty() {
             return Err(ConfigError::Invalid("kafka.brokers is empty".into()));
+        }
+        for key in ["enable.auto.offset.store", "isolation.level"] {
+            if self.kafka.consumer.contains_key(key) || self.kafka.client.contains_key(key) {
+                return Err(ConfigError::Invalid(format!(
+                    "kafka \"{key}\" cannot be set: the consumer stores offsets only after ClickHouse has the rows"
+                )));
+            }
+        }
+        let c = &self.consumer;
+        if c.batch_max_rows == 0 || c.batch_max_bytes == 0 || c.batch_max_age_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "consumer.batch_max_rows, batch_max_bytes and batch_max_age_ms must all be > 0".into(),
+            ));
+        }
+        if c.retry_min_ms == 0 || c.retry_max_ms < c.retry_min_ms {
+            return Err(ConfigError::Invalid(
+                "consumer.retry_min_ms must be > 0 and at most consumer.retry_max_ms".into(),
+            ));
+        }
+        let db = &self.clickhouse.database;
+        if db.is_empty() || !db.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
+            return Err(ConfigError::Invalid(format!(
+                "clickhouse.database `{db}` must be letters, digits and underscores"
+            )));
+        }
+        for table in self.clickhouse.retention_days.keys() {
+            if !crate::schema::TABLES.contains(&table.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "clickhouse.retention_days names unknown table `{table}`; tables are {}",
+                    crate::schema::TABLES.join(", ")
+                )));
+            }
         }
         Ok(())
     }

@@ -25,6 +25,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod consumer;
 pub mod decode;
 pub mod dev_broker;
 pub mod edge;
@@ -34,6 +35,9 @@ mod fixtures;
 pub mod keys;
 pub mod metrics;
 pub mod normalize;
+pub mod rows;
+pub mod schema;
 pub mod server;
+pub mod store;
 pub mod tls;
 pub mod wire;

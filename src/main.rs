@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use cowork_ingest::config::{Config, DEFAULT_DEV_PARTITIONS};
-use cowork_ingest::{dev_broker, edge, keys};
+use cowork_ingest::store::Store;
+use cowork_ingest::{consumer, dev_broker, edge, keys, schema};
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +31,28 @@ struct Cli {
 enum Command {
     /// Serve OTLP (HTTP 4318, gRPC 4317) and publish raw payloads to Kafka.
     Edge,
+    /// Consume raw payloads from Kafka and write them into ClickHouse (a consumer group member).
+    Consume,
+    /// Apply the ClickHouse migrations not applied yet (`schemas/`). Running it again is a no-op.
+    Migrate {
+        /// Print the DDL for `clickhouse.database` instead of applying it.
+        #[arg(long)]
+        print_sql: bool,
+    },
+    /// Delete one user's rows of one tenant from every table (GDPR erasure), and report them.
+    Forget {
+        #[arg(long)]
+        tenant: String,
+        /// The user's email, as stored in `user_email`.
+        #[arg(long)]
+        user: String,
+    },
+    /// Re-publish dead letters to the topic they came from, after a fix.
+    Redrive {
+        /// Stop after this many messages.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
     /// Manage API keys in the key file (`edge.keys_path`).
     Keys {
         #[command(subcommand)]
@@ -128,6 +151,49 @@ fn main() -> anyhow::Result<()> {
                 edge::run(listeners, config, shutdown_on_signal()).await?;
                 anyhow::Ok(())
             })
+        }
+        Command::Consume => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let admin = tokio::net::TcpListener::bind(config.consumer.admin_listen)
+                    .await
+                    .with_context(|| format!("binding the consumer's admin port {}", config.consumer.admin_listen))?;
+                consumer::run(config, admin, shutdown_on_signal()).await?;
+                anyhow::Ok(())
+            })
+        }
+        Command::Migrate { print_sql: true } => {
+            print!("{}", schema::render(&config.clickhouse.database));
+            Ok(())
+        }
+        Command::Migrate { print_sql: false } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            let store = Store::new(&config.clickhouse);
+            let ran = rt.block_on(schema::migrate(&store))?;
+            if ran.is_empty() {
+                eprintln!("schema of database {} is up to date", store.database());
+            }
+            for name in ran {
+                eprintln!("applied migration {name} to database {}", store.database());
+            }
+            Ok(())
+        }
+        Command::Forget { tenant, user } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            let store = Store::new(&config.clickhouse);
+            let removed = rt.block_on(schema::forget(&store, &tenant, &user))?;
+            let total: u64 = removed.iter().map(|(_, n)| n).sum();
+            for (table, n) in removed {
+                println!("{table}\t{n}");
+            }
+            eprintln!("removed {total} rows of {user} (tenant {tenant}) from database {}", store.database());
+            Ok(())
+        }
+        Command::Redrive { limit } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            let n = rt.block_on(consumer::redrive(&config, limit))?;
+            eprintln!("re-published {n} dead letter(s) from {}", config.consumer.dlq_topic);
+            Ok(())
         }
         Command::Keys { command } => run_keys(&config, command),
         Command::DevBroker {

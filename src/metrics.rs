@@ -25,6 +25,32 @@ pub const EDGE_KAFKA_READY: &str = "cowork_edge_kafka_ready";
 pub const EDGE_INFLIGHT_BYTES: &str = "cowork_edge_inflight_bytes";
 pub const EDGE_KEYS_LOADED: &str = "cowork_edge_keys_loaded";
 
+pub const CONSUMER_MESSAGES: &str = "cowork_consumer_messages_total";
+pub const CONSUMER_BYTES: &str = "cowork_consumer_bytes_total";
+pub const CONSUMER_EVENTS: &str = "cowork_consumer_events_total";
+pub const CONSUMER_DEAD_LETTERS: &str = "cowork_consumer_dead_letters_total";
+pub const CONSUMER_COERCION_FAILURES: &str = "cowork_consumer_coercion_failures_total";
+pub const CONSUMER_TIME_FALLBACKS: &str = "cowork_consumer_time_fallbacks_total";
+pub const CONSUMER_BATCH_ROWS: &str = "cowork_consumer_batch_rows";
+pub const CONSUMER_BATCH_BYTES: &str = "cowork_consumer_batch_bytes";
+pub const CONSUMER_INSERT_DURATION: &str = "cowork_consumer_insert_duration_seconds";
+pub const CONSUMER_INSERT_ERRORS: &str = "cowork_consumer_insert_errors_total";
+pub const CONSUMER_PAUSED: &str = "cowork_consumer_paused";
+pub const CONSUMER_COMMITTED_RECEIVED_AT: &str = "cowork_consumer_committed_received_at_seconds";
+
+/// Event names with their own label value on [`CONSUMER_EVENTS`]; anything else is `other`.
+pub const EVENT_LABELS: &[&str] = &["user_prompt", "api_request", "api_error", "tool_decision", "tool_result", "other"];
+
+/// Why a payload was dead-lettered: the `class` label of [`CONSUMER_DEAD_LETTERS`] and the
+/// `cowork-dlq-class` header.
+pub const DEAD_LETTER_CLASSES: &[&str] = &[
+    "bad_headers",
+    "bad_compression",
+    "too_large",
+    "undecodable",
+    "clickhouse_rejected",
+];
+
 /// Why a request was not accepted: the `reason` label of [`EDGE_REJECTIONS`].
 pub const REJECTION_REASONS: &[&str] = &[
     "unauthenticated",
@@ -49,6 +75,9 @@ pub const PRODUCE_ERROR_CLASSES: &[&str] = &["queue_full", "timeout", "too_large
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+/// Batch sizes, in rows and in bytes: powers of four up to the batch limits.
+const ROWS_BUCKETS: &[f64] = &[1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0];
+const BYTES_BUCKETS: &[f64] = &[1024.0, 16384.0, 262144.0, 1048576.0, 4194304.0, 16777216.0, 67108864.0];
 
 /// Installs the process-wide Prometheus recorder once and returns its handle.
 pub fn install() -> PrometheusHandle {
@@ -57,6 +86,10 @@ pub fn install() -> PrometheusHandle {
         .get_or_init(|| {
             PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .expect("buckets are non-empty")
+                .set_buckets_for_metric(Matcher::Full(CONSUMER_BATCH_ROWS.into()), ROWS_BUCKETS)
+                .expect("buckets are non-empty")
+                .set_buckets_for_metric(Matcher::Full(CONSUMER_BATCH_BYTES.into()), BYTES_BUCKETS)
                 .expect("buckets are non-empty")
                 .install_recorder()
                 .expect("no other metrics recorder is installed")
@@ -129,4 +162,50 @@ pub fn describe_edge() {
         counter!(EDGE_PUBLISHED_RECORDS, "signal" => signal.as_str()).increment(0);
     }
     gauge!(EDGE_INFLIGHT_BYTES).set(0.0);
+}
+
+/// Describes the consumer's metrics and registers fixed-label counters at 0.
+pub fn describe_consumer() {
+    describe_counter!(CONSUMER_MESSAGES, "Kafka messages handled, by outcome (inserted or dead_lettered)");
+    describe_counter!(CONSUMER_BYTES, Unit::Bytes, "Kafka message payload bytes consumed, as stored");
+    describe_counter!(CONSUMER_EVENTS, "Events decoded and inserted, by event name");
+    describe_counter!(CONSUMER_DEAD_LETTERS, "Payloads sent to the dead-letter topic, by class");
+    describe_counter!(
+        CONSUMER_COERCION_FAILURES,
+        "Attribute values that could not be read as their type (typed column left empty; raw value kept)"
+    );
+    describe_counter!(
+        CONSUMER_TIME_FALLBACKS,
+        "Events not timed by timeUnixNano, by the time source used instead"
+    );
+    describe_histogram!(CONSUMER_BATCH_ROWS, "Events per inserted batch");
+    describe_histogram!(CONSUMER_BATCH_BYTES, Unit::Bytes, "RowBinary bytes per inserted batch");
+    describe_histogram!(CONSUMER_INSERT_DURATION, Unit::Seconds, "Time of one table's insert, by table");
+    describe_counter!(CONSUMER_INSERT_ERRORS, "Failed inserts, by table and class (retry or reject)");
+    describe_gauge!(CONSUMER_PAUSED, "1 while consumption is paused to retry an insert");
+    describe_gauge!(
+        CONSUMER_COMMITTED_RECEIVED_AT,
+        Unit::Seconds,
+        "Edge receive time (Unix seconds) of the newest event whose offset was committed"
+    );
+    for outcome in ["inserted", "dead_lettered"] {
+        counter!(CONSUMER_MESSAGES, "outcome" => outcome).increment(0);
+    }
+    counter!(CONSUMER_BYTES).increment(0);
+    for event in EVENT_LABELS {
+        counter!(CONSUMER_EVENTS, "event" => *event).increment(0);
+    }
+    for class in DEAD_LETTER_CLASSES {
+        counter!(CONSUMER_DEAD_LETTERS, "class" => *class).increment(0);
+    }
+    counter!(CONSUMER_COERCION_FAILURES).increment(0);
+    for source in ["observed", "event_timestamp", "received", "clamped"] {
+        counter!(CONSUMER_TIME_FALLBACKS, "source" => source).increment(0);
+    }
+    for table in crate::schema::TABLES {
+        for class in ["retry", "reject"] {
+            counter!(CONSUMER_INSERT_ERRORS, "table" => table, "class" => class).increment(0);
+        }
+    }
+    gauge!(CONSUMER_PAUSED).set(0.0);
 }

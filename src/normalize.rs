@@ -34,6 +34,19 @@ pub enum TimeSource {
     Clamped,
 }
 
+impl TimeSource {
+    /// The `time_source` column's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeSource::Record => "record",
+            TimeSource::Observed => "observed",
+            TimeSource::EventTimestamp => "event_timestamp",
+            TimeSource::Received => "received",
+            TimeSource::Clamped => "clamped",
+        }
+    }
+}
+
 /// Identity attributes. Claude Code puts them on each record; custom resource attributes and
 /// other SDKs put them on the resource, so both are read, the record winning.
 #[derive(Debug, Default, Clone, PartialEq)]

@@ -1,0 +1,433 @@
+//! Normalized events as ClickHouse rows: RowBinary, encoded straight into one buffer per table.
+//!
+//! Encoding writes borrowed strings into the buffers: nothing is allocated per attribute (numbers
+//! are formatted through one reused scratch string). The content policy is applied here, to the
+//! typed columns and to the attribute arrays alike.
+//!
+//! Column lists are explicit, so a later migration may add columns with defaults without
+//! breaking running consumers.
+
+use std::fmt::Write as _;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::{ContentAction, ContentPolicy};
+use crate::decode::{Attr, Record, Value};
+use crate::normalize::{Detail, Event, NORMALIZER_VERSION};
+
+/// The pipeline's tables, by index into [`Rows`]' buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Events,
+    ApiRequests,
+    ApiErrors,
+    UserPrompts,
+    ToolDecisions,
+    ToolResults,
+}
+
+const IDENTITY: &str = "event_id, tenant, timestamp, session_id, prompt_id, user_email, service_name, terminal_type";
+
+impl Table {
+    pub const ALL: [Table; 6] = [
+        Table::Events,
+        Table::ApiRequests,
+        Table::ApiErrors,
+        Table::UserPrompts,
+        Table::ToolDecisions,
+        Table::ToolResults,
+    ];
+
+    pub fn name(self) -> &'static str {
+        crate::schema::TABLES[self as usize]
+    }
+
+    /// The columns, in the order [`Rows::push`] writes them.
+    pub fn columns(self) -> String {
+        let own = match self {
+            Table::Events => {
+                return "event_id, tenant, timestamp, timestamp_ns, time_source, event_name, service_name, \
+                    terminal_type, session_id, prompt_id, event_sequence, user_email, user_id, user_account_uuid, \
+                    organization_id, app_version, workspace_host_paths, body, attribute_keys, attribute_values, \
+                    resource_keys, resource_values, received_at, kafka_partition, kafka_offset, normalizer_version"
+                    .into()
+            }
+            Table::ApiRequests => {
+                "model, cost_usd, cost_usd_micros, input_tokens, output_tokens, cache_read_tokens, \
+                 cache_creation_tokens, duration_ms, speed, query_source, request_id"
+            }
+            Table::ApiErrors => "model, error, status_code, attempt, duration_ms",
+            Table::UserPrompts => "prompt_length, prompt, command_name",
+            Table::ToolDecisions => "tool_name, tool_use_id, decision, source, tool_source",
+            Table::ToolResults => {
+                "tool_name, tool_use_id, success, duration_ms, error_type, error, decision_type, decision_source, \
+                 tool_input_size_bytes, tool_result_size_bytes"
+            }
+        };
+        format!("{IDENTITY}, {own}, normalizer_version")
+    }
+}
+
+/// Where a payload came from: everything a row holds besides the event itself.
+pub struct Origin<'p> {
+    pub tenant: &'p str,
+    pub received_at_ns: u64,
+    pub partition: i32,
+    pub offset: i64,
+    pub policy: &'p ContentPolicy,
+}
+
+/// Positions in every buffer, to roll back a payload that failed half-way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mark {
+    pub bytes: [usize; 6],
+    pub rows: [usize; 6],
+}
+
+/// One RowBinary buffer per table.
+#[derive(Debug, Default)]
+pub struct Rows {
+    pub bufs: [Vec<u8>; 6],
+    pub counts: [usize; 6],
+    scratch: String,
+}
+
+impl Rows {
+    pub fn mark(&self) -> Mark {
+        Mark {
+            bytes: std::array::from_fn(|i| self.bufs[i].len()),
+            rows: self.counts,
+        }
+    }
+
+    pub fn rollback(&mut self, mark: Mark) {
+        for i in 0..6 {
+            self.bufs[i].truncate(mark.bytes[i]);
+        }
+        self.counts = mark.rows;
+    }
+
+    /// Events held (one `events` row per event).
+    pub fn events(&self) -> usize {
+        self.counts[Table::Events as usize]
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bufs.iter().map(Vec::len).sum()
+    }
+
+    pub fn clear(&mut self) {
+        for b in &mut self.bufs {
+            b.clear();
+        }
+        self.counts = [0; 6];
+    }
+
+    /// Encodes one event: its `events` row and, for a known kind, its typed row.
+    pub fn push(&mut self, origin: &Origin<'_>, resource: &[Attr<'_>], record: &Record<'_>, ev: &Event<'_>) {
+        let Rows { bufs, counts, scratch } = self;
+        let policy = origin.policy;
+        let id = ev.event_id.to_be_bytes();
+        let ts = (ev.timestamp_ns / 1_000_000_000) as u32;
+
+        let b = &mut bufs[Table::Events as usize];
+        b.extend_from_slice(&id);
+        put_str(b, origin.tenant);
+        b.extend_from_slice(&ts.to_le_bytes());
+        b.extend_from_slice(&ev.timestamp_ns.to_le_bytes());
+        put_str(b, ev.time_source.as_str());
+        put_str(b, ev.event_name);
+        let i = &ev.identity;
+        put_str(b, i.service_name);
+        put_str(b, i.terminal_type);
+        put_str(b, i.session_id);
+        put_str(b, i.prompt_id);
+        match ev.sequence {
+            Some(s) => {
+                b.push(0);
+                b.extend_from_slice(&s.to_le_bytes());
+            }
+            None => b.push(1),
+        }
+        put_str(b, i.user_email);
+        put_str(b, i.user_id);
+        put_str(b, i.user_account_uuid);
+        put_str(b, i.organization_id);
+        put_str(b, i.app_version);
+        put_len(b, ev.workspace_host_paths.len());
+        for p in &ev.workspace_host_paths {
+            put_str(b, p);
+        }
+        match &record.body {
+            Some(v) => put_value(b, scratch, v),
+            None => put_str(b, ""),
+        }
+        put_attributes(b, scratch, &record.attributes, policy);
+        put_attributes(b, scratch, resource, policy);
+        b.extend_from_slice(&((origin.received_at_ns / 1_000_000_000) as u32).to_le_bytes());
+        b.extend_from_slice(&origin.partition.to_le_bytes());
+        b.extend_from_slice(&origin.offset.to_le_bytes());
+        b.extend_from_slice(&NORMALIZER_VERSION.to_le_bytes());
+        counts[Table::Events as usize] += 1;
+
+        let table = match &ev.detail {
+            Detail::ApiRequest(_) => Table::ApiRequests,
+            Detail::ApiError(_) => Table::ApiErrors,
+            Detail::UserPrompt(_) => Table::UserPrompts,
+            Detail::ToolDecision(_) => Table::ToolDecisions,
+            Detail::ToolResult(_) => Table::ToolResults,
+            Detail::Other => return,
+        };
+        let b = &mut bufs[table as usize];
+        b.extend_from_slice(&id);
+        put_str(b, origin.tenant);
+        b.extend_from_slice(&ts.to_le_bytes());
+        put_str(b, i.session_id);
+        put_str(b, i.prompt_id);
+        put_str(b, i.user_email);
+        put_str(b, i.service_name);
+        put_str(b, i.terminal_type);
+        match &ev.detail {
+            Detail::ApiRequest(r) => {
+                put_str(b, r.model);
+                b.extend_from_slice(&r.cost_nanos.unwrap_or(0).to_le_bytes());
+                put_nullable_i64(b, r.cost_usd_micros);
+                for n in [
+                    r.input_tokens,
+                    r.output_tokens,
+                    r.cache_read_tokens,
+                    r.cache_creation_tokens,
+                    r.duration_ms,
+                ] {
+                    b.extend_from_slice(&n.unwrap_or(0).to_le_bytes());
+                }
+                put_str(b, r.speed);
+                put_str(b, r.query_source);
+                put_str(b, r.request_id);
+            }
+            Detail::ApiError(r) => {
+                put_str(b, r.model);
+                put_content(b, scratch, r.error, policy.error);
+                match r.status_code {
+                    Some(c) => {
+                        b.push(0);
+                        b.extend_from_slice(&c.to_le_bytes());
+                    }
+                    None => b.push(1),
+                }
+                let attempt = r.attempt.map_or(0, |a| u32::try_from(a).unwrap_or(u32::MAX));
+                b.extend_from_slice(&attempt.to_le_bytes());
+                b.extend_from_slice(&r.duration_ms.unwrap_or(0).to_le_bytes());
+            }
+            Detail::UserPrompt(r) => {
+                b.extend_from_slice(&r.prompt_length.unwrap_or(0).to_le_bytes());
+                match (r.prompt, policy.prompt) {
+                    (Some(p), ContentAction::Keep | ContentAction::Hash) => {
+                        b.push(0);
+                        put_content(b, scratch, p, policy.prompt);
+                    }
+                    _ => b.push(1),
+                }
+                put_str(b, r.command_name);
+            }
+            Detail::ToolDecision(r) => {
+                for s in [r.tool_name, r.tool_use_id, r.decision, r.source, r.tool_source] {
+                    put_str(b, s);
+                }
+            }
+            Detail::ToolResult(r) => {
+                put_str(b, r.tool_name);
+                put_str(b, r.tool_use_id);
+                b.push(u8::from(r.success.unwrap_or(false)));
+                b.extend_from_slice(&r.duration_ms.unwrap_or(0).to_le_bytes());
+                put_str(b, r.error_type);
+                put_content(b, scratch, r.error, policy.error);
+                put_str(b, r.decision_type);
+                put_str(b, r.decision_source);
+                b.extend_from_slice(&r.tool_input_size_bytes.unwrap_or(0).to_le_bytes());
+                b.extend_from_slice(&r.tool_result_size_bytes.unwrap_or(0).to_le_bytes());
+            }
+            Detail::Other => unreachable!("returned above"),
+        }
+        b.extend_from_slice(&NORMALIZER_VERSION.to_le_bytes());
+        counts[table as usize] += 1;
+    }
+}
+
+/// The content policy's action for an attribute, by its key.
+fn content_action(key: &str, policy: &ContentPolicy) -> ContentAction {
+    match key {
+        "prompt" => policy.prompt,
+        "response" => policy.response,
+        "tool_parameters" => policy.tool_parameters,
+        "tool_input" => policy.tool_input,
+        "error" | "error.message" => policy.error,
+        _ => ContentAction::Keep,
+    }
+}
+
+fn put_len(b: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            b.push(byte);
+            return;
+        }
+        b.push(byte | 0x80);
+    }
+}
+
+fn put_str(b: &mut Vec<u8>, s: &str) {
+    put_len(b, s.len());
+    b.extend_from_slice(s.as_bytes());
+}
+
+fn put_nullable_i64(b: &mut Vec<u8>, v: Option<i64>) {
+    match v {
+        Some(v) => {
+            b.push(0);
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        None => b.push(1),
+    }
+}
+
+/// A content string under its policy: as sent, `sha256:<hex>`, or empty.
+fn put_content(b: &mut Vec<u8>, scratch: &mut String, s: &str, action: ContentAction) {
+    match action {
+        ContentAction::Keep => put_str(b, s),
+        ContentAction::Drop => put_str(b, ""),
+        ContentAction::Hash if s.is_empty() => put_str(b, ""),
+        ContentAction::Hash => {
+            scratch.clear();
+            scratch.push_str("sha256:");
+            for byte in Sha256::digest(s.as_bytes()) {
+                let _ = write!(scratch, "{byte:02x}");
+            }
+            put_str(b, scratch);
+        }
+    }
+}
+
+/// An attribute value as text, as [`Value::to_text`] renders it, without allocating for scalars.
+fn put_value(b: &mut Vec<u8>, scratch: &mut String, v: &Value<'_>) {
+    scratch.clear();
+    match v {
+        Value::Empty => {}
+        Value::Str(s) => return put_str(b, s),
+        Value::Int(i) => {
+            let _ = write!(scratch, "{i}");
+        }
+        Value::Double(d) => {
+            let _ = write!(scratch, "{d}");
+        }
+        Value::Bool(x) => scratch.push_str(if *x { "true" } else { "false" }),
+        Value::Bytes(bytes) => {
+            for byte in *bytes {
+                let _ = write!(scratch, "{byte:02x}");
+            }
+        }
+        Value::Array(_) | Value::KvList(_) => return put_str(b, &v.to_text()),
+    }
+    put_str(b, scratch);
+}
+
+/// Two parallel arrays, keys and values, with the content policy applied: dropped content is
+/// left out of both, hashed content is stored as its hash.
+fn put_attributes(b: &mut Vec<u8>, scratch: &mut String, attrs: &[Attr<'_>], policy: &ContentPolicy) {
+    let kept = attrs
+        .iter()
+        .filter(|a| content_action(a.key, policy) != ContentAction::Drop)
+        .count();
+    put_len(b, kept);
+    for a in attrs {
+        if content_action(a.key, policy) != ContentAction::Drop {
+            put_str(b, a.key);
+        }
+    }
+    put_len(b, kept);
+    for a in attrs {
+        match content_action(a.key, policy) {
+            ContentAction::Drop => {}
+            ContentAction::Keep => put_value(b, scratch, &a.value),
+            ContentAction::Hash => match &a.value {
+                Value::Str(s) => put_content(b, scratch, s, ContentAction::Hash),
+                other => {
+                    let text = other.to_text();
+                    put_content(b, scratch, &text, ContentAction::Hash)
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_are_leb128() {
+        let mut b = Vec::new();
+        put_len(&mut b, 0);
+        put_len(&mut b, 127);
+        put_len(&mut b, 128);
+        put_len(&mut b, 300);
+        assert_eq!(b, [0x00, 0x7f, 0x80, 0x01, 0xac, 0x02]);
+    }
+
+    #[test]
+    fn scalars_render_like_to_text() {
+        let mut scratch = String::new();
+        for v in [
+            Value::Int(-42),
+            Value::Double(0.0995565),
+            Value::Bool(true),
+            Value::Str("x"),
+            Value::Empty,
+            Value::Bytes(&[0xab, 0x01]),
+        ] {
+            let mut b = Vec::new();
+            put_value(&mut b, &mut scratch, &v);
+            let mut want = Vec::new();
+            put_str(&mut want, &v.to_text());
+            assert_eq!(b, want, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn content_policy_hashes_and_drops_in_the_attribute_arrays() {
+        let attrs = [
+            Attr {
+                key: "prompt",
+                value: Value::Str("secret"),
+            },
+            Attr {
+                key: "tool_input",
+                value: Value::Str("{}"),
+            },
+            Attr {
+                key: "model",
+                value: Value::Str("m"),
+            },
+        ];
+        let policy = ContentPolicy {
+            prompt: ContentAction::Hash,
+            tool_input: ContentAction::Drop,
+            ..ContentPolicy::default()
+        };
+        let mut b = Vec::new();
+        put_attributes(&mut b, &mut String::new(), &attrs, &policy);
+        let mut want = Vec::new();
+        put_len(&mut want, 2);
+        put_str(&mut want, "prompt");
+        put_str(&mut want, "model");
+        put_len(&mut want, 2);
+        put_str(
+            &mut want,
+            "sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b",
+        );
+        put_str(&mut want, "m");
+        assert_eq!(b, want);
+    }
+}
