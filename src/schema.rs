@@ -186,7 +186,7 @@ pub async fn apply_retention(
             .expect("digits");
         let parts = store
             .rows(&format!(
-                "SELECT DISTINCT partition_id FROM system.parts WHERE database = '{db}' AND table = '{table}' AND active"
+                "SELECT DISTINCT partition_id FROM system.parts WHERE database = '{db}' AND table = '{table}' AND active ORDER BY partition_id"
             ))
             .await?;
         for id in parts.into_iter().filter_map(|r| r.into_iter().next()) {

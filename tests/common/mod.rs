@@ -17,6 +17,8 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub mod clickhouse;
+
 pub const PARTITIONS: i32 = 3;
 
 /// Keys of every kind the auth matrix needs.

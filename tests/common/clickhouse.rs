@@ -1,0 +1,183 @@
+//! A real ClickHouse server for tests: Debian's `clickhouse-server` (18.16 in CI) started as an
+//! ordinary process with its own config, data directory and free ports. It dies with the test
+//! process (PR_SET_PDEATHSIG), so no server outlives a test run.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use cowork_ingest::config::Config;
+use cowork_ingest::schema;
+use cowork_ingest::store::Store;
+
+pub struct ClickHouse {
+    pub url: String,
+    dir: PathBuf,
+    child: Option<Child>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn server_command() -> Command {
+    if let Ok(path) = which("clickhouse-server") {
+        Command::new(path)
+    } else {
+        let mut c = Command::new(which("clickhouse").expect("clickhouse-server is installed (scripts/test installs it)"));
+        c.arg("server");
+        c
+    }
+}
+
+fn which(name: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
+        .ok_or(())
+}
+
+fn write_config(dir: &Path, http: u16, tcp: u16) {
+    for sub in ["data", "tmp", "log", "user_files", "format_schemas"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let d = dir.display();
+    std::fs::write(
+        dir.join("config.xml"),
+        format!(
+            r#"<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>{d}/log/server.log</log><errorlog>{d}/log/error.log</errorlog></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>{http}</http_port>
+  <tcp_port>{tcp}</tcp_port>
+  <path>{d}/data/</path>
+  <tmp_path>{d}/tmp/</tmp_path>
+  <user_files_path>{d}/user_files/</user_files_path>
+  <format_schema_path>{d}/format_schemas/</format_schema_path>
+  <users_config>{d}/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>268435456</mark_cache_size>
+</yandex>
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("users.xml"),
+        r#"<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default></users>
+  <quotas><default></default></quotas>
+</yandex>
+"#,
+    )
+    .unwrap();
+}
+
+impl ClickHouse {
+    /// Starts a new server in a temporary directory.
+    pub fn start() -> ClickHouse {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        write_config(&dir, free_port(), free_port());
+        let mut ch = ClickHouse {
+            url: String::new(),
+            dir,
+            child: None,
+            _tmp: Some(tmp),
+        };
+        ch.spawn();
+        ch
+    }
+
+    fn spawn(&mut self) {
+        let config = std::fs::read_to_string(self.dir.join("config.xml")).unwrap();
+        let port = config.split("<http_port>").nth(1).unwrap().split('<').next().unwrap().to_string();
+        self.url = format!("http://127.0.0.1:{port}");
+        let mut cmd = server_command();
+        cmd.arg(format!("--config-file={}", self.dir.join("config.xml").display()))
+            .current_dir(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: prctl is async-signal-safe; the child dies when the test process does.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        self.child = Some(cmd.spawn().expect("clickhouse-server starts"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(self.url.trim_start_matches("http://")).is_ok()
+                && http_get(&format!("{}/ping", self.url)).is_some_and(|b| b.starts_with("Ok"))
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("ClickHouse did not start; see {}/log", self.dir.display());
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL) and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if child.try_wait().unwrap().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same ports and data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for ClickHouse {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One server per test binary, shared by its tests (each test uses its own database).
+pub fn shared() -> &'static ClickHouse {
+    static SHARED: OnceLock<ClickHouse> = OnceLock::new();
+    SHARED.get_or_init(ClickHouse::start)
+}
+
+fn http_get(url: &str) -> Option<String> {
+    let out = Command::new("curl").args(["-fsS", "--max-time", "2", url]).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs `sql` over HTTP and returns the response body; panics with the server's message.
+pub async fn query(url: &str, sql: &str) -> String {
+    let resp = reqwest::Client::new().post(url).body(sql.to_string()).send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert!(status.is_success(), "ClickHouse refused {sql}: {text}");
+    text
+}
+
+/// `config` pointed at `url` and a new database, migrated.
+pub async fn migrated(mut config: Config, url: &str) -> Config {
+    config.clickhouse.url = url.to_string();
+    config.clickhouse.database = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let store = Store::new(&config.clickhouse);
+    schema::migrate(&store).await.expect("migrations apply");
+    config
+}

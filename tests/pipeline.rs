@@ -1,0 +1,676 @@
+//! The whole pipeline against real parts: the edge in-process, librdkafka's mock cluster over
+//! TCP, the consumer, and a real ClickHouse server (Debian's 18.16 in CI).
+//!
+//! The corpus is dated 2026-11-18: nothing here depends on today's date, and retention is off
+//! unless a test sets it with an explicit "today".
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::clickhouse::{self, query, ClickHouse};
+use common::{CorpusBody, TestEdge};
+use cowork_ingest::config::Config;
+use cowork_ingest::consumer;
+use cowork_ingest::dev_broker::DevCluster;
+use cowork_ingest::envelope::header;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+const CORPUS_EVENTS: u64 = 1232;
+
+struct Pipeline {
+    cluster: DevCluster,
+    edge: TestEdge,
+    config: Config,
+    consumers: Vec<(CancellationToken, tokio::task::JoinHandle<()>)>,
+}
+
+/// The settings every test consumer uses: short batches, quick group membership.
+fn consumer_config(mut config: Config, group: &str) -> Config {
+    config.consumer.group_id = group.to_string();
+    config.consumer.batch_max_age_ms = 200;
+    config.consumer.retry_max_ms = 1000;
+    config.consumer.admin_listen = "127.0.0.1:0".parse().unwrap();
+    config.kafka.consumer.insert("session.timeout.ms".into(), "6000".into());
+    config.kafka.consumer.insert("heartbeat.interval.ms".into(), "500".into());
+    config
+}
+
+impl Pipeline {
+    async fn start(clickhouse_url: &str, extra: &[&str]) -> Pipeline {
+        let (cluster, edge) = common::start_with_broker(extra).await;
+        let config = clickhouse::migrated(consumer_config(edge.config.clone(), "cowork-test"), clickhouse_url).await;
+        let mut p = Pipeline {
+            cluster,
+            edge,
+            config,
+            consumers: Vec::new(),
+        };
+        p.start_consumer(None).await;
+        p
+    }
+
+    fn brokers(&self) -> String {
+        self.cluster.bootstrap_servers()
+    }
+
+    fn db(&self) -> &str {
+        &self.config.clickhouse.database
+    }
+
+    fn url(&self) -> &str {
+        &self.config.clickhouse.url
+    }
+
+    /// Starts one more consumer, in the default group or in `group` (a new group replays the
+    /// topic from offset 0).
+    async fn start_consumer(&mut self, group: Option<&str>) -> SocketAddr {
+        let mut config = self.config.clone();
+        if let Some(g) = group {
+            config.consumer.group_id = g.to_string();
+        }
+        let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = admin.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn({
+            let stop = stop.clone();
+            async move { consumer::run(config, admin, stop).await.expect("consumer runs") }
+        });
+        common::wait_ready(addr, Duration::from_secs(20)).await;
+        self.consumers.push((stop, task));
+        addr
+    }
+
+    async fn stop_consumers(&mut self) {
+        for (stop, task) in self.consumers.drain(..) {
+            stop.cancel();
+            let _ = task.await;
+        }
+    }
+
+    async fn send(&self, bodies: &[CorpusBody]) {
+        let client = reqwest::Client::new();
+        for b in bodies {
+            let mut req = client
+                .post(self.edge.url("/v1/logs"))
+                .header("authorization", self.edge.bearer())
+                .header("content-type", &b.content_type)
+                .body(b.body.clone());
+            if let Some(enc) = &b.content_encoding {
+                req = req.header("content-encoding", enc);
+            }
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 200, "{}: {}", b.name, resp.text().await.unwrap());
+        }
+    }
+
+    async fn count(&self, sql_from: &str) -> u64 {
+        query(self.url(), &format!("SELECT count() FROM {}.{sql_from}", self.db()))
+            .await
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Waits until the group has committed every message of the raw topic.
+    async fn wait_caught_up(&self, group: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let lag = lag(&self.brokers(), group, &self.config.kafka.logs_topic);
+            if lag == Some(0) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "group {group} still lags by {lag:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn wait_events(&self, want: u64, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let n = self.count("events FINAL").await;
+            if n == want {
+                return;
+            }
+            assert!(n < want, "{n} events stored, more than the {want} sent");
+            assert!(Instant::now() < deadline, "only {n} of {want} events reached ClickHouse");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        let sql = sql.replace("{db}", self.db());
+        query(self.url(), &format!("{sql} FORMAT TabSeparated"))
+            .await
+            .lines()
+            .map(|l| l.split('\t').map(str::to_string).collect())
+            .collect()
+    }
+}
+
+/// Committed lag of `group` on `topic` over all partitions; None if the group has not committed
+/// on some non-empty partition yet.
+fn lag(brokers: &str, group: &str, topic: &str) -> Option<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..common::PARTITIONS {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(tpl, Duration::from_secs(5)).ok()?;
+    let mut total = 0;
+    for p in 0..common::PARTITIONS {
+        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(5)).ok()?;
+        let at = match committed.find_partition(topic, p)?.offset() {
+            Offset::Offset(o) => o,
+            _ if high == low => high,
+            _ => return None,
+        };
+        total += high - at;
+    }
+    Some(total)
+}
+
+fn expected() -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(common::fixtures().join("expected.json")).unwrap()).unwrap()
+}
+
+fn pairs(rows: Vec<Vec<String>>) -> BTreeMap<String, u64> {
+    rows.into_iter().map(|r| (r[0].clone(), r[1].parse().unwrap())).collect()
+}
+
+fn json_map(v: &serde_json::Value) -> BTreeMap<String, u64> {
+    serde_json::from_value(v.clone()).unwrap()
+}
+
+/// Every aggregate of expected.json, computed in ClickHouse the way the README documents.
+async fn assert_matches_expected(p: &Pipeline, context: &str) {
+    let want = expected();
+    assert_eq!(p.count("events FINAL").await, CORPUS_EVENTS, "{context}: events");
+    let by_event = pairs(p.rows("SELECT event_name, count() FROM {db}.events FINAL GROUP BY event_name").await);
+    assert_eq!(by_event, json_map(&want["by_event"]), "{context}: by_event");
+    let by_service = pairs(p.rows("SELECT service_name, count() FROM {db}.events FINAL GROUP BY service_name").await);
+    assert_eq!(by_service, json_map(&want["by_service"]), "{context}: by_service");
+
+    let cost: HashMap<String, f64> = p
+        .rows("SELECT user_email, sum(cost_usd) FROM {db}.api_requests FINAL GROUP BY user_email")
+        .await
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].parse().unwrap()))
+        .collect();
+    let want_cost: HashMap<String, f64> = serde_json::from_value(want["cost_by_user"].clone()).unwrap();
+    assert_eq!(cost.len(), want_cost.len(), "{context}: users with cost");
+    for (user, c) in &want_cost {
+        let got = cost.get(user).unwrap_or_else(|| panic!("{context}: no cost for {user}"));
+        assert!((got - c).abs() < 1e-6, "{context}: cost of {user}: {got} != {c}");
+    }
+    // cost_daily holds the same money as api_requests, to the nano-dollar.
+    let daily = p.rows("SELECT sum(cost_usd) FROM {db}.cost_daily").await;
+    let direct = p.rows("SELECT sum(cost_usd) FROM {db}.api_requests FINAL").await;
+    assert_eq!(daily, direct, "{context}: cost_daily total");
+
+    for r in p
+        .rows(
+            "SELECT model, sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_creation_tokens), count() \
+             FROM {db}.api_requests FINAL GROUP BY model",
+        )
+        .await
+    {
+        let m = &want["tokens_by_model"][&r[0]];
+        let got: Vec<u64> = r[1..].iter().map(|v| v.parse().unwrap()).collect();
+        let exp: Vec<u64> = ["input", "output", "cache_read", "cache_creation", "requests"]
+            .iter()
+            .map(|k| m[k].as_u64().unwrap())
+            .collect();
+        assert_eq!(got, exp, "{context}: tokens of {}", r[0]);
+    }
+    let decisions: BTreeMap<String, u64> = p
+        .rows("SELECT tool_name, decision, count() FROM {db}.tool_decisions FINAL GROUP BY tool_name, decision")
+        .await
+        .into_iter()
+        .map(|r| (format!("{}|{}", r[0], r[1]), r[2].parse().unwrap()))
+        .collect();
+    assert_eq!(decisions, json_map(&want["decisions"]), "{context}: decisions");
+    let outcomes = pairs(
+        p.rows("SELECT if(success = 1, 'success', 'failure'), count() FROM {db}.tool_results FINAL GROUP BY success")
+            .await,
+    );
+    assert_eq!(outcomes, json_map(&want["tool_results"]), "{context}: tool results");
+    let errors = pairs(
+        p.rows("SELECT toString(status_code), count() FROM {db}.api_errors FINAL GROUP BY status_code")
+            .await,
+    );
+    assert_eq!(errors, json_map(&want["api_errors_by_status"]), "{context}: errors");
+    assert_eq!(
+        p.count("user_prompts FINAL").await,
+        want["prompts"].as_u64().unwrap(),
+        "{context}: prompts"
+    );
+    let sessions = pairs(p.rows("SELECT service_name, count() FROM {db}.sessions GROUP BY service_name").await);
+    assert_eq!(sessions, json_map(&want["sessions_by_service"]), "{context}: sessions");
+    let with_paths = p.rows("SELECT count() FROM {db}.sessions WHERE notEmpty(workspace_host_paths)").await;
+    assert_eq!(with_paths[0][0], want["cowork_host_paths_sessions"].to_string(), "{context}: host paths");
+    // The session totals agree with the typed tables.
+    let totals = p
+        .rows("SELECT sum(prompts), sum(api_requests), sum(api_errors), sum(tool_decisions), sum(tool_rejects), sum(tool_failures) FROM {db}.sessions")
+        .await;
+    let rejects: u64 = want["decisions"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.ends_with("|reject"))
+        .map(|(_, v)| v.as_u64().unwrap())
+        .sum();
+    let e = &want["by_event"];
+    assert_eq!(
+        totals[0],
+        [
+            e["user_prompt"].to_string(),
+            e["api_request"].to_string(),
+            e["api_error"].to_string(),
+            e["tool_decision"].to_string(),
+            rejects.to_string(),
+            want["tool_results"]["failure"].to_string()
+        ],
+        "{context}: session totals"
+    );
+    let one = &want["one_prompt"];
+    let sequence: Vec<String> = p
+        .rows(&format!(
+            "SELECT event_name FROM {{db}}.events FINAL WHERE prompt_id = '{}' ORDER BY timestamp_ns, event_sequence",
+            one["prompt_id"].as_str().unwrap()
+        ))
+        .await
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    let want_seq: Vec<String> = serde_json::from_value(one["events"].clone()).unwrap();
+    assert_eq!(sequence, want_seq, "{context}: one prompt's events");
+}
+
+/// The corpus in one encoding: stored exactly; a client resend and a full replay from offset 0
+/// change nothing.
+async fn corpus_round_trip(folder: &str) {
+    let ch = clickhouse::shared();
+    let mut p = Pipeline::start(&ch.url, &[]).await;
+    let bodies = common::corpus(folder);
+    p.send(&bodies).await;
+    p.wait_events(CORPUS_EVENTS, Duration::from_secs(60)).await;
+    p.wait_caught_up("cowork-test", Duration::from_secs(30)).await;
+    assert_matches_expected(&p, &format!("{folder}, first delivery")).await;
+
+    // Every request again, as an exporter retrying after a lost response would: new offsets.
+    p.send(&bodies).await;
+    p.wait_caught_up("cowork-test", Duration::from_secs(60)).await;
+    assert!(p.count("events").await >= CORPUS_EVENTS, "the resend was written");
+    assert_matches_expected(&p, &format!("{folder}, after a resend")).await;
+
+    // A full replay of the topic from offset 0 by another group.
+    p.start_consumer(Some("cowork-replay")).await;
+    p.wait_caught_up("cowork-replay", Duration::from_secs(60)).await;
+    assert_matches_expected(&p, &format!("{folder}, after a replay")).await;
+    p.stop_consumers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corpus_json_none() {
+    corpus_round_trip("json-none").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corpus_json_gzip() {
+    corpus_round_trip("json-gzip").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corpus_proto_none() {
+    corpus_round_trip("proto-none").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corpus_proto_gzip() {
+    corpus_round_trip("proto-gzip").await;
+}
+
+fn raw_producer(brokers: &str) -> ThreadedProducer<DefaultProducerContext> {
+    ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap()
+}
+
+fn edge_headers(content_type: &str) -> OwnedHeaders {
+    let mut h = OwnedHeaders::new();
+    for (k, v) in [
+        (header::TENANT, "acme"),
+        (header::CONTENT_TYPE, content_type),
+        (header::CONTENT_ENCODING, "identity"),
+        (header::RECEIVED_AT_MS, "1795100000000"),
+        (header::SIGNAL, "logs"),
+    ] {
+        h = h.insert(Header { key: k, value: Some(v) });
+    }
+    h
+}
+
+/// A garbage payload lands in the dead-letter topic with its headers and reason; the message
+/// behind it on the same partition is stored; redrive sends it back (and it fails again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_is_dead_lettered_and_the_partition_moves_on() {
+    let ch = clickhouse::shared();
+    let p = Pipeline::start(&ch.url, &[]).await;
+    let producer = raw_producer(&p.brokers());
+    let topic = p.config.kafka.logs_topic.clone();
+    let garbage = b"\x0a\xff\xff\xff\xff\x0fnot protobuf".to_vec();
+    producer
+        .send(BaseRecord::<(), _>::to(&topic).partition(1).payload(&garbage).headers(edge_headers("application/x-protobuf")))
+        .unwrap();
+    let good = common::json_logs("after-garbage", 3);
+    producer
+        .send(BaseRecord::<(), _>::to(&topic).partition(1).payload(&good).headers(edge_headers("application/json")))
+        .unwrap();
+    producer.flush(Duration::from_secs(10)).unwrap();
+
+    p.wait_events(3, Duration::from_secs(30)).await;
+    p.wait_caught_up("cowork-test", Duration::from_secs(30)).await;
+    let dlq = &p.config.consumer.dlq_topic;
+    let dead = common::consume_all(&p.brokers(), dlq, 1, Duration::from_secs(10));
+    assert_eq!(dead.len(), 1, "one dead letter");
+    let d = &dead[0];
+    assert_eq!(d.payload, garbage, "the payload is kept byte for byte");
+    assert_eq!(d.headers["cowork-dlq-class"], "undecodable");
+    assert!(d.headers["cowork-dlq-reason"].contains("protobuf"), "{:?}", d.headers);
+    assert_eq!(d.headers["cowork-dlq-topic"], topic);
+    assert_eq!(d.headers["cowork-dlq-partition"], "1");
+    assert_eq!(d.headers["cowork-dlq-offset"], "0");
+    assert_eq!(d.headers[header::TENANT], "acme", "original headers are kept");
+    assert_eq!(d.headers[header::CONTENT_TYPE], "application/x-protobuf");
+
+    let n = consumer::redrive(&p.config, None).await.unwrap();
+    assert_eq!(n, 1, "redrive re-publishes the dead letter");
+    assert_eq!(consumer::redrive(&p.config, None).await.unwrap(), 0, "and remembers where it stopped");
+    let dead = common::consume_all(&p.brokers(), dlq, 2, Duration::from_secs(20));
+    assert_eq!(dead.len(), 2, "the redriven garbage failed again and came back");
+    assert_eq!(p.count("events FINAL").await, 3);
+}
+
+/// ClickHouse stops mid-stream and comes back: the consumer pauses, retries, and stores
+/// everything exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clickhouse_restart_loses_and_doubles_nothing() {
+    let mut ch = ClickHouse::start();
+    let p = Pipeline::start(&ch.url, &[]).await;
+    let bodies = common::corpus("proto-gzip");
+    let (first, second) = bodies.split_at(bodies.len() / 2);
+    p.send(first).await;
+    p.wait_caught_up("cowork-test", Duration::from_secs(60)).await;
+    let before = p.count("events FINAL").await;
+    assert!(before > 0 && before < CORPUS_EVENTS);
+
+    ch.stop();
+    p.send(second).await; // the edge still accepts: Kafka has it
+    tokio::time::sleep(Duration::from_secs(3)).await; // the consumer fails, pauses and retries
+    assert!(lag(&p.brokers(), "cowork-test", &p.config.kafka.logs_topic).unwrap() > 0, "nothing committed while ClickHouse is down");
+    ch.restart();
+    p.wait_events(CORPUS_EVENTS, Duration::from_secs(90)).await;
+    p.wait_caught_up("cowork-test", Duration::from_secs(60)).await;
+    assert_matches_expected(&p, "after a ClickHouse restart").await;
+}
+
+/// `migrate` twice is a no-op; `consume` refuses an unmigrated database and names what is
+/// missing; an edited migration is refused.
+#[tokio::test]
+async fn migrations_are_forward_only_and_checked() {
+    use cowork_ingest::schema;
+    use cowork_ingest::store::Store;
+    let ch = clickhouse::shared();
+    let mut config = Config::default();
+    config.clickhouse.url = ch.url.clone();
+    config.clickhouse.database = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let store = Store::new(&config.clickhouse);
+    let err = consumer::Consumer::new(config.clone()).await.err().expect("refused");
+    assert!(err.to_string().contains("001_tables, 002_rollups"), "{err}");
+    assert!(err.to_string().contains("cowork-ingest migrate"), "{err}");
+    assert_eq!(schema::migrate(&store).await.unwrap(), ["001_tables", "002_rollups"]);
+    assert!(schema::migrate(&store).await.unwrap().is_empty(), "second run applies nothing");
+    let db = &config.clickhouse.database;
+    query(&ch.url, &format!("ALTER TABLE {db}.schema_migrations DELETE WHERE version = 1")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    query(&ch.url, &format!("INSERT INTO {db}.schema_migrations VALUES (1, '001_tables', 'edited', now())")).await;
+    let err = schema::migrate(&store).await.unwrap_err();
+    assert!(err.to_string().contains("forward-only"), "{err}");
+}
+
+/// Retention drops whole days by event date, per table, counted back from an explicit today.
+#[tokio::test]
+async fn retention_drops_old_day_partitions_only() {
+    use cowork_ingest::schema;
+    use cowork_ingest::store::Store;
+    let ch = clickhouse::shared();
+    let config = clickhouse::migrated(Config::default(), &ch.url).await;
+    let db = &config.clickhouse.database;
+    for (id, day) in [("a", "2026-11-10 12:00:00"), ("b", "2026-11-18 12:00:00"), ("c", "2026-11-19 00:00:01")] {
+        query(
+            &ch.url,
+            &format!("INSERT INTO {db}.events (event_id, tenant, timestamp) VALUES ('{id}', 'acme', '{day}')"),
+        )
+        .await;
+        query(
+            &ch.url,
+            &format!("INSERT INTO {db}.api_requests (event_id, tenant, timestamp) VALUES ('{id}', 'acme', '{day}')"),
+        )
+        .await;
+    }
+    let store = Store::new(&config.clickhouse);
+    let days = BTreeMap::from([("events".to_string(), 3u32)]);
+    let today = time::macros::date!(2026 - 11 - 22);
+    let dropped = schema::apply_retention(&store, &days, today).await.unwrap();
+    assert_eq!(
+        dropped,
+        [("events".to_string(), "20261110".to_string()), ("events".to_string(), "20261118".to_string())]
+    );
+    let left = query(&ch.url, &format!("SELECT count() FROM {db}.events")).await;
+    assert_eq!(left.trim(), "1", "2026-11-19 is within 3 days of 2026-11-22");
+    let typed = query(&ch.url, &format!("SELECT count() FROM {db}.api_requests")).await;
+    assert_eq!(typed.trim(), "3", "tables without retention keep everything");
+}
+
+/// One JSON payload with every kind of content, for the content policy.
+fn content_payload() -> Vec<u8> {
+    let rec = |name: &str, seq: i64, attrs: serde_json::Value| {
+        let mut a = vec![
+            serde_json::json!({"key": "event.name", "value": {"stringValue": name}}),
+            serde_json::json!({"key": "event.sequence", "value": {"intValue": seq}}),
+            serde_json::json!({"key": "session.id", "value": {"stringValue": "s-content"}}),
+            serde_json::json!({"key": "user.email", "value": {"stringValue": "ana@acme.example"}}),
+        ];
+        a.extend(attrs.as_array().unwrap().iter().cloned());
+        serde_json::json!({"timeUnixNano": "1795000002103000000", "attributes": a})
+    };
+    let records = vec![
+        rec("user_prompt", 1, serde_json::json!([{"key": "prompt", "value": {"stringValue": "fix the build"}}])),
+        rec("assistant_response", 2, serde_json::json!([{"key": "response", "value": {"stringValue": "done"}}])),
+        rec(
+            "tool_result",
+            3,
+            serde_json::json!([
+                {"key": "tool_name", "value": {"stringValue": "Bash"}},
+                {"key": "success", "value": {"stringValue": "false"}},
+                {"key": "error", "value": {"stringValue": "permission denied: /etc/shadow"}},
+                {"key": "tool_parameters", "value": {"stringValue": "{\"bash_command\":\"cat /etc/shadow\"}"}},
+                {"key": "tool_input", "value": {"stringValue": "{\"command\":\"cat /etc/shadow\"}"}}
+            ]),
+        ),
+    ];
+    serde_json::json!({"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "claude-code"}}]},
+        "scopeLogs": [{"logRecords": records}]
+    }]})
+    .to_string()
+    .into_bytes()
+}
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(s.as_bytes())))
+}
+
+/// Per tenant, each kind of content is kept, hashed or dropped, in typed columns and attribute
+/// arrays alike. Tenants without a policy keep what the client sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_policy_keeps_hashes_or_drops_per_tenant() {
+    let ch = clickhouse::shared();
+    let p = Pipeline::start(
+        &ch.url,
+        &[
+            "content.tenants.acme.prompt=hash",
+            "content.tenants.acme.response=drop",
+            "content.tenants.acme.tool_input=drop",
+            "content.tenants.acme.tool_parameters=hash",
+            "content.tenants.acme.error=drop",
+        ],
+    )
+    .await;
+    // The consumer's config came from the edge's, so the policy is in force there too.
+    assert_eq!(
+        p.config.content.policy("acme").prompt,
+        cowork_ingest::config::ContentAction::Hash
+    );
+    let client = reqwest::Client::new();
+    for key in [p.edge.keys.ingest.clone(), p.edge.keys.other_tenant.clone()] {
+        let resp = client
+            .post(p.edge.url("/v1/logs"))
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(content_payload())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    p.wait_events(6, Duration::from_secs(30)).await;
+    let prompts = p.rows("SELECT tenant, prompt FROM {db}.user_prompts FINAL ORDER BY tenant").await;
+    assert_eq!(prompts[0], ["acme", &sha256_hex("fix the build")]);
+    assert_eq!(prompts[1], ["globex", "fix the build"]);
+    let errors = p.rows("SELECT tenant, error FROM {db}.tool_results FINAL ORDER BY tenant").await;
+    assert_eq!(errors[0], ["acme", ""]);
+    assert_eq!(errors[1], ["globex", "permission denied: /etc/shadow"]);
+    let attrs = p
+        .rows("SELECT tenant, arrayStringConcat(attribute_keys, ','), arrayStringConcat(attribute_values, '|') FROM {db}.events FINAL WHERE event_name != 'user_prompt' ORDER BY tenant, event_name")
+        .await;
+    // acme: response, error and tool_input are gone; tool_parameters is hashed.
+    assert_eq!(attrs[0][1], "event.name,event.sequence,session.id,user.email");
+    assert!(!attrs[1][1].contains("tool_input") && !attrs[1][1].contains("error"), "{:?}", attrs[1]);
+    assert!(attrs[1][1].contains("tool_parameters"), "{:?}", attrs[1]);
+    assert!(attrs[1][2].contains(&sha256_hex("{\"bash_command\":\"cat /etc/shadow\"}")), "{:?}", attrs[1]);
+    assert!(!attrs[1][2].contains("shadow"), "no clear text of acme's content: {:?}", attrs[1]);
+    // globex keeps everything.
+    assert!(attrs[2][2].contains("done"), "{:?}", attrs[2]);
+    assert!(attrs[3][1].contains("tool_input") && attrs[3][2].contains("cat /etc/shadow"), "{:?}", attrs[3]);
+}
+
+/// `forget` removes one user's rows of one tenant from every table, and only those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_erases_one_user_everywhere() {
+    use cowork_ingest::schema;
+    use cowork_ingest::store::Store;
+    let ch = clickhouse::shared();
+    let p = Pipeline::start(&ch.url, &[]).await;
+    p.send(&common::corpus("proto-gzip")).await;
+    p.wait_events(CORPUS_EVENTS, Duration::from_secs(60)).await;
+    let user = "bo.o'neil@acme.example";
+    let quoted = schema::quote(user);
+    let mut before = BTreeMap::new();
+    for table in schema::TABLES {
+        let n = p.count(&format!("{table} WHERE user_email = {quoted}")).await;
+        before.insert(table, n);
+    }
+    assert!(before["events"] > 0 && before["api_requests"] > 0);
+    let store = Store::new(&p.config.clickhouse);
+    let removed: BTreeMap<&str, u64> = schema::forget(&store, "acme", user).await.unwrap().into_iter().collect();
+    assert_eq!(removed, before, "it reports what it removed");
+    for table in schema::TABLES {
+        assert_eq!(p.count(&format!("{table} WHERE user_email = {quoted}")).await, 0, "{table}");
+    }
+    assert_eq!(p.count(&format!("sessions WHERE user_email = {quoted}")).await, 0);
+    assert_eq!(p.count("events FINAL").await, CORPUS_EVENTS - before["events"], "others are kept");
+    let other = schema::forget(&store, "globex", "chen.smith@acme.example").await.unwrap();
+    assert!(other.iter().all(|(_, n)| *n == 0), "another tenant's erasure touches nothing: {other:?}");
+}
+
+/// The consumer process is killed with SIGKILL mid-stream and started again: nothing is lost
+/// and nothing is counted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_sigkill_mid_batch_loses_and_doubles_nothing() {
+    let ch = clickhouse::shared();
+    let (cluster, edge) = common::start_with_broker(&[]).await;
+    let config = clickhouse::migrated(Config::default(), &ch.url).await;
+    let p = Pipeline {
+        cluster,
+        edge,
+        config,
+        consumers: Vec::new(),
+    };
+    p.send(&common::corpus("json-gzip")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("consumer.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[kafka]
+brokers = "{}"
+[kafka.consumer]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "500"
+[clickhouse]
+url = "{}"
+database = "{}"
+[consumer]
+group_id = "cowork-kill"
+admin_listen = "127.0.0.1:0"
+batch_max_rows = 20
+batch_max_age_ms = 50
+"#,
+            p.brokers(),
+            p.url(),
+            p.db()
+        ),
+    )
+    .unwrap();
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cowork-ingest"))
+            .args(["--config", path.to_str().unwrap(), "consume"])
+            .env("RUST_LOG", "warn")
+            .env_remove("KAFKA_BROKERS")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let at_kill = loop {
+        let n = p.count("events").await;
+        if n > 0 {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "the consumer stored nothing");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(at_kill < CORPUS_EVENTS, "killed mid-stream ({at_kill} events stored)");
+
+    let mut child = spawn();
+    p.wait_events(CORPUS_EVENTS, Duration::from_secs(90)).await;
+    p.wait_caught_up("cowork-kill", Duration::from_secs(60)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_matches_expected(&p, "after SIGKILL and restart").await;
+}
