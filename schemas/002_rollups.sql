@@ -1,5 +1,7 @@
 -- cowork-ingest schema, migration 002: rollups as views over the deduplicated tables.
 --
+-- Every branch of a UNION ALL names every column: ClickHouse 18.16 merges same-named columns.
+--
 -- A materialized view fires on every insert, so a replay or a client resend would be counted
 -- twice. Views read the typed tables with FINAL instead: every replay leaves them exact.
 
@@ -18,7 +20,7 @@ FROM
         max(user_email) AS user_email,
         max(service_name) AS service_name,
         max(terminal_type) AS terminal_type,
-        groupUniqArrayArray(workspace_host_paths) AS workspace_host_paths,
+        arraySort(groupUniqArrayArray(workspace_host_paths)) AS workspace_host_paths,
         countIf(event_name = 'user_prompt') AS prompts,
         countIf(event_name = 'api_request') AS api_requests,
         countIf(event_name = 'api_error') AS api_errors,
@@ -46,12 +48,14 @@ ANY LEFT JOIN
             toUInt64(0) AS reject, toUInt64(0) AS failure
         FROM {database}.api_requests FINAL
         UNION ALL
-        SELECT tenant, session_id, toDecimal64(0, 9), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
-            toUInt64(decision = 'reject'), toUInt64(0)
+        SELECT tenant, session_id, toDecimal64(0, 9) AS cost, toUInt64(0) AS input, toUInt64(0) AS output,
+            toUInt64(0) AS cache_read, toUInt64(0) AS cache_creation,
+            toUInt64(decision = 'reject') AS reject, toUInt64(0) AS failure
         FROM {database}.tool_decisions FINAL
         UNION ALL
-        SELECT tenant, session_id, toDecimal64(0, 9), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
-            toUInt64(0), toUInt64(success = 0)
+        SELECT tenant, session_id, toDecimal64(0, 9) AS cost, toUInt64(0) AS input, toUInt64(0) AS output,
+            toUInt64(0) AS cache_read, toUInt64(0) AS cache_creation,
+            toUInt64(0) AS reject, toUInt64(success = 0) AS failure
         FROM {database}.tool_results FINAL
     ) AS parts
     GROUP BY tenant, session_id

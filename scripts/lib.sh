@@ -43,6 +43,23 @@ install_exporter() {
   fi
 }
 
+# Debian's ClickHouse server (18.16): tests start their own instances of it.
+install_clickhouse() {
+  command -v clickhouse-server >/dev/null || command -v clickhouse >/dev/null || apt_install clickhouse-server clickhouse-client
+}
+
+# chdb-core (current ClickHouse, embedded in Python) in .dev/venv, for the schema checks.
+CHDB_PYTHON="$DEV/venv/bin/python"
+install_chdb() {
+  if ! "$CHDB_PYTHON" -c 'import chdb' 2>/dev/null; then
+    command -v python3 >/dev/null || apt_install python3
+    python3 -m venv "$DEV/venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$DEV/venv"; }
+    say "installing chdb-core (pip; about 180 MB)"
+    "$DEV/venv/bin/pip" install --quiet --disable-pip-version-check 'chdb-core==26.9.0'
+  fi
+  export COWORK_CHDB_PYTHON="$CHDB_PYTHON"
+}
+
 # A pid file names a live process of ours: after a reboot the pid may belong to something else.
 pid_alive() {
   [ -f "$1" ] || return 1
@@ -88,12 +105,9 @@ CLICKHOUSE_TCP_PORT="${CLICKHOUSE_TCP_PORT:-9000}"
 # A ClickHouse server as an ordinary process with its own config, data under .dev/clickhouse.
 start_clickhouse() {
   local bin
+  install_clickhouse
   bin="$(command -v clickhouse-server || true)"
-  if [ -z "$bin" ] && command -v clickhouse >/dev/null; then bin="$(command -v clickhouse) server"; fi
-  if [ -z "$bin" ]; then
-    apt_install clickhouse-server clickhouse-client
-    bin="$(command -v clickhouse-server)"
-  fi
+  if [ -z "$bin" ]; then bin="$(command -v clickhouse) server"; fi
   local dir="$DEV/clickhouse"
   mkdir -p "$dir/data" "$dir/tmp" "$dir/log" "$dir/user_files" "$dir/format_schemas"
   cat >"$dir/config.xml" <<XML

@@ -19,6 +19,28 @@ pub struct ClickHouse {
     _tmp: Option<tempfile::TempDir>,
 }
 
+/// Spawns `cmd` from one thread that lives as long as the test process: PR_SET_PDEATHSIG fires
+/// when the spawning *thread* exits, and test threads exit after each test.
+fn spawn_for_process(cmd: Command) -> Child {
+    type Job = (Command, std::sync::mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::spawn(move || {
+            for (mut cmd, reply) in rx {
+                let _ = reply.send(cmd.spawn());
+            }
+            loop {
+                std::thread::park();
+            }
+        });
+        std::sync::Mutex::new(tx)
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    spawner.lock().unwrap().send((cmd, tx)).unwrap();
+    rx.recv().unwrap().expect("clickhouse-server starts")
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -104,14 +126,15 @@ impl ClickHouse {
             .current_dir(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        // SAFETY: prctl is async-signal-safe; the child dies when the test process does.
+        // SAFETY: prctl is async-signal-safe; the child dies when the thread that spawned it
+        // does, and that thread lives as long as the test process (see `spawn_for_process`).
         unsafe {
             cmd.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 Ok(())
             });
         }
-        self.child = Some(cmd.spawn().expect("clickhouse-server starts"));
+        self.child = Some(spawn_for_process(cmd));
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if std::net::TcpStream::connect(self.url.trim_start_matches("http://")).is_ok()
@@ -180,4 +203,23 @@ pub async fn migrated(mut config: Config, url: &str) -> Config {
     let store = Store::new(&config.clickhouse);
     schema::migrate(&store).await.expect("migrations apply");
     config
+}
+
+/// A TabSeparated field as text: ClickHouse escapes `\`, `'`, tab and newline.
+pub fn unescape(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
 }
