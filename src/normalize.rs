@@ -481,14 +481,19 @@ fn event_id(tenant: &str, name: &str, session: &str, sequence: Option<i64>, reco
             h.update(b"\x00canonical");
             let mut attrs: Vec<&Attr<'_>> = record.attributes.iter().collect();
             attrs.sort_by(|a, b| a.key.cmp(b.key));
+            let mut text = String::new();
             for a in attrs {
                 h.update(a.key.as_bytes());
                 h.update(&[0x1e]);
-                h.update(a.value.to_text().as_bytes());
+                text.clear();
+                a.value.write_text(&mut text);
+                h.update(text.as_bytes());
                 h.update(&[0x1f]);
             }
             if let Some(body) = &record.body {
-                h.update(body.to_text().as_bytes());
+                text.clear();
+                body.write_text(&mut text);
+                h.update(text.as_bytes());
             }
         }
     }

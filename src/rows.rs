@@ -310,26 +310,13 @@ fn put_content(b: &mut Vec<u8>, scratch: &mut String, s: &str, action: ContentAc
     }
 }
 
-/// An attribute value as text, as [`Value::to_text`] renders it, without allocating for scalars.
+/// An attribute value as text ([`Value::write_text`]), through the reused scratch string.
 fn put_value(b: &mut Vec<u8>, scratch: &mut String, v: &Value<'_>) {
-    scratch.clear();
-    match v {
-        Value::Empty => {}
-        Value::Str(s) => return put_str(b, s),
-        Value::Int(i) => {
-            let _ = write!(scratch, "{i}");
-        }
-        Value::Double(d) => {
-            let _ = write!(scratch, "{d}");
-        }
-        Value::Bool(x) => scratch.push_str(if *x { "true" } else { "false" }),
-        Value::Bytes(bytes) => {
-            for byte in *bytes {
-                let _ = write!(scratch, "{byte:02x}");
-            }
-        }
-        Value::Array(_) | Value::KvList(_) => return put_str(b, &v.to_text()),
+    if let Value::Str(s) = v {
+        return put_str(b, s);
     }
+    scratch.clear();
+    v.write_text(scratch);
     put_str(b, scratch);
 }
 
@@ -353,10 +340,7 @@ fn put_attributes(b: &mut Vec<u8>, scratch: &mut String, attrs: &[Attr<'_>], pol
             ContentAction::Keep => put_value(b, scratch, &a.value),
             ContentAction::Hash => match &a.value {
                 Value::Str(s) => put_content(b, scratch, s, ContentAction::Hash),
-                other => {
-                    let text = other.to_text();
-                    put_content(b, scratch, &text, ContentAction::Hash)
-                }
+                other => put_content(b, scratch, &other.to_text(), ContentAction::Hash),
             },
         }
     }
@@ -377,7 +361,7 @@ mod tests {
     }
 
     #[test]
-    fn scalars_render_like_to_text() {
+    fn values_render_like_to_text() {
         let mut scratch = String::new();
         for v in [
             Value::Int(-42),
@@ -386,6 +370,7 @@ mod tests {
             Value::Str("x"),
             Value::Empty,
             Value::Bytes(&[0xab, 0x01]),
+            Value::Array(vec![Value::Str("/a \"b\""), Value::Int(1)]),
         ] {
             let mut b = Vec::new();
             put_value(&mut b, &mut scratch, &v);

@@ -6,7 +6,11 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use cowork_ingest::config::ContentPolicy;
+use cowork_ingest::consumer::{Decoder, Envelope};
 use cowork_ingest::decode::{json, proto, reference, Attr, Record};
+use cowork_ingest::envelope::{Compression, ContentType};
+use cowork_ingest::rows::Rows;
 use cowork_ingest::normalize::normalize;
 
 struct Counting;
@@ -89,5 +93,32 @@ fn fast_paths_allocate_per_payload_not_per_attribute() {
             plain > attrs,
             "{folder}: the plain decode allocates per attribute ({plain})"
         );
+
+        // The consumer's whole fast path: headers to RowBinary rows for every table. Once its
+        // buffers have grown (the first pass), encoding allocates only for array values.
+        let bodies = corpus(folder);
+        let env = Envelope {
+            tenant: "acme",
+            content_type: if folder.starts_with("proto") { ContentType::Protobuf } else { ContentType::Json },
+            compression: Compression::Identity,
+            received_at_ns: RECEIVED,
+        };
+        let mut decoder = Decoder::new(64 << 20);
+        let mut rows = Rows::default();
+        let policy = ContentPolicy::default();
+        for pass in 0..2 {
+            rows.clear();
+            let (_, n) = counted(|| {
+                for (i, b) in bodies.iter().enumerate() {
+                    decoder.encode(&env, b, 0, i as i64, &policy, &mut rows).unwrap();
+                }
+            });
+            if pass == 1 {
+                eprintln!("{folder}: encoding {} events into rows: {n} allocations", rows.events());
+                assert_eq!(rows.events() as u64, events);
+                assert!(n <= 2 * events + 64, "{folder}: {n} allocations to encode {events} events");
+                assert!(n * 5 < attrs, "{folder}: fewer than one allocation per five attributes");
+            }
+        }
     }
 }

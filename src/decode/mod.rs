@@ -72,36 +72,122 @@ impl<'a, F: FnMut(&[Attr<'a>], &Record<'a>)> Visit<'a> for F {
 
 impl<'a> Value<'a> {
     /// The value as text for the attribute arrays: strings as sent, numbers and booleans in
-    /// their usual form, arrays and lists as JSON.
+    /// their usual form, bytes as hex, arrays and lists as JSON.
     pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        self.write_text(&mut out);
+        out
+    }
+
+    /// [`Value::to_text`] into `out`, without allocating beyond `out`'s growth.
+    pub fn write_text(&self, out: &mut String) {
+        use std::fmt::Write as _;
         match self {
-            Value::Empty => String::new(),
-            Value::Str(s) => (*s).to_string(),
-            Value::Int(i) => i.to_string(),
-            Value::Double(d) => d.to_string(),
-            Value::Bool(b) => b.to_string(),
-            Value::Bytes(b) => hex::encode(b),
-            Value::Array(_) | Value::KvList(_) => self.to_json().to_string(),
+            Value::Empty => {}
+            Value::Str(s) => out.push_str(s),
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Double(d) => {
+                let _ = write!(out, "{d}");
+            }
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Bytes(b) => push_hex(out, b),
+            Value::Array(_) | Value::KvList(_) => self.write_json(out),
         }
     }
 
-    fn to_json(&self) -> serde_json::Value {
+    /// JSON as serde_json writes it (keys of a list in the order sent).
+    fn write_json(&self, out: &mut String) {
+        use std::fmt::Write as _;
         match self {
-            Value::Empty => serde_json::Value::Null,
-            Value::Str(s) => (*s).into(),
-            Value::Int(i) => (*i).into(),
-            Value::Double(d) => (*d).into(),
-            Value::Bool(b) => (*b).into(),
-            Value::Bytes(b) => hex::encode(b).into(),
-            Value::Array(items) => items.iter().map(Value::to_json).collect(),
-            Value::KvList(kvs) => kvs.iter().map(|a| (a.key.to_string(), a.value.to_json())).collect(),
+            Value::Empty => out.push_str("null"),
+            Value::Str(s) => push_json_string(out, s),
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Double(d) => match serde_json::Number::from_f64(*d) {
+                Some(n) => {
+                    let _ = write!(out, "{n}");
+                }
+                None => out.push_str("null"),
+            },
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Bytes(b) => {
+                out.push('"');
+                push_hex(out, b);
+                out.push('"');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write_json(out);
+                }
+                out.push(']');
+            }
+            Value::KvList(kvs) => {
+                out.push('{');
+                for (i, a) in kvs.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    push_json_string(out, a.key);
+                    out.push(':');
+                    a.value.write_json(out);
+                }
+                out.push('}');
+            }
         }
     }
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 0xf)] as char);
+    }
+}
+
+/// A JSON string literal, escaped as serde_json escapes it.
+fn push_json_string(out: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arrays_and_lists_render_as_serde_json_does() {
+        let paths = ["/Users/ana/repo", "C:\\work \"x\"", "tab\there", "\u{1}"];
+        let v = Value::Array(paths.iter().map(|p| Value::Str(p)).collect());
+        assert_eq!(v.to_text(), serde_json::to_string(&paths).unwrap());
+        let v = Value::Array(vec![Value::Double(1.0), Value::Double(0.25), Value::Int(-3), Value::Bool(false), Value::Empty]);
+        assert_eq!(v.to_text(), serde_json::json!([1.0, 0.25, -3, false, null]).to_string());
+        let v = Value::KvList(vec![Attr { key: "k", value: Value::Str("v") }]);
+        assert_eq!(v.to_text(), r#"{"k":"v"}"#);
+    }
 
     type Owned = Vec<(Vec<Attr<'static>>, Record<'static>)>;
 
