@@ -9,10 +9,10 @@
 //!   200 only once         tenant, key, content type, encoding, receive time
 //!   Kafka has it          │
 //!                         ▼
-//!                    consumer group (in progress): decode, normalize, batch
+//!                    consumer group: decode, normalize, batch ──► dead-letter topic
 //!                         │ offsets stored only after the insert succeeded
 //!                         ▼
-//!                    ClickHouse: events, sessions, costs, prompts, tools, errors
+//!                    ClickHouse: events, typed tables per event kind, session and cost views
 //! ```
 //!
 //! Modules follow the arrows: [`edge`] serves OTLP and publishes, [`envelope`] is the contract
@@ -20,8 +20,10 @@
 //! one configuration, [`metrics`] names every metric, [`server`] and [`admin`] are the HTTP
 //! plumbing every service shares, and [`dev_broker`] is the in-memory Kafka for local runs.
 //! For the consumer: [`wire`] reads protobuf in place, [`decode`] turns payloads into borrowed
-//! views (fast paths, plus the owned reference decode tests hold them to), and [`normalize`]
-//! knows every spelling of every attribute.
+//! views (fast paths, plus the owned reference decode tests hold them to), [`normalize`]
+//! knows every spelling of every attribute, [`rows`] encodes RowBinary rows, [`store`] talks to
+//! ClickHouse, [`schema`] owns migrations, retention and erasure, and [`consumer`] runs the
+//! group: batches, offsets, retries and dead letters.
 
 pub mod admin;
 pub mod config;

@@ -186,7 +186,10 @@ fn main() -> anyhow::Result<()> {
             for (table, n) in removed {
                 println!("{table}\t{n}");
             }
-            eprintln!("removed {total} rows of {user} (tenant {tenant}) from database {}", store.database());
+            eprintln!(
+                "removed {total} rows of {user} (tenant {tenant}) from database {}",
+                store.database()
+            );
             Ok(())
         }
         Command::Redrive { limit } => {

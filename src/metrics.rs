@@ -39,7 +39,14 @@ pub const CONSUMER_PAUSED: &str = "cowork_consumer_paused";
 pub const CONSUMER_COMMITTED_RECEIVED_AT: &str = "cowork_consumer_committed_received_at_seconds";
 
 /// Event names with their own label value on [`CONSUMER_EVENTS`]; anything else is `other`.
-pub const EVENT_LABELS: &[&str] = &["user_prompt", "api_request", "api_error", "tool_decision", "tool_result", "other"];
+pub const EVENT_LABELS: &[&str] = &[
+    "user_prompt",
+    "api_request",
+    "api_error",
+    "tool_decision",
+    "tool_result",
+    "other",
+];
 
 /// Why a payload was dead-lettered: the `class` label of [`CONSUMER_DEAD_LETTERS`] and the
 /// `cowork-dlq-class` header.
@@ -166,10 +173,20 @@ pub fn describe_edge() {
 
 /// Describes the consumer's metrics and registers fixed-label counters at 0.
 pub fn describe_consumer() {
-    describe_counter!(CONSUMER_MESSAGES, "Kafka messages handled, by outcome (inserted or dead_lettered)");
-    describe_counter!(CONSUMER_BYTES, Unit::Bytes, "Kafka message payload bytes consumed, as stored");
+    describe_counter!(
+        CONSUMER_MESSAGES,
+        "Kafka messages handled, by outcome (inserted or dead_lettered)"
+    );
+    describe_counter!(
+        CONSUMER_BYTES,
+        Unit::Bytes,
+        "Kafka message payload bytes consumed, as stored"
+    );
     describe_counter!(CONSUMER_EVENTS, "Events decoded and inserted, by event name");
-    describe_counter!(CONSUMER_DEAD_LETTERS, "Payloads sent to the dead-letter topic, by class");
+    describe_counter!(
+        CONSUMER_DEAD_LETTERS,
+        "Payloads sent to the dead-letter topic, by class"
+    );
     describe_counter!(
         CONSUMER_COERCION_FAILURES,
         "Attribute values that could not be read as their type (typed column left empty; raw value kept)"
@@ -180,8 +197,15 @@ pub fn describe_consumer() {
     );
     describe_histogram!(CONSUMER_BATCH_ROWS, "Events per inserted batch");
     describe_histogram!(CONSUMER_BATCH_BYTES, Unit::Bytes, "RowBinary bytes per inserted batch");
-    describe_histogram!(CONSUMER_INSERT_DURATION, Unit::Seconds, "Time of one table's insert, by table");
-    describe_counter!(CONSUMER_INSERT_ERRORS, "Failed inserts, by table and class (retry or reject)");
+    describe_histogram!(
+        CONSUMER_INSERT_DURATION,
+        Unit::Seconds,
+        "Time of one table's insert, by table"
+    );
+    describe_counter!(
+        CONSUMER_INSERT_ERRORS,
+        "Failed inserts, by table and class (retry or reject)"
+    );
     describe_gauge!(CONSUMER_PAUSED, "1 while consumption is paused to retry an insert");
     describe_gauge!(
         CONSUMER_COMMITTED_RECEIVED_AT,

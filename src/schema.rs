@@ -55,7 +55,11 @@ impl Migration {
             .collect::<Vec<_>>()
             .join("\n")
             .replace("{database}", database);
-        text.split(';').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+        text.split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
     }
 
     /// Identifies the file's text: an applied migration whose file changed is refused.
@@ -112,7 +116,9 @@ async fn applied(store: &Store) -> Result<BTreeMap<u32, String>, StoreError> {
         return Ok(BTreeMap::new());
     }
     let rows = store
-        .rows(&format!("SELECT version, any(checksum) FROM {db}.{MIGRATIONS_TABLE} GROUP BY version"))
+        .rows(&format!(
+            "SELECT version, any(checksum) FROM {db}.{MIGRATIONS_TABLE} GROUP BY version"
+        ))
         .await?;
     Ok(rows
         .into_iter()
@@ -215,24 +221,36 @@ pub async fn forget(store: &Store, tenant: &str, user_email: &str) -> Result<Vec
     let filter = format!("tenant = {} AND user_email = {}", quote(tenant), quote(user_email));
     let mut removed = Vec::new();
     for table in TABLES {
-        let count = store.rows(&format!("SELECT count() FROM {db}.{table} WHERE {filter}")).await?;
-        let n: u64 = count.first().and_then(|r| r.first()).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let count = store
+            .rows(&format!("SELECT count() FROM {db}.{table} WHERE {filter}"))
+            .await?;
+        let n: u64 = count
+            .first()
+            .and_then(|r| r.first())
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
         if n > 0 {
-            store.execute(&format!("ALTER TABLE {db}.{table} DELETE WHERE {filter}")).await?;
+            store
+                .execute(&format!("ALTER TABLE {db}.{table} DELETE WHERE {filter}"))
+                .await?;
         }
         removed.push((table, n));
     }
     // ALTER ... DELETE is an asynchronous mutation on every version: wait until none is pending.
     for _ in 0..600 {
         let pending = store
-            .rows(&format!("SELECT count() FROM system.mutations WHERE database = '{db}' AND is_done = 0"))
+            .rows(&format!(
+                "SELECT count() FROM system.mutations WHERE database = '{db}' AND is_done = 0"
+            ))
             .await?;
         if pending.first().and_then(|r| r.first()).is_some_and(|c| c == "0") {
             return Ok(removed);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Err(StoreError::Retry("deletions still running after 120 s; they will finish in the background".into()))
+    Err(StoreError::Retry(
+        "deletions still running after 120 s; they will finish in the background".into(),
+    ))
 }
 
 #[cfg(test)]
@@ -244,7 +262,10 @@ mod tests {
         let s = MIGRATIONS[0].statements("db1");
         assert_eq!(s.len(), TABLES.len());
         for (stmt, table) in s.iter().zip(TABLES) {
-            assert!(stmt.starts_with(&format!("CREATE TABLE IF NOT EXISTS db1.{table}")), "{stmt}");
+            assert!(
+                stmt.starts_with(&format!("CREATE TABLE IF NOT EXISTS db1.{table}")),
+                "{stmt}"
+            );
         }
         let all = render("db1");
         assert!(!all.contains("{database}"));

@@ -47,7 +47,9 @@ pub fn error_code(text: &str) -> Option<u32> {
 fn classify(err: clickhouse::error::Error) -> StoreError {
     let text = err.to_string();
     match &err {
-        clickhouse::error::Error::BadResponse(body) if error_code(body).is_some_and(|c| DATA_ERROR_CODES.contains(&c)) => {
+        clickhouse::error::Error::BadResponse(body)
+            if error_code(body).is_some_and(|c| DATA_ERROR_CODES.contains(&c)) =>
+        {
             StoreError::Reject(text)
         }
         _ => StoreError::Retry(text),
@@ -145,8 +147,14 @@ mod tests {
 
     #[test]
     fn error_codes_are_read_from_both_server_generations() {
-        assert_eq!(error_code("Code: 60, e.displayText() = DB::Exception: Table x doesn't exist"), Some(60));
-        assert_eq!(error_code("bad response: Code: 27. DB::Exception: Cannot parse input"), Some(27));
+        assert_eq!(
+            error_code("Code: 60, e.displayText() = DB::Exception: Table x doesn't exist"),
+            Some(60)
+        );
+        assert_eq!(
+            error_code("bad response: Code: 27. DB::Exception: Cannot parse input"),
+            Some(27)
+        );
         assert_eq!(error_code("connection refused"), None);
     }
 

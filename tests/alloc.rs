@@ -10,8 +10,8 @@ use cowork_ingest::config::ContentPolicy;
 use cowork_ingest::consumer::{Decoder, Envelope};
 use cowork_ingest::decode::{json, proto, reference, Attr, Record};
 use cowork_ingest::envelope::{Compression, ContentType};
-use cowork_ingest::rows::Rows;
 use cowork_ingest::normalize::normalize;
+use cowork_ingest::rows::Rows;
 
 struct Counting;
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
@@ -99,7 +99,11 @@ fn fast_paths_allocate_per_payload_not_per_attribute() {
         let bodies = corpus(folder);
         let env = Envelope {
             tenant: "acme",
-            content_type: if folder.starts_with("proto") { ContentType::Protobuf } else { ContentType::Json },
+            content_type: if folder.starts_with("proto") {
+                ContentType::Protobuf
+            } else {
+                ContentType::Json
+            },
             compression: Compression::Identity,
             received_at_ns: RECEIVED,
         };
@@ -116,7 +120,10 @@ fn fast_paths_allocate_per_payload_not_per_attribute() {
             if pass == 1 {
                 eprintln!("{folder}: encoding {} events into rows: {n} allocations", rows.events());
                 assert_eq!(rows.events() as u64, events);
-                assert!(n <= 2 * events + 64, "{folder}: {n} allocations to encode {events} events");
+                assert!(
+                    n <= 2 * events + 64,
+                    "{folder}: {n} allocations to encode {events} events"
+                );
                 assert!(n * 5 < attrs, "{folder}: fewer than one allocation per five attributes");
             }
         }

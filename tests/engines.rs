@@ -87,12 +87,18 @@ async fn readme_queries_agree_on_clickhouse_18_16_and_current() {
         std::fs::write(&path, &data).unwrap();
         tables.push(serde_json::json!({"name": t.name(), "columns": t.columns(), "path": path}));
     }
-    let queries: Vec<String> = readme_queries().iter().map(|q| q.replace("cowork.", &format!("{db}."))).collect();
+    let queries: Vec<String> = readme_queries()
+        .iter()
+        .map(|q| q.replace("cowork.", &format!("{db}.")))
+        .collect();
     assert!(queries.len() >= 8, "the README documents its queries in ```sql blocks");
     let mut old = Vec::new();
     for q in &queries {
         let text = common::clickhouse::query(&ch.url, &format!("{q}\nFORMAT TabSeparated")).await;
-        let result: Vec<Vec<String>> = text.lines().map(|l| l.split('\t').map(str::to_string).collect()).collect();
+        let result: Vec<Vec<String>> = text
+            .lines()
+            .map(|l| l.split('\t').map(str::to_string).collect())
+            .collect();
         assert!(!result.is_empty(), "no rows on 18.16 for:\n{q}");
         old.push(result);
     }
@@ -116,10 +122,17 @@ async fn readme_queries_agree_on_clickhouse_18_16_and_current() {
         .arg(&args)
         .output()
         .unwrap_or_else(|e| panic!("{} cannot run ({e}): scripts/test installs chdb-core", python.display()));
-    assert!(out.status.success(), "chdb failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "chdb failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let current: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let version = current["version"].as_str().unwrap();
-    assert!(version.split('.').next().unwrap().parse::<u32>().unwrap() >= 23, "chdb runs a current ClickHouse ({version})");
+    assert!(
+        version.split('.').next().unwrap().parse::<u32>().unwrap() >= 23,
+        "chdb runs a current ClickHouse ({version})"
+    );
     let new: Vec<Vec<Vec<String>>> = serde_json::from_value(current["results"].clone()).unwrap();
     assert_eq!(new.len(), queries.len());
     eprintln!("{} README queries agree on 18.16 and {version}", queries.len());

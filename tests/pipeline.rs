@@ -17,8 +17,8 @@ use cowork_ingest::consumer;
 use cowork_ingest::dev_broker::DevCluster;
 use cowork_ingest::envelope::header;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -39,7 +39,10 @@ fn consumer_config(mut config: Config, group: &str) -> Config {
     config.consumer.retry_max_ms = 1000;
     config.consumer.admin_listen = "127.0.0.1:0".parse().unwrap();
     config.kafka.consumer.insert("session.timeout.ms".into(), "6000".into());
-    config.kafka.consumer.insert("heartbeat.interval.ms".into(), "500".into());
+    config
+        .kafka
+        .consumer
+        .insert("heartbeat.interval.ms".into(), "500".into());
     config
 }
 
@@ -140,7 +143,10 @@ impl Pipeline {
                 return;
             }
             assert!(n < want, "{n} events stored, more than the {want} sent");
-            assert!(Instant::now() < deadline, "only {n} of {want} events reached ClickHouse");
+            assert!(
+                Instant::now() < deadline,
+                "only {n} of {want} events reached ClickHouse"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -186,7 +192,9 @@ fn expected() -> serde_json::Value {
 }
 
 fn pairs(rows: Vec<Vec<String>>) -> BTreeMap<String, u64> {
-    rows.into_iter().map(|r| (r[0].clone(), r[1].parse().unwrap())).collect()
+    rows.into_iter()
+        .map(|r| (r[0].clone(), r[1].parse().unwrap()))
+        .collect()
 }
 
 fn json_map(v: &serde_json::Value) -> BTreeMap<String, u64> {
@@ -197,9 +205,15 @@ fn json_map(v: &serde_json::Value) -> BTreeMap<String, u64> {
 async fn assert_matches_expected(p: &Pipeline, context: &str) {
     let want = expected();
     assert_eq!(p.count("events FINAL").await, CORPUS_EVENTS, "{context}: events");
-    let by_event = pairs(p.rows("SELECT event_name, count() FROM {db}.events FINAL GROUP BY event_name").await);
+    let by_event = pairs(
+        p.rows("SELECT event_name, count() FROM {db}.events FINAL GROUP BY event_name")
+            .await,
+    );
     assert_eq!(by_event, json_map(&want["by_event"]), "{context}: by_event");
-    let by_service = pairs(p.rows("SELECT service_name, count() FROM {db}.events FINAL GROUP BY service_name").await);
+    let by_service = pairs(
+        p.rows("SELECT service_name, count() FROM {db}.events FINAL GROUP BY service_name")
+            .await,
+    );
     assert_eq!(by_service, json_map(&want["by_service"]), "{context}: by_service");
 
     let cost: HashMap<String, f64> = p
@@ -211,7 +225,9 @@ async fn assert_matches_expected(p: &Pipeline, context: &str) {
     let want_cost: HashMap<String, f64> = serde_json::from_value(want["cost_by_user"].clone()).unwrap();
     assert_eq!(cost.len(), want_cost.len(), "{context}: users with cost");
     for (user, c) in &want_cost {
-        let got = cost.get(user).unwrap_or_else(|| panic!("{context}: no cost for {user}"));
+        let got = cost
+            .get(user)
+            .unwrap_or_else(|| panic!("{context}: no cost for {user}"));
         assert!((got - c).abs() < 1e-6, "{context}: cost of {user}: {got} != {c}");
     }
     // cost_daily holds the same money as api_requests, to the nano-dollar.
@@ -256,10 +272,19 @@ async fn assert_matches_expected(p: &Pipeline, context: &str) {
         want["prompts"].as_u64().unwrap(),
         "{context}: prompts"
     );
-    let sessions = pairs(p.rows("SELECT service_name, count() FROM {db}.sessions GROUP BY service_name").await);
+    let sessions = pairs(
+        p.rows("SELECT service_name, count() FROM {db}.sessions GROUP BY service_name")
+            .await,
+    );
     assert_eq!(sessions, json_map(&want["sessions_by_service"]), "{context}: sessions");
-    let with_paths = p.rows("SELECT count() FROM {db}.sessions WHERE notEmpty(workspace_host_paths)").await;
-    assert_eq!(with_paths[0][0], want["cowork_host_paths_sessions"].to_string(), "{context}: host paths");
+    let with_paths = p
+        .rows("SELECT count() FROM {db}.sessions WHERE notEmpty(workspace_host_paths)")
+        .await;
+    assert_eq!(
+        with_paths[0][0],
+        want["cowork_host_paths_sessions"].to_string(),
+        "{context}: host paths"
+    );
     // The session totals agree with the typed tables.
     let totals = p
         .rows("SELECT sum(prompts), sum(api_requests), sum(api_errors), sum(tool_decisions), sum(tool_rejects), sum(tool_failures) FROM {db}.sessions")
@@ -370,11 +395,21 @@ async fn garbage_is_dead_lettered_and_the_partition_moves_on() {
     let topic = p.config.kafka.logs_topic.clone();
     let garbage = b"\x0a\xff\xff\xff\xff\x0fnot protobuf".to_vec();
     producer
-        .send(BaseRecord::<(), _>::to(&topic).partition(1).payload(&garbage).headers(edge_headers("application/x-protobuf")))
+        .send(
+            BaseRecord::<(), _>::to(&topic)
+                .partition(1)
+                .payload(&garbage)
+                .headers(edge_headers("application/x-protobuf")),
+        )
         .unwrap();
     let good = common::json_logs("after-garbage", 3);
     producer
-        .send(BaseRecord::<(), _>::to(&topic).partition(1).payload(&good).headers(edge_headers("application/json")))
+        .send(
+            BaseRecord::<(), _>::to(&topic)
+                .partition(1)
+                .payload(&good)
+                .headers(edge_headers("application/json")),
+        )
         .unwrap();
     producer.flush(Duration::from_secs(10)).unwrap();
 
@@ -395,7 +430,11 @@ async fn garbage_is_dead_lettered_and_the_partition_moves_on() {
 
     let n = consumer::redrive(&p.config, None).await.unwrap();
     assert_eq!(n, 1, "redrive re-publishes the dead letter");
-    assert_eq!(consumer::redrive(&p.config, None).await.unwrap(), 0, "and remembers where it stopped");
+    assert_eq!(
+        consumer::redrive(&p.config, None).await.unwrap(),
+        0,
+        "and remembers where it stopped"
+    );
     let dead = common::consume_all(&p.brokers(), dlq, 2, Duration::from_secs(20));
     assert_eq!(dead.len(), 2, "the redriven garbage failed again and came back");
     assert_eq!(p.count("events FINAL").await, 3);
@@ -440,11 +479,22 @@ async fn migrations_are_forward_only_and_checked() {
     assert!(err.to_string().contains("001_tables, 002_rollups"), "{err}");
     assert!(err.to_string().contains("cowork-ingest migrate"), "{err}");
     assert_eq!(schema::migrate(&store).await.unwrap(), ["001_tables", "002_rollups"]);
-    assert!(schema::migrate(&store).await.unwrap().is_empty(), "second run applies nothing");
+    assert!(
+        schema::migrate(&store).await.unwrap().is_empty(),
+        "second run applies nothing"
+    );
     let db = &config.clickhouse.database;
-    query(&ch.url, &format!("ALTER TABLE {db}.schema_migrations DELETE WHERE version = 1")).await;
+    query(
+        &ch.url,
+        &format!("ALTER TABLE {db}.schema_migrations DELETE WHERE version = 1"),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    query(&ch.url, &format!("INSERT INTO {db}.schema_migrations VALUES (1, '001_tables', 'edited', now())")).await;
+    query(
+        &ch.url,
+        &format!("INSERT INTO {db}.schema_migrations VALUES (1, '001_tables', 'edited', now())"),
+    )
+    .await;
     let err = schema::migrate(&store).await.unwrap_err();
     assert!(err.to_string().contains("forward-only"), "{err}");
 }
@@ -457,7 +507,11 @@ async fn retention_drops_old_day_partitions_only() {
     let ch = clickhouse::shared();
     let config = clickhouse::migrated(Config::default(), &ch.url).await;
     let db = &config.clickhouse.database;
-    for (id, day) in [("a", "2026-11-10 12:00:00"), ("b", "2026-11-18 12:00:00"), ("c", "2026-11-19 00:00:01")] {
+    for (id, day) in [
+        ("a", "2026-11-10 12:00:00"),
+        ("b", "2026-11-18 12:00:00"),
+        ("c", "2026-11-19 00:00:01"),
+    ] {
         query(
             &ch.url,
             &format!("INSERT INTO {db}.events (event_id, tenant, timestamp) VALUES ('{id}', 'acme', '{day}')"),
@@ -475,7 +529,10 @@ async fn retention_drops_old_day_partitions_only() {
     let dropped = schema::apply_retention(&store, &days, today).await.unwrap();
     assert_eq!(
         dropped,
-        [("events".to_string(), "20261110".to_string()), ("events".to_string(), "20261118".to_string())]
+        [
+            ("events".to_string(), "20261110".to_string()),
+            ("events".to_string(), "20261118".to_string())
+        ]
     );
     let left = query(&ch.url, &format!("SELECT count() FROM {db}.events")).await;
     assert_eq!(left.trim(), "1", "2026-11-19 is within 3 days of 2026-11-22");
@@ -496,8 +553,16 @@ fn content_payload() -> Vec<u8> {
         serde_json::json!({"timeUnixNano": "1795000002103000000", "attributes": a})
     };
     let records = vec![
-        rec("user_prompt", 1, serde_json::json!([{"key": "prompt", "value": {"stringValue": "fix the build"}}])),
-        rec("assistant_response", 2, serde_json::json!([{"key": "response", "value": {"stringValue": "done"}}])),
+        rec(
+            "user_prompt",
+            1,
+            serde_json::json!([{"key": "prompt", "value": {"stringValue": "fix the build"}}]),
+        ),
+        rec(
+            "assistant_response",
+            2,
+            serde_json::json!([{"key": "response", "value": {"stringValue": "done"}}]),
+        ),
         rec(
             "tool_result",
             3,
@@ -557,10 +622,14 @@ async fn content_policy_keeps_hashes_or_drops_per_tenant() {
         assert_eq!(resp.status(), 200);
     }
     p.wait_events(6, Duration::from_secs(30)).await;
-    let prompts = p.rows("SELECT tenant, prompt FROM {db}.user_prompts FINAL ORDER BY tenant").await;
+    let prompts = p
+        .rows("SELECT tenant, prompt FROM {db}.user_prompts FINAL ORDER BY tenant")
+        .await;
     assert_eq!(prompts[0], ["acme", &sha256_hex("fix the build")]);
     assert_eq!(prompts[1], ["globex", "fix the build"]);
-    let errors = p.rows("SELECT tenant, error FROM {db}.tool_results FINAL ORDER BY tenant").await;
+    let errors = p
+        .rows("SELECT tenant, error FROM {db}.tool_results FINAL ORDER BY tenant")
+        .await;
     assert_eq!(errors[0], ["acme", ""]);
     assert_eq!(errors[1], ["globex", "permission denied: /etc/shadow"]);
     let attrs = p
@@ -568,13 +637,29 @@ async fn content_policy_keeps_hashes_or_drops_per_tenant() {
         .await;
     // acme: response, error and tool_input are gone; tool_parameters is hashed.
     assert_eq!(attrs[0][1], "event.name,event.sequence,session.id,user.email");
-    assert!(!attrs[1][1].contains("tool_input") && !attrs[1][1].contains("error"), "{:?}", attrs[1]);
+    assert!(
+        !attrs[1][1].contains("tool_input") && !attrs[1][1].contains("error"),
+        "{:?}",
+        attrs[1]
+    );
     assert!(attrs[1][1].contains("tool_parameters"), "{:?}", attrs[1]);
-    assert!(attrs[1][2].contains(&sha256_hex("{\"bash_command\":\"cat /etc/shadow\"}")), "{:?}", attrs[1]);
-    assert!(!attrs[1][2].contains("shadow"), "no clear text of acme's content: {:?}", attrs[1]);
+    assert!(
+        attrs[1][2].contains(&sha256_hex("{\"bash_command\":\"cat /etc/shadow\"}")),
+        "{:?}",
+        attrs[1]
+    );
+    assert!(
+        !attrs[1][2].contains("shadow"),
+        "no clear text of acme's content: {:?}",
+        attrs[1]
+    );
     // globex keeps everything.
     assert!(attrs[2][2].contains("done"), "{:?}", attrs[2]);
-    assert!(attrs[3][1].contains("tool_input") && attrs[3][2].contains("cat /etc/shadow"), "{:?}", attrs[3]);
+    assert!(
+        attrs[3][1].contains("tool_input") && attrs[3][2].contains("cat /etc/shadow"),
+        "{:?}",
+        attrs[3]
+    );
 }
 
 /// `forget` removes one user's rows of one tenant from every table, and only those.
@@ -595,15 +680,32 @@ async fn forget_erases_one_user_everywhere() {
     }
     assert!(before["events"] > 0 && before["api_requests"] > 0);
     let store = Store::new(&p.config.clickhouse);
-    let removed: BTreeMap<&str, u64> = schema::forget(&store, "acme", user).await.unwrap().into_iter().collect();
+    let removed: BTreeMap<&str, u64> = schema::forget(&store, "acme", user)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
     assert_eq!(removed, before, "it reports what it removed");
     for table in schema::TABLES {
-        assert_eq!(p.count(&format!("{table} WHERE user_email = {quoted}")).await, 0, "{table}");
+        assert_eq!(
+            p.count(&format!("{table} WHERE user_email = {quoted}")).await,
+            0,
+            "{table}"
+        );
     }
     assert_eq!(p.count(&format!("sessions WHERE user_email = {quoted}")).await, 0);
-    assert_eq!(p.count("events FINAL").await, CORPUS_EVENTS - before["events"], "others are kept");
-    let other = schema::forget(&store, "globex", "chen.smith@acme.example").await.unwrap();
-    assert!(other.iter().all(|(_, n)| *n == 0), "another tenant's erasure touches nothing: {other:?}");
+    assert_eq!(
+        p.count("events FINAL").await,
+        CORPUS_EVENTS - before["events"],
+        "others are kept"
+    );
+    let other = schema::forget(&store, "globex", "chen.smith@acme.example")
+        .await
+        .unwrap();
+    assert!(
+        other.iter().all(|(_, n)| *n == 0),
+        "another tenant's erasure touches nothing: {other:?}"
+    );
 }
 
 /// The consumer process is killed with SIGKILL mid-stream and started again: nothing is lost
@@ -650,7 +752,13 @@ batch_max_age_ms = 50
             .args(["--config", path.to_str().unwrap(), "consume"])
             .env("RUST_LOG", "info")
             .env_remove("KAFKA_BROKERS")
-            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(dir.path().join("consumer.log")).unwrap())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.path().join("consumer.log"))
+                    .unwrap(),
+            )
             .spawn()
             .unwrap()
     };

@@ -62,7 +62,10 @@ impl Pending {
         let mut headers = OwnedHeaders::new();
         if let Some(original) = msg.headers() {
             for h in original.iter().filter(|h| !h.key.starts_with(header::PREFIX)) {
-                headers = headers.insert(Header { key: h.key, value: h.value });
+                headers = headers.insert(Header {
+                    key: h.key,
+                    value: h.value,
+                });
             }
         }
         let at = crate::edge::now_ms().to_string();
@@ -174,7 +177,10 @@ pub async fn redrive(config: &Config, limit: Option<u64>) -> anyhow::Result<u64>
     let stop = CancellationToken::new();
     while !ends.is_empty() && limit.is_none_or(|l| count < l) {
         let Some(msg) = consumer.poll(timeout) else {
-            anyhow::bail!("no message from {dlq} within {timeout:?} while {} partition(s) had more", ends.len());
+            anyhow::bail!(
+                "no message from {dlq} within {timeout:?} while {} partition(s) had more",
+                ends.len()
+            );
         };
         let msg: OwnedMessage = msg?.detach();
         let target = super::payload::header_str(&msg, header::TOPIC)
@@ -183,7 +189,10 @@ pub async fn redrive(config: &Config, limit: Option<u64>) -> anyhow::Result<u64>
         let mut headers = OwnedHeaders::new();
         if let Some(original) = msg.headers() {
             for h in original.iter().filter(|h| !h.key.starts_with(header::PREFIX)) {
-                headers = headers.insert(Header { key: h.key, value: h.value });
+                headers = headers.insert(Header {
+                    key: h.key,
+                    value: h.value,
+                });
             }
         }
         let mut pending = vec![Pending {

@@ -43,6 +43,8 @@ use dead_letter::Pending;
 
 /// How long shutdown keeps trying to flush the last batch before leaving it to be re-read.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(30);
+/// How long shutdown waits for Kafka to confirm the commit and the group leave.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the consumer could not start.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +71,7 @@ struct Batch {
     next_offsets: BTreeMap<i32, i64>,
     stats: Stats,
     dead_count: u64,
+    inserted_count: u64,
     newest_received_ns: u64,
     wire_bytes: usize,
     opened: Option<Instant>,
@@ -104,7 +107,10 @@ impl Consumer {
             .set("auto.commit.interval.ms", "1000")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("queued.max.messages.kbytes", crate::config::DEFAULT_CONSUMER_QUEUE_KBYTES)
+            .set(
+                "queued.max.messages.kbytes",
+                crate::config::DEFAULT_CONSUMER_QUEUE_KBYTES,
+            )
             .set("reconnect.backoff.max.ms", "1000");
         for (k, v) in &config.kafka.consumer {
             c.set(k, v);
@@ -163,11 +169,22 @@ impl Consumer {
             self.take(msg);
         }
         if self.flush(&grace).await {
-            if let Err(e) = self.kafka.commit_consumer_state(CommitMode::Sync) {
+            if let Err(e) = self.kafka.commit_consumer_state(CommitMode::Async) {
                 tracing::debug!(error = %e, "final commit had nothing to commit or failed");
             }
         } else {
             tracing::warn!("the last batch was not stored; its messages will be read again");
+        }
+        // Closing commits the stored offsets and leaves the group. With Kafka unreachable that
+        // can block for minutes: wait a bounded time, then exit anyway (what was not committed
+        // is read again, and deduplicated).
+        let (done, closed) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            drop(self);
+            let _ = done.send(());
+        });
+        if tokio::time::timeout(CLOSE_TIMEOUT, closed).await.is_err() {
+            tracing::warn!("Kafka did not confirm the consumer's close within {CLOSE_TIMEOUT:?}; exiting anyway");
         }
         tracing::info!("consumer stopped");
     }
@@ -235,6 +252,7 @@ impl Consumer {
                 let _ = self.kafka.resume(&assignment);
             }
             self.paused = false;
+            self.ready.store(true, Ordering::Relaxed);
             ::metrics::gauge!(m::CONSUMER_PAUSED).set(0.0);
             tracing::info!("ClickHouse took the batch; consumption resumed");
         }
@@ -253,6 +271,7 @@ impl Consumer {
         if held.is_empty() {
             return true;
         }
+        self.batch.inserted_count = held.len() as u64;
         let end = self.batch.rows.mark();
         let data: [Bytes; 6] = std::array::from_fn(|i| Bytes::from(std::mem::take(&mut self.batch.rows.bufs[i])));
         self.batch.rows.clear();
@@ -279,6 +298,7 @@ impl Consumer {
                         reason: e,
                     };
                     dead_letter(&mut self.batch, msg, why);
+                    self.batch.inserted_count -= 1;
                 }
                 Err(StoreError::Reject(e)) => {
                     tracing::warn!(error = %e, messages = hi - lo, "ClickHouse rejected a batch; bisecting it");
@@ -301,7 +321,11 @@ impl Consumer {
             let started = Instant::now();
             let result = self
                 .store
-                .insert(table.name(), &table.columns(), data[i].slice(from.bytes[i]..to.bytes[i]))
+                .insert(
+                    table.name(),
+                    &table.columns(),
+                    data[i].slice(from.bytes[i]..to.bytes[i]),
+                )
                 .await;
             match &result {
                 Ok(()) => ::metrics::histogram!(m::CONSUMER_INSERT_DURATION, "table" => table.name())
@@ -342,6 +366,7 @@ impl Consumer {
         }
         if !self.paused {
             self.paused = true;
+            self.ready.store(false, Ordering::Relaxed);
             ::metrics::gauge!(m::CONSUMER_PAUSED).set(1.0);
         }
     }
@@ -361,14 +386,17 @@ fn record_batch(batch: &Batch) {
             ::metrics::counter!(m::CONSUMER_EVENTS, "event" => *label).increment(s.events[i]);
         }
     }
-    for (i, source) in ["observed", "event_timestamp", "received", "clamped"].iter().enumerate() {
+    for (i, source) in ["observed", "event_timestamp", "received", "clamped"]
+        .iter()
+        .enumerate()
+    {
         if s.time_fallbacks[i] > 0 {
             ::metrics::counter!(m::CONSUMER_TIME_FALLBACKS, "source" => *source).increment(s.time_fallbacks[i]);
         }
     }
     ::metrics::counter!(m::CONSUMER_COERCION_FAILURES).increment(s.coercion_failures);
     ::metrics::counter!(m::CONSUMER_MESSAGES, "outcome" => "dead_lettered").increment(batch.dead_count);
-    ::metrics::counter!(m::CONSUMER_MESSAGES, "outcome" => "inserted").increment(batch.held.len() as u64);
+    ::metrics::counter!(m::CONSUMER_MESSAGES, "outcome" => "inserted").increment(batch.inserted_count);
     ::metrics::histogram!(m::CONSUMER_BATCH_ROWS).record(s.total() as f64);
     if batch.newest_received_ns > 0 {
         ::metrics::gauge!(m::CONSUMER_COMMITTED_RECEIVED_AT).set(batch.newest_received_ns as f64 / 1e9);

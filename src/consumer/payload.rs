@@ -63,13 +63,19 @@ pub fn envelope<'m>(msg: &'m impl Message) -> Result<Envelope<'m>, DeadLetter> {
         other => {
             return Err(DeadLetter::new(
                 "bad_headers",
-                format!("{} is {other:?}: expected application/x-protobuf or application/json", header::CONTENT_TYPE),
+                format!(
+                    "{} is {other:?}: expected application/x-protobuf or application/json",
+                    header::CONTENT_TYPE
+                ),
             ))
         }
     };
     let encoding = header_str(msg, header::CONTENT_ENCODING).unwrap_or("identity");
     let compression = Compression::parse(encoding).ok_or_else(|| {
-        DeadLetter::new("bad_headers", format!("{} {encoding:?} is not supported", header::CONTENT_ENCODING))
+        DeadLetter::new(
+            "bad_headers",
+            format!("{} {encoding:?} is not supported", header::CONTENT_ENCODING),
+        )
     })?;
     let received_at_ms = header_str(msg, header::RECEIVED_AT_MS)
         .and_then(|v| v.parse::<i64>().ok())
@@ -196,5 +202,125 @@ impl Decoder {
                 Err(DeadLetter::new("undecodable", e.to_string()))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
+
+    use super::*;
+
+    fn message(headers: &[(&str, &str)], payload: &[u8]) -> OwnedMessage {
+        let mut h = OwnedHeaders::new();
+        for (k, v) in headers {
+            h = h.insert(Header {
+                key: k,
+                value: Some(*v),
+            });
+        }
+        OwnedMessage::new(
+            Some(payload.to_vec()),
+            None,
+            "cowork-otlp-logs".into(),
+            Timestamp::CreateTime(1_795_100_000_123),
+            0,
+            7,
+            Some(h),
+        )
+    }
+
+    const OK: [(&str, &str); 3] = [
+        (header::TENANT, "acme"),
+        (header::CONTENT_TYPE, "application/json"),
+        (header::RECEIVED_AT_MS, "1795100000000"),
+    ];
+
+    #[test]
+    fn the_edge_headers_say_how_to_read_a_payload() {
+        let m = message(&OK, b"{}");
+        let env = envelope(&m).unwrap();
+        assert_eq!(env.tenant, "acme");
+        assert_eq!(env.content_type, ContentType::Json);
+        assert_eq!(
+            env.compression,
+            Compression::Identity,
+            "no encoding header means identity"
+        );
+        assert_eq!(env.received_at_ns, 1_795_100_000_000_000_000);
+    }
+
+    #[test]
+    fn without_a_receive_time_the_kafka_timestamp_is_used() {
+        let m = message(&OK[..2], b"{}");
+        assert_eq!(envelope(&m).unwrap().received_at_ns, 1_795_100_000_123_000_000);
+    }
+
+    #[test]
+    fn missing_or_unknown_headers_are_dead_lettered_with_a_reason() {
+        let no_tenant = message(&OK[1..], b"{}");
+        let e = envelope(&no_tenant).unwrap_err();
+        assert_eq!((e.class, e.reason.as_str()), ("bad_headers", "no cowork-tenant header"));
+        let xml = message(&[OK[0], (header::CONTENT_TYPE, "text/xml")], b"<x/>");
+        let e = envelope(&xml).unwrap_err();
+        assert_eq!(e.class, "bad_headers");
+        assert!(e.reason.contains("text/xml"), "{}", e.reason);
+        let brotli = message(&[OK[0], OK[1], (header::CONTENT_ENCODING, "br")], b"");
+        assert!(envelope(&brotli).unwrap_err().reason.contains("\"br\""));
+    }
+
+    #[test]
+    fn bad_payloads_leave_no_rows_behind() {
+        let policy = ContentPolicy::default();
+        let mut decoder = Decoder::new(1024);
+        let mut rows = Rows::default();
+        let env = |content_type, compression| Envelope {
+            tenant: "acme",
+            content_type,
+            compression,
+            received_at_ns: 1,
+        };
+        // Two good records, then a broken one: the whole payload goes, and its rows with it.
+        let json = br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"attributes":[]},{"attributes":[]},{"attributes":7}]}]}]}"#;
+        let e = decoder
+            .encode(
+                &env(ContentType::Json, Compression::Identity),
+                json,
+                0,
+                0,
+                &policy,
+                &mut rows,
+            )
+            .unwrap_err();
+        assert_eq!(e.class, "undecodable");
+        assert_eq!(rows.mark(), crate::rows::Mark::default());
+        let e = decoder
+            .encode(
+                &env(ContentType::Protobuf, Compression::Gzip),
+                b"not gzip",
+                0,
+                0,
+                &policy,
+                &mut rows,
+            )
+            .unwrap_err();
+        assert_eq!(e.class, "bad_compression");
+        let bomb = {
+            use std::io::Write;
+            let mut g = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            g.write_all(&[0u8; 4096]).unwrap();
+            g.finish().unwrap()
+        };
+        let e = decoder
+            .encode(
+                &env(ContentType::Protobuf, Compression::Gzip),
+                &bomb,
+                0,
+                0,
+                &policy,
+                &mut rows,
+            )
+            .unwrap_err();
+        assert_eq!(e.class, "too_large", "{}", e.reason);
     }
 }

@@ -183,9 +183,18 @@ mod tests {
         let paths = ["/Users/ana/repo", "C:\\work \"x\"", "tab\there", "\u{1}"];
         let v = Value::Array(paths.iter().map(|p| Value::Str(p)).collect());
         assert_eq!(v.to_text(), serde_json::to_string(&paths).unwrap());
-        let v = Value::Array(vec![Value::Double(1.0), Value::Double(0.25), Value::Int(-3), Value::Bool(false), Value::Empty]);
+        let v = Value::Array(vec![
+            Value::Double(1.0),
+            Value::Double(0.25),
+            Value::Int(-3),
+            Value::Bool(false),
+            Value::Empty,
+        ]);
         assert_eq!(v.to_text(), serde_json::json!([1.0, 0.25, -3, false, null]).to_string());
-        let v = Value::KvList(vec![Attr { key: "k", value: Value::Str("v") }]);
+        let v = Value::KvList(vec![Attr {
+            key: "k",
+            value: Value::Str("v"),
+        }]);
         assert_eq!(v.to_text(), r#"{"k":"v"}"#);
     }
 

@@ -42,14 +42,19 @@ fn spawn_for_process(cmd: Command) -> Child {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn server_command() -> Command {
     if let Ok(path) = which("clickhouse-server") {
         Command::new(path)
     } else {
-        let mut c = Command::new(which("clickhouse").expect("clickhouse-server is installed (scripts/test installs it)"));
+        let mut c =
+            Command::new(which("clickhouse").expect("clickhouse-server is installed (scripts/test installs it)"));
         c.arg("server");
         c
     }
@@ -57,7 +62,11 @@ fn server_command() -> Command {
 
 fn which(name: &str) -> Result<PathBuf, ()> {
     std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
         .ok_or(())
 }
 
@@ -119,7 +128,14 @@ impl ClickHouse {
 
     fn spawn(&mut self) {
         let config = std::fs::read_to_string(self.dir.join("config.xml")).unwrap();
-        let port = config.split("<http_port>").nth(1).unwrap().split('<').next().unwrap().to_string();
+        let port = config
+            .split("<http_port>")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_string();
         self.url = format!("http://127.0.0.1:{port}");
         let mut cmd = server_command();
         cmd.arg(format!("--config-file={}", self.dir.join("config.xml").display()))
@@ -183,13 +199,23 @@ pub fn shared() -> &'static ClickHouse {
 }
 
 fn http_get(url: &str) -> Option<String> {
-    let out = Command::new("curl").args(["-fsS", "--max-time", "2", url]).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = Command::new("curl")
+        .args(["-fsS", "--max-time", "2", url])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Runs `sql` over HTTP and returns the response body; panics with the server's message.
 pub async fn query(url: &str, sql: &str) -> String {
-    let resp = reqwest::Client::new().post(url).body(sql.to_string()).send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(url)
+        .body(sql.to_string())
+        .send()
+        .await
+        .unwrap();
     let status = resp.status();
     let text = resp.text().await.unwrap();
     assert!(status.is_success(), "ClickHouse refused {sql}: {text}");
