@@ -10,8 +10,11 @@ use http::StatusCode;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 pub type ReadyFn = Arc<dyn Fn() -> bool + Send + Sync>;
+/// Metrics rendered outside the recorder (series that must be able to disappear), appended to
+/// `/metrics`.
+pub type ExtraFn = Arc<dyn Fn() -> String + Send + Sync>;
 
-pub fn router(prometheus: PrometheusHandle, ready: ReadyFn) -> Router {
+pub fn router(prometheus: PrometheusHandle, ready: ReadyFn, extra: Option<ExtraFn>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
@@ -30,7 +33,10 @@ pub fn router(prometheus: PrometheusHandle, ready: ReadyFn) -> Router {
         .route(
             "/metrics",
             get(move || {
-                let text = prometheus.render();
+                let mut text = prometheus.render();
+                if let Some(extra) = &extra {
+                    text.push_str(&extra());
+                }
                 async move { ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response() }
             }),
         )

@@ -89,6 +89,9 @@ pub const DEFAULT_RETRY_MAX_MS: u64 = 30_000;
 /// librdkafka's prefetch queue per consumer (`queued.max.messages.kbytes`): with the batch
 /// limits, it bounds the consumer's memory however large the lag.
 pub const DEFAULT_CONSUMER_QUEUE_KBYTES: &str = "65536";
+/// How often the consumer reads its lag from Kafka (on its own schedule, so a stalled consumer
+/// still shows growing lag).
+pub const DEFAULT_LAG_REFRESH_MS: u64 = 5_000;
 /// How often retention looks for partitions to drop.
 pub const DEFAULT_RETENTION_CHECK_MS: u64 = 3_600_000;
 
@@ -101,6 +104,21 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     pub consumer: ConsumerConfig,
     pub content: ContentConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: what the Prometheus endpoints expose.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Label ingest counters with the tenant (bounded by the key file). Default true.
+    pub tenant_label: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { tenant_label: true }
+    }
 }
 
 /// `[clickhouse]`: where the consumer writes, and how long data stays.
@@ -170,6 +188,8 @@ pub struct ConsumerConfig {
     pub retry_min_ms: u64,
     /// Longest wait between insert retries. Default 30000 ms.
     pub retry_max_ms: u64,
+    /// How often consumer lag is read from Kafka, whatever the consumer is doing. Default 5000 ms.
+    pub lag_refresh_ms: u64,
 }
 
 impl Default for ConsumerConfig {
@@ -183,6 +203,7 @@ impl Default for ConsumerConfig {
             batch_max_age_ms: DEFAULT_BATCH_MAX_AGE_MS,
             retry_min_ms: DEFAULT_RETRY_MIN_MS,
             retry_max_ms: DEFAULT_RETRY_MAX_MS,
+            lag_refresh_ms: DEFAULT_LAG_REFRESH_MS,
         }
     }
 }

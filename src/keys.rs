@@ -246,6 +246,11 @@ impl KeySet {
         self.by_id.len()
     }
 
+    /// The tenants that own a key, each once.
+    pub fn tenants(&self) -> std::collections::BTreeSet<&str> {
+        self.by_id.values().map(|k| k.tenant.as_str()).collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
     }

@@ -4,6 +4,9 @@
 //! come from fixed sets, never from raw error strings. Counters with fixed labels are registered
 //! at 0 by [`describe_edge`], so `rate()` and `increase()` work from the first scrape.
 
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, Unit};
@@ -37,6 +40,39 @@ pub const CONSUMER_INSERT_DURATION: &str = "cowork_consumer_insert_duration_seco
 pub const CONSUMER_INSERT_ERRORS: &str = "cowork_consumer_insert_errors_total";
 pub const CONSUMER_PAUSED: &str = "cowork_consumer_paused";
 pub const CONSUMER_COMMITTED_RECEIVED_AT: &str = "cowork_consumer_committed_received_at_seconds";
+pub const CONSUMER_LAST_INSERT: &str = "cowork_consumer_last_insert_seconds";
+pub const CONSUMER_REBALANCES: &str = "cowork_consumer_rebalances_total";
+/// Rendered by [`render_lag`], not through the recorder: a revoked partition's series must
+/// disappear, and the recorder cannot forget a series.
+pub const CONSUMER_LAG: &str = "cowork_consumer_lag";
+
+static TENANT_LABEL: AtomicBool = AtomicBool::new(true);
+
+/// Turns the `tenant` label on or off (`metrics.tenant_label`).
+pub fn set_tenant_label(enabled: bool) {
+    TENANT_LABEL.store(enabled, Ordering::Relaxed);
+}
+
+/// The `tenant` label's value: the tenant, or `all` when the label is switched off.
+pub fn tenant(tenant: &str) -> String {
+    if TENANT_LABEL.load(Ordering::Relaxed) {
+        tenant.to_string()
+    } else {
+        "all".to_string()
+    }
+}
+
+/// The lag gauge in Prometheus text format: messages behind the high watermark, per assigned
+/// partition of `topic`.
+pub fn render_lag(topic: &str, lag: &BTreeMap<i32, i64>) -> String {
+    let mut out = format!(
+        "# HELP {CONSUMER_LAG} Messages in the partition not yet committed by this consumer group (assigned partitions only)\n# TYPE {CONSUMER_LAG} gauge\n"
+    );
+    for (partition, n) in lag {
+        let _ = writeln!(out, "{CONSUMER_LAG}{{topic=\"{topic}\",partition=\"{partition}\"}} {n}");
+    }
+    out
+}
 
 /// Event names with their own label value on [`CONSUMER_EVENTS`]; anything else is `other`.
 pub const EVENT_LABELS: &[&str] = &[
@@ -165,10 +201,17 @@ pub fn describe_edge() {
     for class in PRODUCE_ERROR_CLASSES {
         counter!(EDGE_KAFKA_PRODUCE_ERRORS, "class" => *class).increment(0);
     }
-    for signal in Signal::ALL {
-        counter!(EDGE_PUBLISHED_RECORDS, "signal" => signal.as_str()).increment(0);
-    }
     gauge!(EDGE_INFLIGHT_BYTES).set(0.0);
+}
+
+/// Registers the per-tenant counters at 0 for the tenants of the key file, so that a tenant
+/// that has never sent shows 0 (the "tenant went silent" alert compares with yesterday).
+pub fn describe_tenants<'a>(tenants: impl IntoIterator<Item = &'a str>) {
+    for t in tenants {
+        for signal in Signal::ALL {
+            counter!(EDGE_PUBLISHED_RECORDS, "signal" => signal.as_str(), "tenant" => tenant(t)).increment(0);
+        }
+    }
 }
 
 /// Describes the consumer's metrics and registers fixed-label counters at 0.
@@ -207,6 +250,15 @@ pub fn describe_consumer() {
         "Failed inserts, by table and class (retry or reject)"
     );
     describe_gauge!(CONSUMER_PAUSED, "1 while consumption is paused to retry an insert");
+    describe_gauge!(
+        CONSUMER_LAST_INSERT,
+        Unit::Seconds,
+        "Unix time of the last successful batch insert"
+    );
+    describe_counter!(CONSUMER_REBALANCES, "Partition assignments and revocations, by kind");
+    for kind in ["assign", "revoke"] {
+        counter!(CONSUMER_REBALANCES, "kind" => kind).increment(0);
+    }
     describe_gauge!(
         CONSUMER_COMMITTED_RECEIVED_AT,
         Unit::Seconds,

@@ -30,11 +30,13 @@ struct Pipeline {
     edge: TestEdge,
     config: Config,
     consumers: Vec<(CancellationToken, tokio::task::JoinHandle<()>)>,
+    admins: Vec<SocketAddr>,
 }
 
 /// The settings every test consumer uses: short batches, quick group membership.
 fn consumer_config(mut config: Config, group: &str) -> Config {
     config.consumer.group_id = group.to_string();
+    config.consumer.lag_refresh_ms = 500;
     config.consumer.batch_max_age_ms = 200;
     config.consumer.retry_max_ms = 1000;
     config.consumer.admin_listen = "127.0.0.1:0".parse().unwrap();
@@ -55,6 +57,7 @@ impl Pipeline {
             edge,
             config,
             consumers: Vec::new(),
+            admins: Vec::new(),
         };
         p.start_consumer(None).await;
         p
@@ -88,6 +91,7 @@ impl Pipeline {
         });
         common::wait_ready(addr, Duration::from_secs(20)).await;
         self.consumers.push((stop, task));
+        self.admins.push(addr);
         addr
     }
 
@@ -455,7 +459,46 @@ async fn clickhouse_restart_loses_and_doubles_nothing() {
 
     ch.stop();
     p.send(second).await; // the edge still accepts: Kafka has it
-    tokio::time::sleep(Duration::from_secs(3)).await; // the consumer fails, pauses and retries
+                          // The consumer fails, pauses and retries; its lag, read on its own schedule, shows it.
+    let admin = p.admins[0];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = reqwest::get(format!("http://{admin}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let lag_total: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("cowork_consumer_lag{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if lag_total > 0.0 && text.lines().any(|l| l == "cowork_consumer_paused 1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no lag or pause shown while ClickHouse is down:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let ready = reqwest::get(format!("http://{admin}/readyz")).await.unwrap().status();
+    let text = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        ready,
+        503,
+        "not ready while paused: {}",
+        text.lines()
+            .filter(|l| l.contains("paused") || l.contains("insert_errors") || l.contains("_lag"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     let behind = lag(&p.brokers(), "cowork-test", &p.config.kafka.logs_topic);
     assert_ne!(behind, Some(0), "nothing is committed while ClickHouse is down");
     ch.restart();
@@ -720,6 +763,7 @@ async fn consumer_sigkill_mid_batch_loses_and_doubles_nothing() {
         edge,
         config,
         consumers: Vec::new(),
+        admins: Vec::new(),
     };
     p.send(&common::corpus("json-gzip")).await;
     let dir = tempfile::tempdir().unwrap();

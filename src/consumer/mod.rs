@@ -14,6 +14,7 @@
 //! and the tables' deduplication on `event_id` makes that replay exact.
 
 mod dead_letter;
+mod group;
 mod payload;
 
 use std::collections::BTreeMap;
@@ -40,6 +41,7 @@ use crate::schema::{self, SchemaError};
 use crate::store::{Store, StoreError};
 use crate::{admin, server};
 use dead_letter::Pending;
+use group::{GroupContext, Ownership};
 
 /// How long shutdown keeps trying to flush the last batch before leaving it to be re-read.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(30);
@@ -69,7 +71,8 @@ struct Batch {
     dead: Vec<Pending>,
     /// Per partition, the offset after the last message taken.
     next_offsets: BTreeMap<i32, i64>,
-    stats: Stats,
+    /// Per tenant.
+    stats: BTreeMap<String, Stats>,
     dead_count: u64,
     inserted_count: u64,
     newest_received_ns: u64,
@@ -85,7 +88,8 @@ impl Batch {
 
 pub struct Consumer {
     config: Config,
-    kafka: StreamConsumer,
+    kafka: StreamConsumer<GroupContext>,
+    owned: Arc<Ownership>,
     store: Store,
     producer: FutureProducer,
     decoder: Decoder,
@@ -115,9 +119,14 @@ impl Consumer {
         for (k, v) in &config.kafka.consumer {
             c.set(k, v);
         }
-        let kafka: StreamConsumer = c.create()?;
+        let owned = Arc::new(Ownership::default());
+        let kafka: StreamConsumer<GroupContext> = c.create_with_context(GroupContext {
+            topic: config.kafka.logs_topic.clone(),
+            owned: owned.clone(),
+        })?;
         kafka.subscribe(&[&config.kafka.logs_topic])?;
         Ok(Consumer {
+            owned,
             producer: dead_letter::producer(&config)?,
             decoder: Decoder::new(config.edge.max_decompressed_bytes),
             store,
@@ -209,17 +218,27 @@ impl Consumer {
             let stats = self
                 .decoder
                 .encode(&env, body, msg.partition(), msg.offset(), policy, &mut batch.rows)?;
-            Ok((stats, env.received_at_ns))
+            Ok((stats, env))
         });
-        match result {
-            Ok((stats, received_at_ns)) => {
-                batch.stats.add(&stats);
-                batch.newest_received_ns = batch.newest_received_ns.max(received_at_ns);
-                if stats.total() > 0 {
-                    batch.held.push(Held { msg, start });
+        let keep = match result {
+            Ok((stats, env)) => {
+                batch.newest_received_ns = batch.newest_received_ns.max(env.received_at_ns);
+                let keep = stats.total() > 0;
+                match batch.stats.get_mut(env.tenant) {
+                    Some(s) => s.add(&stats),
+                    None => {
+                        batch.stats.insert(env.tenant.to_string(), stats);
+                    }
                 }
+                keep
             }
-            Err(why) => dead_letter(batch, &msg, why),
+            Err(why) => {
+                dead_letter(batch, &msg, why);
+                false
+            }
+        };
+        if keep {
+            batch.held.push(Held { msg, start });
         }
     }
 
@@ -380,11 +399,15 @@ fn dead_letter(batch: &mut Batch, msg: &OwnedMessage, why: DeadLetter) {
 }
 
 fn record_batch(batch: &Batch) {
-    let s = &batch.stats;
-    for (i, label) in m::EVENT_LABELS.iter().enumerate() {
-        if s.events[i] > 0 {
-            ::metrics::counter!(m::CONSUMER_EVENTS, "event" => *label).increment(s.events[i]);
+    let mut s = Stats::default();
+    for (tenant, t) in &batch.stats {
+        for (i, label) in m::EVENT_LABELS.iter().enumerate() {
+            if t.events[i] > 0 {
+                ::metrics::counter!(m::CONSUMER_EVENTS, "event" => *label, "tenant" => m::tenant(tenant))
+                    .increment(t.events[i]);
+            }
         }
+        s.add(t);
     }
     for (i, source) in ["observed", "event_timestamp", "received", "clamped"]
         .iter()
@@ -398,6 +421,9 @@ fn record_batch(batch: &Batch) {
     ::metrics::counter!(m::CONSUMER_MESSAGES, "outcome" => "dead_lettered").increment(batch.dead_count);
     ::metrics::counter!(m::CONSUMER_MESSAGES, "outcome" => "inserted").increment(batch.inserted_count);
     ::metrics::histogram!(m::CONSUMER_BATCH_ROWS).record(s.total() as f64);
+    if batch.inserted_count > 0 {
+        ::metrics::gauge!(m::CONSUMER_LAST_INSERT).set(crate::edge::now_ms() as f64 / 1e3);
+    }
     if batch.newest_received_ns > 0 {
         ::metrics::gauge!(m::CONSUMER_COMMITTED_RECEIVED_AT).set(batch.newest_received_ns as f64 / 1e9);
     }
@@ -414,13 +440,18 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 pub async fn run(config: Config, admin_listener: TcpListener, shutdown: CancellationToken) -> Result<(), StartError> {
     let prometheus = m::install();
     m::describe_consumer();
+    m::set_tenant_label(config.metrics.tenant_label);
     let consumer = Consumer::new(config.clone()).await?;
     let ready = consumer.ready.clone();
+    let stop_lag = Arc::new(AtomicBool::new(false));
+    group::watch_lag(&config, consumer.owned.clone(), stop_lag.clone())?;
+    let (owned, topic) = (consumer.owned.clone(), config.kafka.logs_topic.clone());
+    let lag: admin::ExtraFn = Arc::new(move || m::render_lag(&topic, &owned.lag()));
     let admin_stop = CancellationToken::new();
     let admin = tokio::spawn(server::serve(
         admin_listener,
         None,
-        admin::router(prometheus, Arc::new(move || ready.load(Ordering::Relaxed))),
+        admin::router(prometheus, Arc::new(move || ready.load(Ordering::Relaxed)), Some(lag)),
         admin_stop.clone(),
         Duration::from_secs(5),
         crate::config::ADMIN_MAX_CONNECTIONS,
@@ -428,6 +459,7 @@ pub async fn run(config: Config, admin_listener: TcpListener, shutdown: Cancella
     let retention = tokio::spawn(retention_loop(config.clone(), shutdown.clone()));
     tracing::info!(topic = %config.kafka.logs_topic, group = %config.consumer.group_id, database = %config.clickhouse.database, "consumer started");
     consumer.run(shutdown).await;
+    stop_lag.store(true, Ordering::Relaxed);
     retention.abort();
     admin_stop.cancel();
     let _ = admin.await;

@@ -177,8 +177,10 @@ pub async fn run(listeners: Listeners, config: Config, shutdown: CancellationTok
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
         _ => None,
     };
+    metrics::set_tenant_label(config.metrics.tenant_label);
     let edge = Arc::new(Edge::new(config)?);
     ::metrics::gauge!(metrics::EDGE_KEYS_LOADED).set(edge.keys.current().len() as f64);
+    metrics::describe_tenants(edge.keys.current().tenants());
     if edge.keys.current().is_empty() {
         tracing::warn!(path = %edge.config.edge.keys_path.display(), "the key file has no keys: every request will get 401 until `cowork-ingest keys create` adds one");
     }
@@ -196,7 +198,7 @@ pub async fn run(listeners: Listeners, config: Config, shutdown: CancellationTok
     let admin = tokio::spawn(server::serve(
         listeners.admin,
         None,
-        admin::router(prometheus, Arc::new(move || ready_edge.is_ready())),
+        admin::router(prometheus, Arc::new(move || ready_edge.is_ready()), None),
         admin_stop.clone(),
         DRAIN_TIMEOUT,
         crate::config::ADMIN_MAX_CONNECTIONS,

@@ -178,8 +178,12 @@ impl Publisher {
         match outcome {
             Ok(Ok(Ok(_))) => {
                 self.set_ready(true);
-                ::metrics::counter!(metrics::EDGE_PUBLISHED_RECORDS, "signal" => env.signal.as_str())
-                    .increment(env.records);
+                ::metrics::counter!(
+                    metrics::EDGE_PUBLISHED_RECORDS,
+                    "signal" => env.signal.as_str(),
+                    "tenant" => metrics::tenant(&env.principal.tenant)
+                )
+                .increment(env.records);
                 Ok(())
             }
             Ok(Ok(Err((e, _)))) => Err(self.classify(e)),

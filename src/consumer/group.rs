@@ -1,0 +1,130 @@
+//! Group membership as the metrics see it: which partitions this process owns (kept current by
+//! the rebalance callbacks), and their lag, read from Kafka on its own schedule by a thread that
+//! never waits on the consumer loop. A stalled consumer therefore still shows growing lag, and a
+//! revoked partition's lag disappears with the partition.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use crate::config::Config;
+use crate::edge::publish::client_config;
+use crate::metrics as m;
+
+/// Partitions owned now, and their last measured lag.
+#[derive(Default)]
+pub struct Ownership {
+    assigned: Mutex<BTreeSet<i32>>,
+    lag: Mutex<BTreeMap<i32, i64>>,
+}
+
+impl Ownership {
+    pub fn lag(&self) -> BTreeMap<i32, i64> {
+        self.lag.lock().expect("not poisoned").clone()
+    }
+
+    fn assigned(&self) -> Vec<i32> {
+        self.assigned.lock().expect("not poisoned").iter().copied().collect()
+    }
+}
+
+/// The consumer's librdkafka context: follows rebalances.
+pub struct GroupContext {
+    pub topic: String,
+    pub owned: Arc<Ownership>,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let partitions = |tpl: &TopicPartitionList| -> Vec<i32> {
+            tpl.elements_for_topic(&self.topic)
+                .iter()
+                .map(|e| e.partition())
+                .collect()
+        };
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let new = partitions(tpl);
+                ::metrics::counter!(m::CONSUMER_REBALANCES, "kind" => "assign").increment(1);
+                tracing::info!(partitions = ?new, "partitions assigned");
+                self.owned.assigned.lock().expect("not poisoned").extend(new);
+            }
+            Rebalance::Revoke(tpl) => {
+                let gone = partitions(tpl);
+                ::metrics::counter!(m::CONSUMER_REBALANCES, "kind" => "revoke").increment(1);
+                tracing::info!(partitions = ?gone, "partitions revoked");
+                let mut assigned = self.owned.assigned.lock().expect("not poisoned");
+                let mut lag = self.owned.lag.lock().expect("not poisoned");
+                for p in gone {
+                    assigned.remove(&p);
+                    lag.remove(&p);
+                }
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
+        }
+    }
+}
+
+/// Measures the lag of the owned partitions every `consumer.lag_refresh_ms`, until `stop`:
+/// the high watermark minus the group's committed offset (or the low watermark when nothing is
+/// committed yet), from Kafka itself.
+pub fn watch_lag(config: &Config, owned: Arc<Ownership>, stop: Arc<AtomicBool>) -> rdkafka::error::KafkaResult<()> {
+    let mut c = client_config(config);
+    c.set("group.id", &config.consumer.group_id)
+        .set("enable.auto.commit", "false");
+    // Never subscribes: it only asks the group coordinator and the partition leaders.
+    let client: BaseConsumer = c.create()?;
+    let topic = config.kafka.logs_topic.clone();
+    let every = Duration::from_millis(config.consumer.lag_refresh_ms.max(100));
+    std::thread::Builder::new()
+        .name("lag-watch".into())
+        .spawn(move || {
+            let timeout = Duration::from_secs(5);
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let parts = owned.assigned();
+                let mut measured = BTreeMap::new();
+                if !parts.is_empty() {
+                    let mut tpl = TopicPartitionList::new();
+                    for p in &parts {
+                        tpl.add_partition(&topic, *p);
+                    }
+                    match client.committed_offsets(tpl, timeout) {
+                        Ok(committed) => {
+                            for p in parts {
+                                let Ok((low, high)) = client.fetch_watermarks(&topic, p, timeout) else {
+                                    continue;
+                                };
+                                let at = match committed.find_partition(&topic, p).map(|e| e.offset()) {
+                                    Some(Offset::Offset(o)) => o.max(low),
+                                    _ => low,
+                                };
+                                measured.insert(p, (high - at).max(0));
+                            }
+                        }
+                        Err(e) => tracing::debug!(error = %e, "could not read committed offsets for the lag"),
+                    }
+                }
+                {
+                    let assigned = owned.assigned.lock().expect("not poisoned");
+                    let mut lag = owned.lag.lock().expect("not poisoned");
+                    // Keep the last value of a partition Kafka did not answer for this time.
+                    for (p, n) in measured {
+                        lag.insert(p, n);
+                    }
+                    lag.retain(|p, _| assigned.contains(p));
+                }
+                while started.elapsed() < every && !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        })
+        .map_err(|e| rdkafka::error::KafkaError::ClientCreation(e.to_string()))?;
+    Ok(())
+}
