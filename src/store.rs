@@ -116,7 +116,8 @@ impl Store {
     }
 }
 
-fn unescape_tsv(field: &str) -> String {
+/// A TabSeparated field as text: ClickHouse escapes `\\`, `'`, tab, newline and a few others.
+pub fn unescape_tsv(field: &str) -> String {
     if !field.contains('\\') {
         return field.to_string();
     }

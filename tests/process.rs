@@ -12,14 +12,6 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cowork-ingest"))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Peak resident set size of a process, from /proc (VmHWM), in bytes.
 fn peak_rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -116,7 +108,7 @@ async fn memory_stays_bounded_under_concurrent_bombs_while_the_broker_is_down() 
     let brokers = cluster.bootstrap_servers();
     let dir = tempfile::tempdir().unwrap();
     let keys = make_keys(&dir.path().join("keys.toml"));
-    let (http, grpc, admin) = (free_port(), free_port(), free_port());
+    let (http, grpc, admin) = (common::free_port(), common::free_port(), common::free_port());
     let config = dir.path().join("edge.toml");
     std::fs::write(
         &config,

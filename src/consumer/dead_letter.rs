@@ -49,6 +49,20 @@ pub fn producer(config: &Config) -> rdkafka::error::KafkaResult<FutureProducer> 
     c.create()
 }
 
+/// A message's headers without any `cowork-dlq-*` ones: what the edge wrote.
+fn original_headers(msg: &impl Message) -> OwnedHeaders {
+    let mut headers = OwnedHeaders::new();
+    if let Some(original) = msg.headers() {
+        for h in original.iter().filter(|h| !h.key.starts_with(header::PREFIX)) {
+            headers = headers.insert(Header {
+                key: h.key,
+                value: h.value,
+            });
+        }
+    }
+    headers
+}
+
 /// A dead letter waiting to be produced.
 pub struct Pending {
     key: Option<Vec<u8>>,
@@ -59,15 +73,7 @@ pub struct Pending {
 impl Pending {
     /// The message as read, its original headers, and the reason.
     pub fn new(msg: &impl Message, why: &DeadLetter) -> Pending {
-        let mut headers = OwnedHeaders::new();
-        if let Some(original) = msg.headers() {
-            for h in original.iter().filter(|h| !h.key.starts_with(header::PREFIX)) {
-                headers = headers.insert(Header {
-                    key: h.key,
-                    value: h.value,
-                });
-            }
-        }
+        let mut headers = original_headers(msg);
         let at = crate::edge::now_ms().to_string();
         let partition = msg.partition().to_string();
         let offset = msg.offset().to_string();
@@ -186,15 +192,7 @@ pub async fn redrive(config: &Config, limit: Option<u64>) -> anyhow::Result<u64>
         let target = super::payload::header_str(&msg, header::TOPIC)
             .unwrap_or(&config.kafka.logs_topic)
             .to_string();
-        let mut headers = OwnedHeaders::new();
-        if let Some(original) = msg.headers() {
-            for h in original.iter().filter(|h| !h.key.starts_with(header::PREFIX)) {
-                headers = headers.insert(Header {
-                    key: h.key,
-                    value: h.value,
-                });
-            }
-        }
+        let headers = original_headers(&msg);
         let mut pending = vec![Pending {
             key: msg.key().map(<[u8]>::to_vec),
             payload: msg.payload().unwrap_or_default().to_vec(),

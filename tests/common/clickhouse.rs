@@ -41,14 +41,6 @@ fn spawn_for_process(cmd: Command) -> Child {
     rx.recv().unwrap().expect("clickhouse-server starts")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn server_command() -> Command {
     if let Ok(path) = which("clickhouse-server") {
         Command::new(path)
@@ -115,7 +107,7 @@ impl ClickHouse {
     pub fn start() -> ClickHouse {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
-        write_config(&dir, free_port(), free_port());
+        write_config(&dir, super::free_port(), super::free_port());
         let mut ch = ClickHouse {
             url: String::new(),
             dir,
@@ -231,21 +223,7 @@ pub async fn migrated(mut config: Config, url: &str) -> Config {
     config
 }
 
-/// A TabSeparated field as text: ClickHouse escapes `\`, `'`, tab and newline.
+/// A TabSeparated field as text (the library's own unescaping).
 pub fn unescape(field: &str) -> String {
-    let mut out = String::with_capacity(field.len());
-    let mut chars = field.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('t') => out.push('\t'),
-            Some('n') => out.push('\n'),
-            Some(other) => out.push(other),
-            None => {}
-        }
-    }
-    out
+    cowork_ingest::store::unescape_tsv(field)
 }

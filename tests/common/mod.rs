@@ -21,6 +21,15 @@ pub mod clickhouse;
 
 pub const PARTITIONS: i32 = 3;
 
+/// A TCP port free at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Keys of every kind the auth matrix needs.
 pub struct TestKeys {
     pub ingest: String,
