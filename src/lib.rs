@@ -40,6 +40,7 @@ pub mod normalize;
 pub mod rows;
 pub mod schema;
 pub mod server;
+pub mod status;
 pub mod store;
 pub mod tls;
 pub mod wire;

@@ -53,6 +53,18 @@ enum Command {
         #[arg(long)]
         limit: Option<u64>,
     },
+    /// The on-call view: lag per partition, rates, last insert, dead letters, the edge's traffic.
+    Status {
+        /// The edge's metrics. Default: `edge.admin_listen` on this host.
+        #[arg(long)]
+        edge_metrics: Option<String>,
+        /// The consumer's metrics. Default: `consumer.admin_listen` on this host.
+        #[arg(long)]
+        consumer_metrics: Option<String>,
+        /// Seconds between the two scrapes the rates come from.
+        #[arg(long, default_value_t = 2.0)]
+        interval: f64,
+    },
     /// Manage API keys in the key file (`edge.keys_path`).
     Keys {
         #[command(subcommand)]
@@ -196,6 +208,23 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Runtime::new()?;
             let n = rt.block_on(consumer::redrive(&config, limit))?;
             eprintln!("re-published {n} dead letter(s) from {}", config.consumer.dlq_topic);
+            Ok(())
+        }
+        Command::Status {
+            edge_metrics,
+            consumer_metrics,
+            interval,
+        } => {
+            let local = |addr: std::net::SocketAddr| format!("http://127.0.0.1:{}/metrics", addr.port());
+            let edge = edge_metrics.unwrap_or_else(|| local(config.edge.admin_listen));
+            let consumer = consumer_metrics.unwrap_or_else(|| local(config.consumer.admin_listen));
+            let rt = tokio::runtime::Runtime::new()?;
+            let text = rt.block_on(cowork_ingest::status::status(
+                &edge,
+                &consumer,
+                std::time::Duration::from_secs_f64(interval.max(0.1)),
+            ));
+            print!("{text}");
             Ok(())
         }
         Command::Keys { command } => run_keys(&config, command),
