@@ -35,6 +35,7 @@ pub mod envelope;
 #[cfg(test)]
 mod fixtures;
 pub mod keys;
+pub mod loadgen;
 pub mod metrics;
 pub mod normalize;
 pub mod rows;

@@ -65,6 +65,40 @@ enum Command {
         #[arg(long, default_value_t = 2.0)]
         interval: f64,
     },
+    /// Send synthetic Claude Code and Cowork traffic to an OTLP endpoint (demos and load runs).
+    Loadgen {
+        /// `http://host:4318` for http/*, `http://host:4317` for grpc. Default: this host's edge.
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[arg(long, value_enum, default_value = "http/protobuf")]
+        protocol: cowork_ingest::loadgen::Protocol,
+        /// Compress requests with gzip.
+        #[arg(long)]
+        gzip: bool,
+        /// An ingest key (`cowork-ingest keys create`).
+        #[arg(long, env = "OTLP_API_KEY", hide_env_values = true)]
+        api_key: String,
+        /// Events per second to aim at; 0 sends as fast as the server answers.
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Stop after this many sessions (default 100 unless --duration is given).
+        #[arg(long)]
+        sessions: Option<u64>,
+        /// Log records per request.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Attribute styles, one per session in turn.
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "v2,strings,last9,legacy")]
+        styles: Vec<cowork_ingest::loadgen::Style>,
+    },
     /// Manage API keys in the key file (`edge.keys_path`).
     Keys {
         #[command(subcommand)]
@@ -225,6 +259,48 @@ fn main() -> anyhow::Result<()> {
                 std::time::Duration::from_secs_f64(interval.max(0.1)),
             ));
             print!("{text}");
+            Ok(())
+        }
+        Command::Loadgen {
+            endpoint,
+            protocol,
+            gzip,
+            api_key,
+            rate,
+            duration,
+            sessions,
+            batch,
+            concurrency,
+            seed,
+            styles,
+        } => {
+            use cowork_ingest::loadgen::{self, Protocol};
+            let port = match protocol {
+                Protocol::Grpc => config.edge.grpc_listen.port(),
+                _ => config.edge.http_listen.port(),
+            };
+            let options = loadgen::Options {
+                endpoint: endpoint.unwrap_or_else(|| format!("http://127.0.0.1:{port}")),
+                protocol,
+                gzip,
+                api_key,
+                sessions: sessions.unwrap_or(if duration.is_some() { 0 } else { 100 }),
+                duration: duration.map(std::time::Duration::from_secs_f64),
+                rate,
+                batch,
+                concurrency,
+                seed,
+                styles,
+                progress: Some(std::time::Duration::from_secs(5)),
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            let report = rt.block_on(loadgen::run(options))?;
+            println!("{report}");
+            anyhow::ensure!(
+                report.failed_events == 0,
+                "the server refused or lost {} events",
+                report.failed_events
+            );
             Ok(())
         }
         Command::Keys { command } => run_keys(&config, command),
