@@ -44,4 +44,5 @@ pub mod server;
 pub mod status;
 pub mod store;
 pub mod tls;
+pub mod topics;
 pub mod wire;

@@ -99,6 +99,11 @@ enum Command {
         #[arg(long, value_enum, value_delimiter = ',', default_value = "v2,strings,last9,legacy")]
         styles: Vec<cowork_ingest::loadgen::Style>,
     },
+    /// Check the pipeline's Kafka topics against this configuration's limits.
+    Topics {
+        #[command(subcommand)]
+        command: TopicsCommand,
+    },
     /// Manage API keys in the key file (`edge.keys_path`).
     Keys {
         #[command(subcommand)]
@@ -115,6 +120,17 @@ enum Command {
         /// Also write the bootstrap address to this file.
         #[arg(long)]
         bootstrap_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TopicsCommand {
+    /// Existence, partitions, replication, min.insync.replicas, retention, max.message.bytes.
+    /// Exits non-zero when a topic cannot do its job.
+    Check {
+        /// Create the missing topics first (replication min(3, brokers)).
+        #[arg(long)]
+        create: bool,
     },
 }
 
@@ -301,6 +317,15 @@ fn main() -> anyhow::Result<()> {
                 "the server refused or lost {} events",
                 report.failed_events
             );
+            Ok(())
+        }
+        Command::Topics {
+            command: TopicsCommand::Check { create },
+        } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            let (report, ok) = rt.block_on(cowork_ingest::topics::check(&config, create))?;
+            print!("{report}");
+            anyhow::ensure!(ok, "some topics cannot do their job (see above)");
             Ok(())
         }
         Command::Keys { command } => run_keys(&config, command),

@@ -5,14 +5,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use cowork_ingest::config::ContentPolicy;
-use cowork_ingest::consumer::{Decoder, Envelope};
-use cowork_ingest::envelope::{Compression, ContentType};
-use cowork_ingest::rows::{Rows, Table};
 use cowork_ingest::schema;
-use cowork_ingest::store::Store;
 
 /// The ```sql blocks of the README.
 fn readme_queries() -> Vec<String> {
@@ -36,57 +29,11 @@ fn readme_queries() -> Vec<String> {
     out
 }
 
-fn chdb_python() -> PathBuf {
-    std::env::var_os("COWORK_CHDB_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.dev/venv/bin/python")))
-}
-
-/// Numbers compare by value (18.16 prints `1.500000000`, current releases `1.5`), text exactly.
-fn normalize(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
-    rows.into_iter()
-        .map(|r| {
-            r.into_iter()
-                .map(|f| match f.parse::<f64>() {
-                    Ok(v) if !f.contains('-') || f.starts_with('-') => format!("{v:.9}"),
-                    _ => common::clickhouse::unescape(&f),
-                })
-                .collect()
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readme_queries_agree_on_clickhouse_18_16_and_current() {
-    // Encode the corpus once.
-    let mut rows = Rows::default();
-    let mut decoder = Decoder::new(64 << 20);
-    let policy = ContentPolicy::default();
-    for (i, b) in common::corpus("proto-none").iter().enumerate() {
-        let env = Envelope {
-            tenant: "acme",
-            content_type: ContentType::Protobuf,
-            compression: Compression::Identity,
-            received_at_ns: 1_795_100_000_000_000_000,
-        };
-        decoder.encode(&env, &b.body, 0, i as i64, &policy, &mut rows).unwrap();
-    }
-    assert_eq!(rows.events(), 1232);
-
-    // ClickHouse 18.16.
-    let ch = common::clickhouse::shared();
-    let config = common::clickhouse::migrated(cowork_ingest::config::Config::default(), &ch.url).await;
-    let db = config.clickhouse.database.clone();
-    let store = Store::new(&config.clickhouse);
-    let dir = tempfile::tempdir().unwrap();
-    let mut tables = Vec::new();
-    for t in Table::ALL {
-        let data = rows.bufs[t as usize].clone();
-        store.insert(t.name(), &t.columns(), data.clone().into()).await.unwrap();
-        let path = dir.path().join(format!("{}.rowbinary", t.name()));
-        std::fs::write(&path, &data).unwrap();
-        tables.push(serde_json::json!({"name": t.name(), "columns": t.columns(), "path": path}));
-    }
+    let corpus = common::clickhouse::load_corpus().await;
+    assert_eq!(corpus.events, 1232);
+    let (db, url) = (corpus.db.clone(), corpus.url.clone());
     let queries: Vec<String> = readme_queries()
         .iter()
         .map(|q| q.replace("cowork.", &format!("{db}.")))
@@ -94,7 +41,7 @@ async fn readme_queries_agree_on_clickhouse_18_16_and_current() {
     assert!(queries.len() >= 8, "the README documents its queries in ```sql blocks");
     let mut old = Vec::new();
     for q in &queries {
-        let text = common::clickhouse::query(&ch.url, &format!("{q}\nFORMAT TabSeparated")).await;
+        let text = common::clickhouse::query(&url, &format!("{q}\nFORMAT TabSeparated")).await;
         let result: Vec<Vec<String>> = text
             .lines()
             .map(|l| l.split('\t').map(str::to_string).collect())
@@ -104,19 +51,19 @@ async fn readme_queries_agree_on_clickhouse_18_16_and_current() {
     }
 
     // Current ClickHouse, embedded.
-    let args = dir.path().join("args.json");
+    let args = corpus.dir.path().join("args.json");
     std::fs::write(
         &args,
         serde_json::json!({
             "database": db,
             "ddl": schema::render(&db),
-            "tables": tables,
+            "tables": corpus.tables,
             "queries": queries,
         })
         .to_string(),
     )
     .unwrap();
-    let python = chdb_python();
+    let python = common::clickhouse::chdb_python();
     let out = std::process::Command::new(&python)
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/chdb_check.py"))
         .arg(&args)
@@ -137,6 +84,10 @@ async fn readme_queries_agree_on_clickhouse_18_16_and_current() {
     assert_eq!(new.len(), queries.len());
     eprintln!("{} README queries agree on 18.16 and {version}", queries.len());
     for ((q, a), b) in queries.iter().zip(old).zip(new) {
-        assert_eq!(normalize(a), normalize(b), "18.16 and {version} disagree on:\n{q}");
+        assert_eq!(
+            common::clickhouse::comparable(&a),
+            common::clickhouse::comparable(&b),
+            "18.16 and {version} disagree on:\n{q}"
+        );
     }
 }

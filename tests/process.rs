@@ -197,3 +197,37 @@ async fn memory_stays_bounded_under_concurrent_bombs_while_the_broker_is_down() 
         baseline / MIB
     );
 }
+
+/// `topics check` reads the real broker's metadata: the dev cluster's topics exist (with the
+/// warnings a single broker earns), and a topic the configuration names but Kafka lacks fails.
+#[test]
+fn topics_check_names_missing_topics_and_thin_replication() {
+    let cluster = cluster();
+    let brokers = cluster.bootstrap_servers();
+    let run = |extra: &[&str]| {
+        let mut cmd = bin();
+        cmd.args(["--set", &format!("kafka.brokers={brokers}")]);
+        for e in extra {
+            cmd.args(["--set", e]);
+        }
+        cmd.args(["topics", "check"])
+            .env_remove("KAFKA_BROKERS")
+            .output()
+            .unwrap()
+    };
+    let ok = run(&[]);
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{text}");
+    assert!(
+        text.contains("cowork-otlp-logs (raw logs): 3 partition(s), replication 1"),
+        "{text}"
+    );
+    assert!(text.contains("replication factor 1"), "{text}");
+    let bad = run(&["kafka.traces_topic=no-such-topic"]);
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert!(!bad.status.success(), "{text}");
+    assert!(
+        text.contains("PROBLEM  no-such-topic (raw traces)") && text.contains("does not exist"),
+        "{text}"
+    );
+}

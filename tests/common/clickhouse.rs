@@ -227,3 +227,76 @@ pub async fn migrated(mut config: Config, url: &str) -> Config {
 pub fn unescape(field: &str) -> String {
     cowork_ingest::store::unescape_tsv(field)
 }
+
+/// The corpus loaded once into a fresh database: encoded by the consumer's fast path (tenant
+/// `acme`), inserted into the shared 18.16 server, and written as one RowBinary file per table
+/// so that chdb (current ClickHouse) can load the very same rows.
+pub struct LoadedCorpus {
+    pub url: String,
+    pub db: String,
+    pub events: usize,
+    /// `[{"name", "columns", "path"}]`, as `tests/chdb_check.py` takes them.
+    pub tables: Vec<serde_json::Value>,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn load_corpus() -> LoadedCorpus {
+    use cowork_ingest::config::ContentPolicy;
+    use cowork_ingest::consumer::{Decoder, Envelope};
+    use cowork_ingest::envelope::{Compression, ContentType};
+    use cowork_ingest::rows::{Rows, Table};
+
+    let mut rows = Rows::default();
+    let mut decoder = Decoder::new(64 << 20);
+    let policy = ContentPolicy::default();
+    for (i, b) in super::corpus("proto-none").iter().enumerate() {
+        let env = Envelope {
+            tenant: "acme",
+            content_type: ContentType::Protobuf,
+            compression: Compression::Identity,
+            received_at_ns: 1_795_100_000_000_000_000,
+        };
+        decoder.encode(&env, &b.body, 0, i as i64, &policy, &mut rows).unwrap();
+    }
+    let ch = shared();
+    let config = migrated(Config::default(), &ch.url).await;
+    let store = Store::new(&config.clickhouse);
+    let dir = tempfile::tempdir().unwrap();
+    let mut tables = Vec::new();
+    for t in Table::ALL {
+        let data = rows.bufs[t as usize].clone();
+        store.insert(t.name(), &t.columns(), data.clone().into()).await.unwrap();
+        let path = dir.path().join(format!("{}.rowbinary", t.name()));
+        std::fs::write(&path, &data).unwrap();
+        tables.push(serde_json::json!({"name": t.name(), "columns": t.columns(), "path": path}));
+    }
+    LoadedCorpus {
+        url: ch.url.clone(),
+        db: config.clickhouse.database,
+        events: rows.events(),
+        tables,
+        dir,
+    }
+}
+
+/// The Python with chdb-core that `scripts/test` installs (or `COWORK_CHDB_PYTHON`).
+pub fn chdb_python() -> PathBuf {
+    std::env::var_os("COWORK_CHDB_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.dev/venv/bin/python")))
+}
+
+/// Rows for comparing two ClickHouse generations: numbers by value (18.16 prints `1.500000000`,
+/// current releases `1.5`), text exactly.
+pub fn comparable(rows: &[Vec<String>]) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .map(|f| match f.parse::<f64>() {
+                    Ok(v) if !f.contains('-') || f.starts_with('-') => format!("{v:.9}"),
+                    _ => f.clone(),
+                })
+                .collect()
+        })
+        .collect()
+}
