@@ -60,6 +60,13 @@ install_chdb() {
   export COWORK_CHDB_PYTHON="$CHDB_PYTHON"
 }
 
+# promtool (Prometheus config, rules and their unit tests) and docker-compose (the compose file
+# is checked with `docker-compose config`; no Docker engine is needed for that).
+install_ops_tools() {
+  command -v promtool >/dev/null || apt_install prometheus
+  command -v docker-compose >/dev/null || apt_install docker-compose
+}
+
 # A pid file names a live process of ours: after a reboot the pid may belong to something else.
 pid_alive() {
   [ -f "$1" ] || return 1
