@@ -92,6 +92,9 @@ pub const DEFAULT_CONSUMER_QUEUE_KBYTES: &str = "65536";
 /// How often the consumer reads its lag from Kafka (on its own schedule, so a stalled consumer
 /// still shows growing lag).
 pub const DEFAULT_LAG_REFRESH_MS: u64 = 5_000;
+/// How long a stopping consumer keeps trying to store its last batch (ClickHouse down): the
+/// rest is read again by whoever owns the partitions next.
+pub const DEFAULT_SHUTDOWN_FLUSH_MS: u64 = 30_000;
 /// How often retention looks for partitions to drop.
 pub const DEFAULT_RETENTION_CHECK_MS: u64 = 3_600_000;
 
@@ -190,6 +193,9 @@ pub struct ConsumerConfig {
     pub retry_max_ms: u64,
     /// How often consumer lag is read from Kafka, whatever the consumer is doing. Default 5000 ms.
     pub lag_refresh_ms: u64,
+    /// On shutdown, how long to keep trying to store the last batch before leaving it to be read
+    /// again. Default 30000 ms.
+    pub shutdown_flush_ms: u64,
 }
 
 impl Default for ConsumerConfig {
@@ -204,6 +210,7 @@ impl Default for ConsumerConfig {
             retry_min_ms: DEFAULT_RETRY_MIN_MS,
             retry_max_ms: DEFAULT_RETRY_MAX_MS,
             lag_refresh_ms: DEFAULT_LAG_REFRESH_MS,
+            shutdown_flush_ms: DEFAULT_SHUTDOWN_FLUSH_MS,
         }
     }
 }

@@ -43,8 +43,6 @@ use crate::{admin, server};
 use dead_letter::Pending;
 use group::{GroupContext, Ownership};
 
-/// How long shutdown keeps trying to flush the last batch before leaving it to be re-read.
-const SHUTDOWN_FLUSH: Duration = Duration::from_secs(30);
 /// How long shutdown waits for Kafka to confirm the commit and the group leave.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -170,8 +168,9 @@ impl Consumer {
         tracing::info!("shutting down: flushing the last batch");
         let grace = CancellationToken::new();
         let timer = grace.clone();
+        let flush_for = Duration::from_millis(self.config.consumer.shutdown_flush_ms);
         tokio::spawn(async move {
-            tokio::time::sleep(SHUTDOWN_FLUSH).await;
+            tokio::time::sleep(flush_for).await;
             timer.cancel();
         });
         for msg in std::mem::take(&mut self.stash) {
@@ -286,16 +285,17 @@ impl Consumer {
     /// consumption is paused; a rejected batch is bisected by message, and messages rejected
     /// alone are dead-lettered with the server's reason.
     async fn insert_batch(&mut self, stop: &CancellationToken) -> bool {
-        let held = std::mem::take(&mut self.batch.held);
-        if held.is_empty() {
+        if self.batch.held.is_empty() {
             return true;
         }
-        self.batch.inserted_count = held.len() as u64;
+        // The batch stays intact until every row is stored: a shutdown in the middle of the
+        // retries leaves it whole, and its offsets unstored.
+        let held = std::mem::take(&mut self.batch.held);
         let end = self.batch.rows.mark();
-        let data: [Bytes; 6] = std::array::from_fn(|i| Bytes::from(std::mem::take(&mut self.batch.rows.bufs[i])));
-        self.batch.rows.clear();
+        let data: [Bytes; 6] = std::array::from_fn(|i| Bytes::copy_from_slice(&self.batch.rows.bufs[i]));
         let start_of = |i: usize| if i < held.len() { held[i].start } else { end };
         let mut ranges = vec![(0, held.len())];
+        let mut rejected = Vec::new();
         let mut backoff = Duration::from_millis(self.config.consumer.retry_min_ms);
         while let Some((lo, hi)) = ranges.pop() {
             let (from, to) = (start_of(lo), start_of(hi));
@@ -304,21 +304,13 @@ impl Consumer {
                 Err(StoreError::Retry(e)) => {
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "insert failed; pausing and retrying");
                     if !self.wait(backoff, stop).await {
+                        self.batch.held = held;
                         return false;
                     }
                     backoff = (backoff * 2).min(Duration::from_millis(self.config.consumer.retry_max_ms));
                     ranges.push((lo, hi));
                 }
-                Err(StoreError::Reject(e)) if hi - lo == 1 => {
-                    let msg = &held[lo].msg;
-                    tracing::warn!(partition = msg.partition(), offset = msg.offset(), error = %e, "ClickHouse rejected a payload; dead-lettering it");
-                    let why = DeadLetter {
-                        class: "clickhouse_rejected",
-                        reason: e,
-                    };
-                    dead_letter(&mut self.batch, msg, why);
-                    self.batch.inserted_count -= 1;
-                }
+                Err(StoreError::Reject(e)) if hi - lo == 1 => rejected.push((lo, e)),
                 Err(StoreError::Reject(e)) => {
                     tracing::warn!(error = %e, messages = hi - lo, "ClickHouse rejected a batch; bisecting it");
                     let mid = lo + (hi - lo) / 2;
@@ -327,6 +319,17 @@ impl Consumer {
                 }
             }
         }
+        self.batch.inserted_count = (held.len() - rejected.len()) as u64;
+        for (i, reason) in rejected {
+            let msg = &held[i].msg;
+            tracing::warn!(partition = msg.partition(), offset = msg.offset(), error = %reason, "ClickHouse rejected a payload; dead-lettering it");
+            let why = DeadLetter {
+                class: "clickhouse_rejected",
+                reason,
+            };
+            dead_letter(&mut self.batch, msg, why);
+        }
+        self.batch.rows.clear();
         true
     }
 
