@@ -107,7 +107,7 @@ pub fn assess(want: &Want, facts: &Facts) -> (Vec<String>, Vec<String>) {
         }
     }
     if let Some(retention) = num("retention.ms") {
-        if retention >= 0 && retention < MIN_RETENTION_MS {
+        if (0..MIN_RETENTION_MS).contains(&retention) {
             warnings.push(format!(
                 "retention.ms is {retention} ({:.1} days): a longer consumer outage would lose payloads; 7 days or more",
                 retention as f64 / 86_400_000.0
