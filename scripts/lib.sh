@@ -24,7 +24,8 @@ apt_install() {
   command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get to install them"
   say "installing ${missing[*]} (apt)"
   if [ "$APT_UPDATED" -eq 0 ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # shellcheck disable=SC2086
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${APT_INSTALL_FLAGS:-} "${missing[@]}" >/dev/null
 }
 
 # What building the crate needs: a C toolchain for librdkafka, OpenSSL headers for SASL_SSL.
@@ -63,8 +64,9 @@ install_chdb() {
 # promtool (Prometheus config, rules and their unit tests) and docker-compose (the compose file
 # is checked with `docker-compose config`; no Docker engine is needed for that).
 install_ops_tools() {
-  command -v promtool >/dev/null || apt_install prometheus
-  command -v docker-compose >/dev/null || apt_install docker-compose
+  # Without Recommends: docker-compose would pull in a whole Docker engine.
+  command -v promtool >/dev/null || APT_INSTALL_FLAGS=--no-install-recommends apt_install prometheus
+  command -v docker-compose >/dev/null || APT_INSTALL_FLAGS=--no-install-recommends apt_install docker-compose
 }
 
 # A pid file names a live process of ours: after a reboot the pid may belong to something else.

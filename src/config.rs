@@ -129,12 +129,16 @@ impl Default for MetricsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ClickHouseConfig {
     /// HTTP(S) URL of ClickHouse. Default `http://127.0.0.1:8123`.
+    #[serde(deserialize_with = "text::string")]
     pub url: String,
     /// Database holding the tables; `migrate` creates it. Default `cowork`.
+    #[serde(deserialize_with = "text::string")]
     pub database: String,
     /// User. Default `default`.
+    #[serde(deserialize_with = "text::string")]
     pub user: String,
     /// Password. Default empty. Never logged.
+    #[serde(deserialize_with = "text::string")]
     pub password: String,
     /// Timeout of one insert. Default 60000 ms.
     pub insert_timeout_ms: u64,
@@ -176,8 +180,10 @@ impl fmt::Debug for ClickHouseConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ConsumerConfig {
     /// Consumer group. Default `cowork-ingest`.
+    #[serde(deserialize_with = "text::string")]
     pub group_id: String,
     /// Dead-letter topic. Default `cowork-otlp-logs-dlq`.
+    #[serde(deserialize_with = "text::string")]
     pub dlq_topic: String,
     /// Admin listen address (`/healthz`, `/readyz`, `/metrics`). Default `0.0.0.0:9465`.
     pub admin_listen: SocketAddr,
@@ -348,22 +354,29 @@ impl fmt::Debug for EdgeConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
     /// `bootstrap.servers`. Default `127.0.0.1:9092`; `KAFKA_BROKERS` overrides it.
+    #[serde(deserialize_with = "text::string")]
     pub brokers: String,
     /// Topic for raw OTLP logs payloads. Default `cowork-otlp-logs`.
+    #[serde(deserialize_with = "text::string")]
     pub logs_topic: String,
     /// Topic for raw OTLP metrics payloads. Default `cowork-otlp-metrics`.
+    #[serde(deserialize_with = "text::string")]
     pub metrics_topic: String,
     /// Topic for raw OTLP traces payloads. Default `cowork-otlp-traces`.
+    #[serde(deserialize_with = "text::string")]
     pub traces_topic: String,
     /// Extra librdkafka settings for every client, e.g. `"security.protocol" = "SASL_SSL"`,
     /// `"sasl.mechanism"`, `"sasl.username"`, `"sasl.password"`, `"ssl.ca.location"`.
     /// Their values are never logged.
+    #[serde(deserialize_with = "text::map")]
     pub client: BTreeMap<String, String>,
     /// Extra librdkafka settings for the edge's producer only. `message.max.bytes` defaults to
     /// the edge's body limit plus 64 KiB of headroom.
+    #[serde(deserialize_with = "text::map")]
     pub producer: BTreeMap<String, String>,
     /// Extra librdkafka settings for the consumer only. `queued.max.messages.kbytes` defaults to
     /// 65536 (64 MiB of prefetch).
+    #[serde(deserialize_with = "text::map")]
     pub consumer: BTreeMap<String, String>,
 }
 
@@ -578,6 +591,43 @@ fn set_path(doc: &mut toml::Table, path: &[&str], value: toml::Value) {
 }
 
 /// An override's value: a TOML scalar (number, bool) when it parses as one, else a string.
+/// Text fields that may arrive as numbers or booleans: environment variables and `--set` values
+/// are parsed as TOML scalars, so `COWORK__CLICKHOUSE__PASSWORD=1234` is an integer until a
+/// text field takes it as text.
+mod text {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Integer(i64),
+        Float(f64),
+        Bool(bool),
+    }
+
+    impl Scalar {
+        fn text(self) -> String {
+            match self {
+                Scalar::Text(s) => s,
+                Scalar::Integer(i) => i.to_string(),
+                Scalar::Float(f) => f.to_string(),
+                Scalar::Bool(b) => b.to_string(),
+            }
+        }
+    }
+
+    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Scalar::deserialize(d).map(Scalar::text)
+    }
+
+    pub fn map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+        BTreeMap::<String, Scalar>::deserialize(d).map(|m| m.into_iter().map(|(k, v)| (k, v.text())).collect())
+    }
+}
+
 fn parse_scalar(raw: &str) -> toml::Value {
     match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
         Ok(mut t) => match t.remove("v") {
@@ -609,6 +659,22 @@ mod tests {
         assert_eq!(c.edge.grpc_listen.port(), 4317);
         assert_eq!(c.kafka.logs_topic, "cowork-otlp-logs");
         assert_eq!(c.edge.rate_limit_events_per_s, 0, "rate limit is off by default");
+    }
+
+    #[test]
+    fn numbers_and_booleans_in_text_fields_stay_text() {
+        let c = load(
+            "",
+            &[
+                ("COWORK__CLICKHOUSE__PASSWORD", "1234"),
+                ("COWORK__CONSUMER__GROUP_ID", "true"),
+            ],
+            &["kafka.consumer.fetch=1048576"],
+        )
+        .unwrap();
+        assert_eq!(c.clickhouse.password, "1234");
+        assert_eq!(c.consumer.group_id, "true");
+        assert_eq!(c.kafka.consumer["fetch"], "1048576");
     }
 
     #[test]
