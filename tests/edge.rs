@@ -615,7 +615,7 @@ async fn admin_port_serves_health_readiness_and_metrics() {
         "cowork_edge_auth_failures_total{reason=\"missing_key\"}",
         "cowork_edge_rate_limited_total",
         "cowork_edge_rejections_total",
-        "cowork_edge_published_records_total{signal=\"logs\"}",
+        "cowork_edge_published_records_total{signal=\"logs\",tenant=\"acme\"}",
         "cowork_edge_kafka_produce_duration_seconds_bucket",
         "cowork_edge_kafka_produce_errors_total",
         "cowork_edge_kafka_ready 1",
