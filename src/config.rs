@@ -222,7 +222,8 @@ impl Default for ConsumerConfig {
 }
 
 /// What happens to one kind of content before it is stored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+/// Ordered from the least to the most protective.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ContentAction {
     /// Store as sent (the default: the client decides what it sends).

@@ -262,6 +262,9 @@ fn content_action(key: &str, policy: &ContentPolicy) -> ContentAction {
         "tool_parameters" => policy.tool_parameters,
         "tool_input" => policy.tool_input,
         "error" | "error.message" => policy.error,
+        // `api_request_body` / `api_response_body` events carry the raw API JSON, prompts and
+        // responses included: the stricter of the two policies applies.
+        "body" => policy.prompt.max(policy.response),
         _ => ContentAction::Keep,
     }
 }
@@ -378,6 +381,17 @@ mod tests {
             put_str(&mut want, &v.to_text());
             assert_eq!(b, want, "{v:?}");
         }
+    }
+
+    #[test]
+    fn raw_api_bodies_follow_the_stricter_of_prompt_and_response() {
+        let policy = ContentPolicy {
+            prompt: ContentAction::Drop,
+            response: ContentAction::Hash,
+            ..ContentPolicy::default()
+        };
+        assert_eq!(content_action("body", &policy), ContentAction::Drop);
+        assert_eq!(content_action("body", &ContentPolicy::default()), ContentAction::Keep);
     }
 
     #[test]

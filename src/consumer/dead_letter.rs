@@ -49,6 +49,9 @@ pub fn producer(config: &Config) -> rdkafka::error::KafkaResult<FutureProducer> 
     c.create()
 }
 
+/// Longest `cowork-dlq-reason`, in characters.
+const MAX_REASON_CHARS: usize = 2048;
+
 /// A message's headers without any `cowork-dlq-*` ones: what the edge wrote.
 fn original_headers(msg: &impl Message) -> OwnedHeaders {
     let mut headers = OwnedHeaders::new();
@@ -77,9 +80,14 @@ impl Pending {
         let at = crate::edge::now_ms().to_string();
         let partition = msg.partition().to_string();
         let offset = msg.offset().to_string();
+        // A reason can quote a whole server error: keep the header small.
+        let reason = match why.reason.char_indices().nth(MAX_REASON_CHARS) {
+            Some((cut, _)) => &why.reason[..cut],
+            None => why.reason.as_str(),
+        };
         for (key, value) in [
             (header::CLASS, why.class),
-            (header::REASON, why.reason.as_str()),
+            (header::REASON, reason),
             (header::TOPIC, msg.topic()),
             (header::PARTITION, partition.as_str()),
             (header::OFFSET, offset.as_str()),
@@ -98,32 +106,38 @@ impl Pending {
     }
 }
 
-/// Produces every pending message to `topic`, retrying with backoff until each is acknowledged.
-/// Returns false if `stop` fired first (the caller then must not move offsets on).
-pub async fn produce_all(
+/// Produces every pending message to `topic` once, concurrently; keeps the ones that failed in
+/// `pending` for the caller to retry (the consumer waits between tries while still polling Kafka,
+/// so that a broken dead-letter topic cannot get it evicted from its group).
+pub async fn produce_once(producer: &FutureProducer, topic: &str, pending: &mut Vec<Pending>) {
+    let sends = pending.iter().map(|p| {
+        let mut record = FutureRecord::to(topic).payload(&p.payload).headers(p.headers.clone());
+        if let Some(k) = &p.key {
+            record = record.key(k);
+        }
+        producer.send(record, Duration::from_secs(5))
+    });
+    let results = futures::future::join_all(sends).await;
+    let mut failed = Vec::new();
+    for (p, r) in pending.drain(..).zip(results) {
+        if let Err((e, _)) = r {
+            tracing::error!(topic, error = %e, "producing to the dead-letter topic failed; retrying");
+            failed.push(p);
+        }
+    }
+    *pending = failed;
+}
+
+/// [`produce_once`] until everything is acknowledged, with backoff; false if `stop` fired first.
+async fn produce_all(
     producer: &FutureProducer,
     topic: &str,
     pending: &mut Vec<Pending>,
     stop: &CancellationToken,
 ) -> bool {
     let mut backoff = Duration::from_millis(200);
-    while !pending.is_empty() {
-        let sends = pending.iter().map(|p| {
-            let mut record = FutureRecord::to(topic).payload(&p.payload).headers(p.headers.clone());
-            if let Some(k) = &p.key {
-                record = record.key(k);
-            }
-            producer.send(record, Duration::from_secs(5))
-        });
-        let results = futures::future::join_all(sends).await;
-        let mut failed = Vec::new();
-        for (p, r) in pending.drain(..).zip(results) {
-            if let Err((e, _)) = r {
-                tracing::warn!(topic, error = %e, "producing a dead letter failed; retrying");
-                failed.push(p);
-            }
-        }
-        *pending = failed;
+    loop {
+        produce_once(producer, topic, pending).await;
         if pending.is_empty() {
             return true;
         }
@@ -133,7 +147,6 @@ pub async fn produce_all(
         }
         backoff = (backoff * 2).min(Duration::from_secs(10));
     }
-    true
 }
 
 /// Publishes dead letters back to the topic they came from (without the `cowork-dlq-*`
@@ -198,7 +211,9 @@ pub async fn redrive(config: &Config, limit: Option<u64>) -> anyhow::Result<u64>
             payload: msg.payload().unwrap_or_default().to_vec(),
             headers,
         }];
-        produce_all(&producer, &target, &mut pending, &stop).await;
+        if !produce_all(&producer, &target, &mut pending, &stop).await {
+            anyhow::bail!("could not re-publish to {target}");
+        }
         count += 1;
         done.insert(msg.partition(), msg.offset() + 1);
         if ends.get(&msg.partition()).is_some_and(|end| msg.offset() + 1 >= *end) {

@@ -27,7 +27,7 @@ impl Ownership {
         self.lag.lock().expect("not poisoned").clone()
     }
 
-    fn assigned(&self) -> Vec<i32> {
+    pub fn assigned(&self) -> Vec<i32> {
         self.assigned.lock().expect("not poisoned").iter().copied().collect()
     }
 }
@@ -41,7 +41,7 @@ pub struct GroupContext {
 impl ClientContext for GroupContext {}
 
 impl ConsumerContext for GroupContext {
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let partitions = |tpl: &TopicPartitionList| -> Vec<i32> {
             tpl.elements_for_topic(&self.topic)
                 .iter()
@@ -56,6 +56,12 @@ impl ConsumerContext for GroupContext {
                 self.owned.assigned.lock().expect("not poisoned").extend(new);
             }
             Rebalance::Revoke(tpl) => {
+                // librdkafka keeps an application pause across revoke and re-assignment: a
+                // partition revoked while the consumer was paused for a retry would never be
+                // read again if it came back. Resume it on the way out.
+                if let Err(e) = consumer.resume(tpl) {
+                    tracing::warn!(error = %e, "could not resume revoked partitions");
+                }
                 let gone = partitions(tpl);
                 ::metrics::counter!(m::CONSUMER_REBALANCES, "kind" => "revoke").increment(1);
                 tracing::info!(partitions = ?gone, "partitions revoked");

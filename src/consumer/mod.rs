@@ -252,13 +252,26 @@ impl Consumer {
             return false;
         }
         let dlq = self.config.consumer.dlq_topic.clone();
-        if !dead_letter::produce_all(&self.producer, &dlq, &mut self.batch.dead, stop).await {
-            return false;
+        let mut backoff = Duration::from_millis(self.config.consumer.retry_min_ms);
+        loop {
+            dead_letter::produce_once(&self.producer, &dlq, &mut self.batch.dead).await;
+            if self.batch.dead.is_empty() {
+                break;
+            }
+            if !self.wait(backoff, stop).await {
+                return false;
+            }
+            backoff = (backoff * 2).min(Duration::from_millis(self.config.consumer.retry_max_ms));
         }
         let batch = std::mem::take(&mut self.batch);
         let mut tpl = TopicPartitionList::new();
+        let owned = self.owned.assigned();
         for (partition, next) in &batch.next_offsets {
-            let _ = tpl.add_partition_offset(&self.config.kafka.logs_topic, *partition, Offset::Offset(*next));
+            // A partition revoked while the batch was open is read again by its new owner (the
+            // tables deduplicate); storing its stale offset could move the group backwards.
+            if owned.contains(partition) {
+                let _ = tpl.add_partition_offset(&self.config.kafka.logs_topic, *partition, Offset::Offset(*next));
+            }
         }
         if let Err(e) = self.kafka.store_offsets(&tpl) {
             // A partition was revoked while the batch was open: its new owner reads these

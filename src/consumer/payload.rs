@@ -51,6 +51,9 @@ pub fn header_str<'m>(msg: &'m impl Message, name: &str) -> Option<&'m str> {
         .and_then(|v| std::str::from_utf8(v).ok())
 }
 
+/// 2100-01-01 in Unix milliseconds: a later receive time is a broken header.
+const MAX_RECEIVED_AT_MS: i64 = 4_102_444_800_000;
+
 /// Reads the edge's headers. The receive time falls back to the Kafka timestamp, which is as
 /// stable across replays as the header.
 pub fn envelope<'m>(msg: &'m impl Message) -> Result<Envelope<'m>, DeadLetter> {
@@ -80,8 +83,16 @@ pub fn envelope<'m>(msg: &'m impl Message) -> Result<Envelope<'m>, DeadLetter> {
     let received_at_ms = header_str(msg, header::RECEIVED_AT_MS)
         .and_then(|v| v.parse::<i64>().ok())
         .or_else(|| msg.timestamp().to_millis())
-        .unwrap_or(0)
-        .max(0);
+        .filter(|ms| (1..=MAX_RECEIVED_AT_MS).contains(ms))
+        .ok_or_else(|| {
+            DeadLetter::new(
+                "bad_headers",
+                format!(
+                    "no usable receive time: {} and the Kafka timestamp are missing or out of range",
+                    header::RECEIVED_AT_MS
+                ),
+            )
+        })?;
     Ok(Envelope {
         tenant,
         content_type,
@@ -254,6 +265,14 @@ mod tests {
     fn without_a_receive_time_the_kafka_timestamp_is_used() {
         let m = message(&OK[..2], b"{}");
         assert_eq!(envelope(&m).unwrap().received_at_ns, 1_795_100_000_123_000_000);
+    }
+
+    #[test]
+    fn a_receive_time_out_of_range_is_a_bad_header_not_a_crash() {
+        let far = message(&[OK[0], OK[1], (header::RECEIVED_AT_MS, "99999999999999999")], b"{}");
+        assert_eq!(envelope(&far).unwrap_err().class, "bad_headers");
+        let negative = message(&[OK[0], OK[1], (header::RECEIVED_AT_MS, "-5")], b"{}");
+        assert_eq!(envelope(&negative).unwrap_err().class, "bad_headers");
     }
 
     #[test]
