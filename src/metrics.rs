@@ -39,6 +39,7 @@ pub const CONSUMER_BATCH_BYTES: &str = "cowork_consumer_batch_bytes";
 pub const CONSUMER_INSERT_DURATION: &str = "cowork_consumer_insert_duration_seconds";
 pub const CONSUMER_INSERT_ERRORS: &str = "cowork_consumer_insert_errors_total";
 pub const CONSUMER_PAUSED: &str = "cowork_consumer_paused";
+pub const CONSUMER_PAUSED_PARTITIONS: &str = "cowork_consumer_paused_partitions";
 pub const CONSUMER_COMMITTED_RECEIVED_AT: &str = "cowork_consumer_committed_received_at_seconds";
 pub const CONSUMER_LAST_INSERT: &str = "cowork_consumer_last_insert_seconds";
 pub const CONSUMER_REBALANCES: &str = "cowork_consumer_rebalances_total";
@@ -251,6 +252,10 @@ pub fn describe_consumer() {
     );
     describe_gauge!(CONSUMER_PAUSED, "1 while consumption is paused to retry an insert");
     describe_gauge!(
+        CONSUMER_PAUSED_PARTITIONS,
+        "Partitions paused while an insert is retried"
+    );
+    describe_gauge!(
         CONSUMER_LAST_INSERT,
         Unit::Seconds,
         "Unix time of the last successful batch insert"
@@ -282,4 +287,5 @@ pub fn describe_consumer() {
         }
     }
     gauge!(CONSUMER_PAUSED).set(0.0);
+    gauge!(CONSUMER_PAUSED_PARTITIONS).set(0.0);
 }

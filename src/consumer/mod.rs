@@ -285,6 +285,7 @@ impl Consumer {
             self.paused = false;
             self.ready.store(true, Ordering::Relaxed);
             ::metrics::gauge!(m::CONSUMER_PAUSED).set(0.0);
+            ::metrics::gauge!(m::CONSUMER_PAUSED_PARTITIONS).set(0.0);
             tracing::info!("ClickHouse took the batch; consumption resumed");
         }
         record_batch(&batch);
@@ -333,6 +334,7 @@ impl Consumer {
             }
         }
         self.batch.inserted_count = (held.len() - rejected.len()) as u64;
+        ::metrics::histogram!(m::CONSUMER_BATCH_BYTES).record(end.bytes.iter().sum::<usize>() as f64);
         for (i, reason) in rejected {
             let msg = &held[i].msg;
             tracing::warn!(partition = msg.partition(), offset = msg.offset(), error = %reason, "ClickHouse rejected a payload; dead-lettering it");
@@ -398,6 +400,7 @@ impl Consumer {
     fn pause(&mut self) {
         if let Ok(assignment) = self.kafka.assignment() {
             let _ = self.kafka.pause(&assignment);
+            ::metrics::gauge!(m::CONSUMER_PAUSED_PARTITIONS).set(assignment.count() as f64);
         }
         if !self.paused {
             self.paused = true;
