@@ -11,7 +11,6 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use cowork_ingest::schema;
 use serde_json::Value;
 
 const CLICKHOUSE_UID: &str = "clickhouse";
@@ -31,14 +30,7 @@ const PROMPT_ID: &str = "df71b0aa-4a28-4781-9670-ca94b4f15781";
 const USERS: [&str; 2] = ["chen.smith@acme.example", "fay.o'neil@acme.example"];
 
 /// Tables whose rows are only exact when read with FINAL (the views apply it themselves).
-const DEDUPLICATED_TABLES: [&str; 6] = [
-    "events",
-    "api_requests",
-    "api_errors",
-    "user_prompts",
-    "tool_decisions",
-    "tool_results",
-];
+const DEDUPLICATED_TABLES: [&str; 6] = cowork_ingest::schema::TABLES;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -722,8 +714,6 @@ async fn clickhouse_panels_run_on_the_corpus() {
     assert_eq!(corpus.events as u64, expected["events"].as_u64().unwrap());
     let ch = common::clickhouse::shared();
     let db = corpus.db.clone();
-    let tables = corpus.tables.clone();
-    let dir = &corpus.dir;
     let run = |sql: String| {
         let url = ch.url.clone();
         let db = db.clone();
@@ -883,7 +873,6 @@ async fn clickhouse_panels_run_on_the_corpus() {
     }
 
     // The same queries on current ClickHouse (chdb) return the same answers.
-    let args = dir.path().join("args.json");
     let chdb_queries: Vec<String> = queries
         .iter()
         .map(|q| {
@@ -893,31 +882,7 @@ async fn clickhouse_panels_run_on_the_corpus() {
             )
         })
         .collect();
-    std::fs::write(
-        &args,
-        serde_json::json!({
-            "database": db,
-            "ddl": schema::render(&db),
-            "tables": tables,
-            "queries": chdb_queries,
-        })
-        .to_string(),
-    )
-    .unwrap();
-    let python = common::clickhouse::chdb_python();
-    let out = std::process::Command::new(&python)
-        .arg(root().join("tests/chdb_check.py"))
-        .arg(&args)
-        .output()
-        .unwrap_or_else(|e| panic!("{} cannot run ({e}): scripts/test installs chdb-core", python.display()));
-    assert!(
-        out.status.success(),
-        "chdb failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let current: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let version = current["version"].as_str().unwrap();
-    let results: Vec<Vec<Vec<String>>> = serde_json::from_value(current["results"].clone()).unwrap();
+    let (version, results) = common::clickhouse::run_on_chdb(&corpus, &chdb_queries);
     assert_eq!(results.len(), queries.len());
     for ((q, old), new) in queries.iter().zip(&answers).zip(results) {
         let new: Vec<Vec<String>> = new

@@ -5,8 +5,6 @@
 
 mod common;
 
-use cowork_ingest::schema;
-
 /// The ```sql blocks of the README.
 fn readme_queries() -> Vec<String> {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
@@ -51,36 +49,7 @@ async fn readme_queries_agree_on_clickhouse_18_16_and_current() {
     }
 
     // Current ClickHouse, embedded.
-    let args = corpus.dir.path().join("args.json");
-    std::fs::write(
-        &args,
-        serde_json::json!({
-            "database": db,
-            "ddl": schema::render(&db),
-            "tables": corpus.tables,
-            "queries": queries,
-        })
-        .to_string(),
-    )
-    .unwrap();
-    let python = common::clickhouse::chdb_python();
-    let out = std::process::Command::new(&python)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/chdb_check.py"))
-        .arg(&args)
-        .output()
-        .unwrap_or_else(|e| panic!("{} cannot run ({e}): scripts/test installs chdb-core", python.display()));
-    assert!(
-        out.status.success(),
-        "chdb failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let current: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let version = current["version"].as_str().unwrap();
-    assert!(
-        version.split('.').next().unwrap().parse::<u32>().unwrap() >= 23,
-        "chdb runs a current ClickHouse ({version})"
-    );
-    let new: Vec<Vec<Vec<String>>> = serde_json::from_value(current["results"].clone()).unwrap();
+    let (version, new) = common::clickhouse::run_on_chdb(&corpus, &queries);
     assert_eq!(new.len(), queries.len());
     eprintln!("{} README queries agree on 18.16 and {version}", queries.len());
     for ((q, a), b) in queries.iter().zip(old).zip(new) {

@@ -300,3 +300,36 @@ pub fn comparable(rows: &[Vec<String>]) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+/// Runs `queries` on current ClickHouse (chdb, embedded) over the same schema and rows as
+/// `corpus`; returns the engine's version and each query's TabSeparated rows (fields raw).
+pub fn run_on_chdb(corpus: &LoadedCorpus, queries: &[String]) -> (String, Vec<Vec<Vec<String>>>) {
+    let args = corpus.dir.path().join("args.json");
+    std::fs::write(
+        &args,
+        serde_json::json!({
+            "database": corpus.db,
+            "ddl": cowork_ingest::schema::render(&corpus.db),
+            "tables": corpus.tables,
+            "queries": queries,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let python = chdb_python();
+    let out = Command::new(&python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/chdb_check.py"))
+        .arg(&args)
+        .output()
+        .unwrap_or_else(|e| panic!("{} cannot run ({e}): scripts/test installs chdb-core", python.display()));
+    assert!(
+        out.status.success(),
+        "chdb failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let current: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let version = current["version"].as_str().unwrap().to_string();
+    let major: u32 = version.split('.').next().unwrap().parse().unwrap();
+    assert!(major >= 23, "chdb runs a current ClickHouse ({version})");
+    (version, serde_json::from_value(current["results"].clone()).unwrap())
+}
