@@ -103,22 +103,29 @@ fn write_config(dir: &Path, http: u16, tcp: u16) {
 }
 
 impl ClickHouse {
-    /// Starts a new server in a temporary directory.
+    /// Starts a new server in a temporary directory. A free port can be taken by someone else
+    /// before the server binds it: up to three tries, each on new ports.
     pub fn start() -> ClickHouse {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_path_buf();
-        write_config(&dir, super::free_port(), super::free_port());
-        let mut ch = ClickHouse {
-            url: String::new(),
-            dir,
-            child: None,
-            _tmp: Some(tmp),
-        };
-        ch.spawn();
-        ch
+        let mut last = String::new();
+        for _ in 0..3 {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().to_path_buf();
+            write_config(&dir, super::free_port(), super::free_port());
+            let mut ch = ClickHouse {
+                url: String::new(),
+                dir,
+                child: None,
+                _tmp: Some(tmp),
+            };
+            match ch.spawn() {
+                Ok(()) => return ch,
+                Err(e) => last = e,
+            }
+        }
+        panic!("{last}");
     }
 
-    fn spawn(&mut self) {
+    fn spawn(&mut self) -> Result<(), String> {
         let config = std::fs::read_to_string(self.dir.join("config.xml")).unwrap();
         let port = config
             .split("<http_port>")
@@ -148,11 +155,25 @@ impl ClickHouse {
             if std::net::TcpStream::connect(self.url.trim_start_matches("http://")).is_ok()
                 && http_get(&format!("{}/ping", self.url)).is_some_and(|b| b.starts_with("Ok"))
             {
-                return;
+                return Ok(());
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                self.child = None;
+                return Err(format!(
+                    "ClickHouse exited at startup ({status}):\n{}",
+                    self.error_log()
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("ClickHouse did not start; see {}/log", self.dir.display());
+        Err(format!("ClickHouse did not start within 60 s:\n{}", self.error_log()))
+    }
+
+    /// The end of the server's error log, for failure messages.
+    fn error_log(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("log/error.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
     /// Stops the server (SIGTERM, then SIGKILL) and waits for it to exit.
@@ -174,7 +195,9 @@ impl ClickHouse {
     /// Starts it again on the same ports and data.
     pub fn restart(&mut self) {
         self.stop();
-        self.spawn();
+        if let Err(e) = self.spawn() {
+            panic!("{e}");
+        }
     }
 }
 
