@@ -86,7 +86,7 @@ fn main() {
             for t in Table::ALL {
                 let data = rows.bufs[t as usize].clone();
                 if !data.is_empty() {
-                    store.insert(t.name(), &t.columns(), data.into()).await.unwrap();
+                    store.insert(t.name(), t.columns(), data.into()).await.unwrap();
                 }
             }
         }

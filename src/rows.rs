@@ -26,7 +26,12 @@ pub enum Table {
     ToolResults,
 }
 
-const IDENTITY: &str = "event_id, tenant, timestamp, session_id, prompt_id, user_email, service_name, terminal_type";
+/// The identity columns every typed table starts with (a macro, so that `concat!` can use it).
+macro_rules! identity {
+    () => {
+        "event_id, tenant, timestamp, session_id, prompt_id, user_email, service_name, terminal_type, "
+    };
+}
 
 impl Table {
     pub const ALL: [Table; 6] = [
@@ -42,29 +47,35 @@ impl Table {
         crate::schema::TABLES[self as usize]
     }
 
-    /// The columns, in the order [`Rows::push`] writes them.
-    pub fn columns(self) -> String {
-        let own = match self {
+    /// The columns, in the order [`Rows::push`] writes them (fixed text: no formatting per insert).
+    pub fn columns(self) -> &'static str {
+        match self {
             Table::Events => {
-                return "event_id, tenant, timestamp, timestamp_ns, time_source, event_name, service_name, \
-                    terminal_type, session_id, prompt_id, event_sequence, user_email, user_id, user_account_uuid, \
-                    organization_id, app_version, workspace_host_paths, body, attribute_keys, attribute_values, \
-                    resource_keys, resource_values, received_at, kafka_partition, kafka_offset, normalizer_version"
-                    .into()
+                "event_id, tenant, timestamp, timestamp_ns, time_source, event_name, service_name, \
+                 terminal_type, session_id, prompt_id, event_sequence, user_email, user_id, user_account_uuid, \
+                 organization_id, app_version, workspace_host_paths, body, attribute_keys, attribute_values, \
+                 resource_keys, resource_values, received_at, kafka_partition, kafka_offset, normalizer_version"
             }
-            Table::ApiRequests => {
+            Table::ApiRequests => concat!(
+                identity!(),
                 "model, cost_usd, cost_usd_micros, input_tokens, output_tokens, cache_read_tokens, \
-                 cache_creation_tokens, duration_ms, speed, query_source, request_id"
-            }
-            Table::ApiErrors => "model, error, status_code, attempt, duration_ms",
-            Table::UserPrompts => "prompt_length, prompt, command_name",
-            Table::ToolDecisions => "tool_name, tool_use_id, decision, source, tool_source",
-            Table::ToolResults => {
+                 cache_creation_tokens, duration_ms, speed, query_source, request_id, normalizer_version"
+            ),
+            Table::ApiErrors => concat!(
+                identity!(),
+                "model, error, status_code, attempt, duration_ms, normalizer_version"
+            ),
+            Table::UserPrompts => concat!(identity!(), "prompt_length, prompt, command_name, normalizer_version"),
+            Table::ToolDecisions => concat!(
+                identity!(),
+                "tool_name, tool_use_id, decision, source, tool_source, normalizer_version"
+            ),
+            Table::ToolResults => concat!(
+                identity!(),
                 "tool_name, tool_use_id, success, duration_ms, error_type, error, decision_type, decision_source, \
-                 tool_input_size_bytes, tool_result_size_bytes"
-            }
-        };
-        format!("{IDENTITY}, {own}, normalizer_version")
+                 tool_input_size_bytes, tool_result_size_bytes, normalizer_version"
+            ),
+        }
     }
 }
 

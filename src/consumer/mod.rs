@@ -358,11 +358,7 @@ impl Consumer {
             let started = Instant::now();
             let result = self
                 .store
-                .insert(
-                    table.name(),
-                    &table.columns(),
-                    data[i].slice(from.bytes[i]..to.bytes[i]),
-                )
+                .insert(table.name(), table.columns(), data[i].slice(from.bytes[i]..to.bytes[i]))
                 .await;
             match &result {
                 Ok(()) => ::metrics::histogram!(m::CONSUMER_INSERT_DURATION, "table" => table.name())

@@ -288,7 +288,7 @@ pub async fn load_corpus() -> LoadedCorpus {
     let mut tables = Vec::new();
     for t in Table::ALL {
         let data = rows.bufs[t as usize].clone();
-        store.insert(t.name(), &t.columns(), data.clone().into()).await.unwrap();
+        store.insert(t.name(), t.columns(), data.clone().into()).await.unwrap();
         let path = dir.path().join(format!("{}.rowbinary", t.name()));
         std::fs::write(&path, &data).unwrap();
         tables.push(serde_json::json!({"name": t.name(), "columns": t.columns(), "path": path}));
