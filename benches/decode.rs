@@ -14,10 +14,10 @@ use std::time::Instant;
 
 use cowork_ingest::config::ContentPolicy;
 use cowork_ingest::consumer::{Decoder, Envelope};
-use cowork_ingest::decode::{json, proto, reference, Attr, Record};
-use cowork_ingest::envelope::{Compression, ContentType};
-use cowork_ingest::normalize::normalize;
-use cowork_ingest::rows::Rows;
+use cowork_ingest::otlp::decode::{json, proto, reference, Attr, Record};
+use cowork_ingest::otlp::{Compression, ContentType};
+use cowork_ingest::transform::normalize::normalize;
+use cowork_ingest::clickhouse::rows::Rows;
 
 const RECEIVED: u64 = 1_795_100_000_000_000_000;
 
@@ -106,13 +106,14 @@ fn main() {
             content_type,
             compression: Compression::Identity,
             received_at_ns: RECEIVED,
+            ..Envelope::default()
         };
         let (mut decoder, mut rows, policy) = (Decoder::new(64 << 20), Rows::default(), ContentPolicy::default());
         time(bodies, rounds, |b| {
             if rows.bytes() > 64 << 20 {
                 rows.clear();
             }
-            let stats = decoder.encode(&env, b, 0, 0, &policy, &mut rows).unwrap();
+            let stats = decoder.rows_into(&env, b, 0, 0, &policy, &mut rows).unwrap();
             stats.total()
         })
     };

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use axum::routing::post;
 use bytes::Bytes;
 use cowork_ingest::config::Config;
-use cowork_ingest::{dev_broker, edge, keys, server};
+use cowork_ingest::kafka::dev_broker;
+use cowork_ingest::net::server;
+use cowork_ingest::{edge, keys};
 use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
@@ -164,7 +166,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(32);
     pin(1);
-    let cluster = dev_broker::start(1, 6, &dev_broker::topics(&Config::default().kafka)).unwrap();
+    let cluster = dev_broker::start(1, 6, &dev_broker::topics(&Config::default())).unwrap();
     let brokers = cluster.bootstrap_servers();
     let dir = tempfile::tempdir().unwrap();
     let keys_path = dir.path().join("keys.toml");

@@ -16,10 +16,12 @@ use std::time::{Duration, Instant};
 
 use cowork_ingest::config::{Config, ContentPolicy};
 use cowork_ingest::consumer::{Decoder, Envelope};
-use cowork_ingest::dev_broker;
-use cowork_ingest::envelope::{header, Compression, ContentType};
-use cowork_ingest::rows::{Rows, Table};
-use cowork_ingest::store::Store;
+use cowork_ingest::kafka::dev_broker;
+use cowork_ingest::envelope::header;
+use cowork_ingest::otlp::{Compression, ContentType};
+use cowork_ingest::clickhouse::rows::Rows;
+use cowork_ingest::clickhouse::Table;
+use cowork_ingest::clickhouse::store::Store;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
@@ -53,7 +55,7 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let ch = common::clickhouse::ClickHouse::start();
     // librdkafka's mock broker keeps about 5 MB per partition: enough partitions for the run.
-    let cluster = dev_broker::start(1, 24, &dev_broker::topics(&Config::default().kafka)).unwrap();
+    let cluster = dev_broker::start(1, 24, &dev_broker::topics(&Config::default())).unwrap();
     let brokers = cluster.bootstrap_servers();
     let bodies = common::corpus("proto-gzip");
 
@@ -71,9 +73,10 @@ fn main() {
                 content_type: ContentType::Protobuf,
                 compression: Compression::Gzip,
                 received_at_ns: RECEIVED_MS as u64 * 1_000_000,
+                ..Envelope::default()
             };
             let rows = batches.last_mut().unwrap();
-            decoder.encode(&env, &b.body, 0, 0, &policy, rows).unwrap();
+            decoder.rows_into(&env, &b.body, 0, 0, &policy, rows).unwrap();
             if rows.events() >= 50_000 {
                 batches.push(Rows::default());
             }
@@ -84,7 +87,7 @@ fn main() {
     rt.block_on(async {
         for rows in &batches {
             for t in Table::ALL {
-                let data = rows.bufs[t as usize].clone();
+                let data = rows.buf(t).to_vec();
                 if !data.is_empty() {
                     store.insert(t.name(), t.columns(), data.into()).await.unwrap();
                 }

@@ -17,6 +17,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::clickhouse::{
+    ClickHouseConfig, DEFAULT_CLICKHOUSE_DATABASE, DEFAULT_CLICKHOUSE_URL, DEFAULT_INSERT_TIMEOUT_MS,
+    DEFAULT_RETENTION_CHECK_MS,
+};
+pub use crate::transform::content::{ContentAction, ContentPolicy};
+use crate::util::text;
+
 /// OTLP/HTTP's registered port.
 pub const DEFAULT_HTTP_LISTEN: &str = "0.0.0.0:4318";
 /// OTLP/gRPC's registered port.
@@ -64,12 +71,6 @@ pub const DEFAULT_METRICS_TOPIC: &str = "cowork-otlp-metrics";
 pub const DEFAULT_TRACES_TOPIC: &str = "cowork-otlp-traces";
 /// Partitions the dev broker gives each topic: enough to show spreading and consumer scaling.
 pub const DEFAULT_DEV_PARTITIONS: i32 = 6;
-/// ClickHouse's HTTP interface on the local machine.
-pub const DEFAULT_CLICKHOUSE_URL: &str = "http://127.0.0.1:8123";
-pub const DEFAULT_CLICKHOUSE_DATABASE: &str = "cowork";
-/// A batch insert, including server-side work, must answer within this; past it the insert is
-/// retried (ReplacingMergeTree makes the retry harmless).
-pub const DEFAULT_INSERT_TIMEOUT_MS: u64 = 60_000;
 /// Consumer group of `cowork-ingest consume`; more processes in the group share partitions.
 pub const DEFAULT_CONSUMER_GROUP: &str = "cowork-ingest";
 /// Where undecodable payloads go, with their reason.
@@ -95,8 +96,6 @@ pub const DEFAULT_LAG_REFRESH_MS: u64 = 5_000;
 /// How long a stopping consumer keeps trying to store its last batch (ClickHouse down): the
 /// rest is read again by whoever owns the partitions next.
 pub const DEFAULT_SHUTDOWN_FLUSH_MS: u64 = 30_000;
-/// How often retention looks for partitions to drop.
-pub const DEFAULT_RETENTION_CHECK_MS: u64 = 3_600_000;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -121,57 +120,6 @@ pub struct MetricsConfig {
 impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig { tenant_label: true }
-    }
-}
-
-/// `[clickhouse]`: where the consumer writes, and how long data stays.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ClickHouseConfig {
-    /// HTTP(S) URL of ClickHouse. Default `http://127.0.0.1:8123`.
-    #[serde(deserialize_with = "text::string")]
-    pub url: String,
-    /// Database holding the tables; `migrate` creates it. Default `cowork`.
-    #[serde(deserialize_with = "text::string")]
-    pub database: String,
-    /// User. Default `default`.
-    #[serde(deserialize_with = "text::string")]
-    pub user: String,
-    /// Password. Default empty. Never logged.
-    #[serde(deserialize_with = "text::string")]
-    pub password: String,
-    /// Timeout of one insert. Default 60000 ms.
-    pub insert_timeout_ms: u64,
-    /// Days to keep each table, by table name (`events`, `api_requests`, `api_errors`,
-    /// `user_prompts`, `tool_decisions`, `tool_results`); 0 or absent = forever. Whole days are
-    /// dropped as partitions, by event date. Default: keep everything.
-    pub retention_days: BTreeMap<String, u32>,
-    /// How often retention runs in `consume`. Default 3600000 ms (hourly).
-    pub retention_check_ms: u64,
-}
-
-impl Default for ClickHouseConfig {
-    fn default() -> Self {
-        ClickHouseConfig {
-            url: DEFAULT_CLICKHOUSE_URL.into(),
-            database: DEFAULT_CLICKHOUSE_DATABASE.into(),
-            user: "default".into(),
-            password: String::new(),
-            insert_timeout_ms: DEFAULT_INSERT_TIMEOUT_MS,
-            retention_days: BTreeMap::new(),
-            retention_check_ms: DEFAULT_RETENTION_CHECK_MS,
-        }
-    }
-}
-
-impl fmt::Debug for ClickHouseConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClickHouseConfig")
-            .field("url", &self.url)
-            .field("database", &self.database)
-            .field("user", &self.user)
-            .field("retention_days", &self.retention_days)
-            .finish_non_exhaustive()
     }
 }
 
@@ -219,36 +167,6 @@ impl Default for ConsumerConfig {
             shutdown_flush_ms: DEFAULT_SHUTDOWN_FLUSH_MS,
         }
     }
-}
-
-/// What happens to one kind of content before it is stored.
-/// Ordered from the least to the most protective.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ContentAction {
-    /// Store as sent (the default: the client decides what it sends).
-    #[default]
-    Keep,
-    /// Store `sha256:<hex>` of the value: equal values stay comparable, the text is gone.
-    Hash,
-    /// Store nothing: typed columns NULL or empty, and the attribute left out of the arrays.
-    Drop,
-}
-
-/// The content policy for one tenant: one action per kind of content.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ContentPolicy {
-    /// `user_prompt.prompt`.
-    pub prompt: ContentAction,
-    /// `assistant_response.response`.
-    pub response: ContentAction,
-    /// `tool_parameters` (tool_result, tool_decision).
-    pub tool_parameters: ContentAction,
-    /// `tool_input` (tool_result).
-    pub tool_input: ContentAction,
-    /// Error text: `error` on api_error and tool_result.
-    pub error: ContentAction,
 }
 
 /// `[content]`: content policy, by default and per tenant.
@@ -549,14 +467,6 @@ impl Config {
                 "clickhouse.database `{db}` must be letters, digits and underscores"
             )));
         }
-        for table in self.clickhouse.retention_days.keys() {
-            if !crate::schema::TABLES.contains(&table.as_str()) {
-                return Err(ConfigError::Invalid(format!(
-                    "clickhouse.retention_days names unknown table `{table}`; tables are {}",
-                    crate::schema::TABLES.join(", ")
-                )));
-            }
-        }
         Ok(())
     }
 
@@ -592,43 +502,6 @@ fn set_path(doc: &mut toml::Table, path: &[&str], value: toml::Value) {
 }
 
 /// An override's value: a TOML scalar (number, bool) when it parses as one, else a string.
-/// Text fields that may arrive as numbers or booleans: environment variables and `--set` values
-/// are parsed as TOML scalars, so `COWORK__CLICKHOUSE__PASSWORD=1234` is an integer until a
-/// text field takes it as text.
-mod text {
-    use std::collections::BTreeMap;
-
-    use serde::{Deserialize, Deserializer};
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Scalar {
-        Text(String),
-        Integer(i64),
-        Float(f64),
-        Bool(bool),
-    }
-
-    impl Scalar {
-        fn text(self) -> String {
-            match self {
-                Scalar::Text(s) => s,
-                Scalar::Integer(i) => i.to_string(),
-                Scalar::Float(f) => f.to_string(),
-                Scalar::Bool(b) => b.to_string(),
-            }
-        }
-    }
-
-    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-        Scalar::deserialize(d).map(Scalar::text)
-    }
-
-    pub fn map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-        BTreeMap::<String, Scalar>::deserialize(d).map(|m| m.into_iter().map(|(k, v)| (k, v.text())).collect())
-    }
-}
-
 fn parse_scalar(raw: &str) -> toml::Value {
     match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
         Ok(mut t) => match t.remove("v") {

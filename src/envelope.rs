@@ -1,8 +1,13 @@
 //! What travels on Kafka between the edge and the consumer: one message per accepted request,
 //! its body exactly as the client sent it, and headers that say everything the consumer must
 //! know to decode it. The consumer never has to guess.
+//!
+//! This module is the contract's one home: the header names, the writer the edge uses
+//! ([`Envelope::to_headers`]) and the reader the consumer uses ([`Envelope::read`]), side by side.
 
-use crate::config::KafkaConfig;
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+
+use crate::otlp::{Compression, ContentType, Signal};
 
 /// Kafka header names. Values are UTF-8 text.
 pub mod header {
@@ -26,112 +31,193 @@ pub mod header {
     pub const RECORDS: &str = "cowork-records";
 }
 
-/// The three OTLP signals the edge accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Signal {
-    Logs,
-    Metrics,
-    Traces,
+/// Everything the headers say about one payload.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    pub signal: Signal,
+    pub tenant: &'a str,
+    pub key_id: &'a str,
+    pub content_type: ContentType,
+    pub compression: Compression,
+    /// Receive time at the edge, in Unix nanoseconds (whole milliseconds on the wire).
+    pub received_at_ns: u64,
+    pub request_id: &'a str,
+    pub transport: &'a str,
+    pub records: u64,
 }
 
-impl Signal {
-    pub const ALL: [Signal; 3] = [Signal::Logs, Signal::Metrics, Signal::Traces];
+/// Headers the consumer cannot read: the message goes to the dead-letter topic with this reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct EnvelopeError(pub String);
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Signal::Logs => "logs",
-            Signal::Metrics => "metrics",
-            Signal::Traces => "traces",
-        }
+/// 2100-01-01 in Unix milliseconds: a later receive time is a broken header.
+const MAX_RECEIVED_AT_MS: i64 = 4_102_444_800_000;
+
+impl<'a> Envelope<'a> {
+    /// The edge's side: the nine headers of this payload's Kafka message.
+    pub fn to_headers(&self) -> OwnedHeaders {
+        let received = (self.received_at_ns / 1_000_000).to_string();
+        let records = self.records.to_string();
+        let pairs: [(&str, &str); 9] = [
+            (header::TENANT, self.tenant),
+            (header::KEY_ID, self.key_id),
+            (header::CONTENT_TYPE, self.content_type.mime()),
+            (header::CONTENT_ENCODING, self.compression.as_str()),
+            (header::RECEIVED_AT_MS, &received),
+            (header::REQUEST_ID, self.request_id),
+            (header::SIGNAL, self.signal.as_str()),
+            (header::TRANSPORT, self.transport),
+            (header::RECORDS, &records),
+        ];
+        pairs.iter().fold(OwnedHeaders::new_with_capacity(pairs.len()), |h, (key, value)| {
+            h.insert(Header {
+                key,
+                value: Some(*value),
+            })
+        })
     }
 
-    /// The topic this signal's raw payloads go to.
-    pub fn topic(self, kafka: &KafkaConfig) -> &str {
-        match self {
-            Signal::Logs => &kafka.logs_topic,
-            Signal::Metrics => &kafka.metrics_topic,
-            Signal::Traces => &kafka.traces_topic,
-        }
-    }
-
-    /// The HTTP paths this signal answers on: the OTLP one, and the hooks path admins may
-    /// already use elsewhere.
-    pub fn http_paths(self) -> [&'static str; 2] {
-        match self {
-            Signal::Logs => ["/v1/logs", "/api/v1/hooks/cowork/otlp/v1/logs"],
-            Signal::Metrics => ["/v1/metrics", "/api/v1/hooks/cowork/otlp/v1/metrics"],
-            Signal::Traces => ["/v1/traces", "/api/v1/hooks/cowork/otlp/v1/traces"],
-        }
-    }
-
-    /// The `route` label of this signal's gRPC method.
-    pub fn grpc_route(self) -> &'static str {
-        match self {
-            Signal::Logs => "grpc:logs",
-            Signal::Metrics => "grpc:metrics",
-            Signal::Traces => "grpc:traces",
-        }
-    }
-
-    /// The gRPC method path of this signal's `Export`.
-    pub fn grpc_path(self) -> &'static str {
-        match self {
-            Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-            Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-            Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-        }
+    /// The consumer's side: reads the edge's headers. The receive time falls back to the Kafka
+    /// timestamp, which is as stable across replays as the header; the tenant, content type and
+    /// encoding must be there.
+    pub fn read(msg: &'a impl Message) -> Result<Envelope<'a>, EnvelopeError> {
+        let tenant = header_str(msg, header::TENANT)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| EnvelopeError(format!("no {} header", header::TENANT)))?;
+        let mime = header_str(msg, header::CONTENT_TYPE);
+        let content_type = mime.and_then(ContentType::from_mime).ok_or_else(|| {
+            EnvelopeError(format!(
+                "{} is {mime:?}: expected application/x-protobuf or application/json",
+                header::CONTENT_TYPE
+            ))
+        })?;
+        let encoding = header_str(msg, header::CONTENT_ENCODING).unwrap_or("identity");
+        let compression = Compression::parse(encoding).ok_or_else(|| {
+            EnvelopeError(format!("{} {encoding:?} is not supported", header::CONTENT_ENCODING))
+        })?;
+        let received_at_ms = header_str(msg, header::RECEIVED_AT_MS)
+            .and_then(|v| v.parse::<i64>().ok())
+            .or_else(|| msg.timestamp().to_millis())
+            .filter(|ms| (1..=MAX_RECEIVED_AT_MS).contains(ms))
+            .ok_or_else(|| {
+                EnvelopeError(format!(
+                    "no usable receive time: {} and the Kafka timestamp are missing or out of range",
+                    header::RECEIVED_AT_MS
+                ))
+            })?;
+        let signal = header_str(msg, header::SIGNAL).and_then(Signal::parse).unwrap_or_default();
+        Ok(Envelope {
+            signal,
+            tenant,
+            key_id: header_str(msg, header::KEY_ID).unwrap_or_default(),
+            content_type,
+            compression,
+            received_at_ns: received_at_ms as u64 * 1_000_000,
+            request_id: header_str(msg, header::REQUEST_ID).unwrap_or_default(),
+            transport: header_str(msg, header::TRANSPORT).unwrap_or_default(),
+            records: header_str(msg, header::RECORDS).and_then(|r| r.parse().ok()).unwrap_or(0),
+        })
     }
 }
 
-/// Content type of a payload, as the edge records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContentType {
-    Protobuf,
-    Json,
+/// The value of header `name`, as UTF-8.
+pub fn header_str<'m>(msg: &'m impl Message, name: &str) -> Option<&'m str> {
+    let headers = msg.headers()?;
+    headers
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
 }
 
-impl ContentType {
-    pub fn mime(self) -> &'static str {
-        match self {
-            ContentType::Protobuf => "application/x-protobuf",
-            ContentType::Json => "application/json",
+/// The dead-letter topic's messages: the payload byte for byte, the edge's headers, and these
+/// headers saying why and where from. `redrive` strips them and publishes the rest back.
+pub mod dead_letter {
+    use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+
+    /// Why: a dead-letter class (`bad_headers`, `bad_compression`, `too_large`, `undecodable`,
+    /// `clickhouse_rejected`), as the consumer's metrics label them.
+    pub const CLASS: &str = "cowork-dlq-class";
+    /// The error, as a sentence (at most [`MAX_REASON_CHARS`] characters).
+    pub const REASON: &str = "cowork-dlq-reason";
+    /// Where the payload was read from.
+    pub const TOPIC: &str = "cowork-dlq-topic";
+    pub const PARTITION: &str = "cowork-dlq-partition";
+    pub const OFFSET: &str = "cowork-dlq-offset";
+    /// Unix milliseconds when it was dead-lettered.
+    pub const AT_MS: &str = "cowork-dlq-at-ms";
+    pub const PREFIX: &str = "cowork-dlq-";
+
+    /// Longest `cowork-dlq-reason`, in characters: a reason can quote a whole server error.
+    pub const MAX_REASON_CHARS: usize = 2048;
+
+    /// A message's headers without any `cowork-dlq-*` ones: what the edge wrote.
+    pub fn original_headers(msg: &impl Message) -> OwnedHeaders {
+        let mut headers = OwnedHeaders::new();
+        if let Some(original) = msg.headers() {
+            for h in original.iter().filter(|h| !h.key.starts_with(PREFIX)) {
+                headers = headers.insert(Header {
+                    key: h.key,
+                    value: h.value,
+                });
+            }
         }
+        headers
     }
-    pub fn label(self) -> &'static str {
-        match self {
-            ContentType::Protobuf => "protobuf",
-            ContentType::Json => "json",
-        }
+
+    /// The headers of `msg` dead-lettered now for `class` and `reason`.
+    pub fn headers(msg: &impl Message, class: &str, reason: &str, at_ms: i64) -> OwnedHeaders {
+        let reason = match reason.char_indices().nth(MAX_REASON_CHARS) {
+            Some((cut, _)) => &reason[..cut],
+            None => reason,
+        };
+        let (partition, offset, at) = (msg.partition().to_string(), msg.offset().to_string(), at_ms.to_string());
+        let pairs = [
+            (CLASS, class),
+            (REASON, reason),
+            (TOPIC, msg.topic()),
+            (PARTITION, partition.as_str()),
+            (OFFSET, offset.as_str()),
+            (AT_MS, at.as_str()),
+        ];
+        pairs.iter().fold(original_headers(msg), |h, (key, value)| {
+            h.insert(Header {
+                key,
+                value: Some(value.as_bytes()),
+            })
+        })
     }
 }
 
-/// Compression of a payload, from `Content-Encoding`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    Identity,
-    Gzip,
-    Deflate,
-    Zstd,
-}
+#[cfg(test)]
+mod tests {
+    use rdkafka::message::{OwnedMessage, Timestamp};
 
-impl Compression {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compression::Identity => "identity",
-            Compression::Gzip => "gzip",
-            Compression::Deflate => "deflate",
-            Compression::Zstd => "zstd",
-        }
-    }
+    use super::*;
 
-    /// Parses a `Content-Encoding` value; `None` for anything unsupported.
-    pub fn parse(value: &str) -> Option<Compression> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "" | "identity" => Some(Compression::Identity),
-            "gzip" | "x-gzip" => Some(Compression::Gzip),
-            "deflate" => Some(Compression::Deflate),
-            "zstd" => Some(Compression::Zstd),
-            _ => None,
-        }
+    #[test]
+    fn what_the_edge_writes_the_consumer_reads() {
+        let sent = Envelope {
+            signal: Signal::Traces,
+            tenant: "acme",
+            key_id: "k1",
+            content_type: ContentType::Json,
+            compression: Compression::Zstd,
+            received_at_ns: 1_795_100_000_123_000_000,
+            request_id: "r-1",
+            transport: "grpc",
+            records: 7,
+        };
+        let msg = OwnedMessage::new(
+            Some(b"{}".to_vec()),
+            None,
+            "t".into(),
+            Timestamp::NotAvailable,
+            0,
+            0,
+            Some(sent.to_headers()),
+        );
+        assert_eq!(Envelope::read(&msg).unwrap(), sent);
     }
 }

@@ -438,8 +438,13 @@ impl KeyStore {
         Ok(true)
     }
 
-    /// Polls the file every `every` until `shutdown`.
-    pub async fn watch(self: Arc<Self>, every: Duration, shutdown: tokio_util::sync::CancellationToken) {
+    /// Polls the file every `every` until `shutdown`; `on_reload` sees every new key set.
+    pub async fn watch(
+        self: Arc<Self>,
+        every: Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+        on_reload: impl Fn(&KeySet),
+    ) {
         let mut tick = tokio::time::interval(every);
         loop {
             tokio::select! {
@@ -448,7 +453,9 @@ impl KeyStore {
             }
             match self.reload_if_changed() {
                 Ok(true) => {
-                    tracing::info!(path = %self.path.display(), keys = self.current().len(), "reloaded key file")
+                    let keys = self.current();
+                    tracing::info!(path = %self.path.display(), keys = keys.len(), "reloaded key file");
+                    on_reload(&keys);
                 }
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "key file reload failed; keeping the previous keys"),

@@ -15,34 +15,42 @@
 //!                    ClickHouse: events, typed tables per event kind, session and cost views
 //! ```
 //!
-//! Modules follow the arrows: [`edge`] serves OTLP and publishes, [`envelope`] is the contract
-//! between edge and consumer on Kafka, [`keys`] manages and checks API keys, [`config`] is the
-//! one configuration, [`metrics`] names every metric, [`server`] and [`admin`] are the HTTP
-//! plumbing every service shares, and [`dev_broker`] is the in-memory Kafka for local runs.
-//! For the consumer: [`wire`] reads protobuf in place, [`decode`] turns payloads into borrowed
-//! views (fast paths, plus the owned reference decode tests hold them to), [`normalize`]
-//! knows every spelling of every attribute, [`rows`] encodes RowBinary rows, [`store`] talks to
-//! ClickHouse, [`schema`] owns migrations, retention and erasure, and [`consumer`] runs the
-//! group: batches, offsets, retries and dead letters.
+//! # Layout
+//!
+//! The tree follows the arrows. Three layers, each using only the ones below it:
+//!
+//! - **Services and tools**: [`edge`] serves OTLP and publishes; [`consumer`] runs the group:
+//!   batches, inserts, offsets, retries and dead letters; [`ops`] holds the operator commands
+//!   (`status`, `topics`, `loadgen`, `redrive`, `keys`, `migrate`, `forget`). The edge and the
+//!   consumer never use each other, and neither uses an operator command. `main.rs` parses the
+//!   command line and calls them.
+//! - **Shared parts**: [`kafka`] builds every Kafka client and names the topics;
+//!   [`clickhouse`] owns the table catalogue, RowBinary rows, the client, migrations,
+//!   retention and erasure; [`transform`] normalizes events and applies the content policy;
+//!   [`telemetry`] names every metric, holds every label vocabulary, and emits each
+//!   observable event as one log line plus its counters; [`keys`] manages and checks API
+//!   keys; [`net`] is the accept loop and TLS; [`config`] is the one configuration.
+//! - **Leaves**: [`otlp`] is what OTLP is (signals, encodings, the borrowed wire reader,
+//!   validation, bounded decompression, the fast decoders); [`envelope`] is the Kafka message
+//!   contract between edge and consumer (header names, writer and reader); [`budget`] is the
+//!   byte budget; [`util`] is the clock, backoff and serde helpers.
+#![forbid(unsafe_code)]
+#![warn(rust_2018_idioms)]
+#![deny(unused_must_use)]
 
-pub mod admin;
+pub mod budget;
+pub mod clickhouse;
 pub mod config;
 pub mod consumer;
-pub mod decode;
-pub mod dev_broker;
 pub mod edge;
 pub mod envelope;
 #[cfg(test)]
 mod fixtures;
+pub mod kafka;
 pub mod keys;
-pub mod loadgen;
-pub mod metrics;
-pub mod normalize;
-pub mod rows;
-pub mod schema;
-pub mod server;
-pub mod status;
-pub mod store;
-pub mod tls;
-pub mod topics;
-pub mod wire;
+pub mod net;
+pub mod ops;
+pub mod otlp;
+pub mod telemetry;
+pub mod transform;
+pub mod util;

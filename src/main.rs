@@ -7,8 +7,9 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use cowork_ingest::config::{Config, DEFAULT_DEV_PARTITIONS};
-use cowork_ingest::store::Store;
-use cowork_ingest::{consumer, dev_broker, edge, keys, schema};
+use cowork_ingest::kafka::dev_broker;
+use cowork_ingest::ops::{self, loadgen};
+use cowork_ingest::{consumer, edge, keys};
 
 #[derive(Parser)]
 #[command(
@@ -71,7 +72,7 @@ enum Command {
         #[arg(long)]
         endpoint: Option<String>,
         #[arg(long, value_enum, default_value = "http/protobuf")]
-        protocol: cowork_ingest::loadgen::Protocol,
+        protocol: loadgen::Protocol,
         /// Compress requests with gzip.
         #[arg(long)]
         gzip: bool,
@@ -97,7 +98,7 @@ enum Command {
         seed: u64,
         /// Attribute styles, one per session in turn.
         #[arg(long, value_enum, value_delimiter = ',', default_value = "v2,strings,last9,legacy")]
-        styles: Vec<cowork_ingest::loadgen::Style>,
+        styles: Vec<loadgen::Style>,
     },
     /// Check the pipeline's Kafka topics against this configuration's limits.
     Topics {
@@ -205,8 +206,7 @@ fn main() -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref(), &cli.overrides)?;
     match cli.command {
         Command::Edge => {
-            let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(async {
+            runtime()?.block_on(async {
                 let listeners = edge::Listeners::bind(&config.edge)
                     .await
                     .context("binding the edge's ports")?;
@@ -215,8 +215,7 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Command::Consume => {
-            let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(async {
+            runtime()?.block_on(async {
                 let admin = tokio::net::TcpListener::bind(config.consumer.admin_listen)
                     .await
                     .with_context(|| format!("binding the consumer's admin port {}", config.consumer.admin_listen))?;
@@ -225,38 +224,13 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Command::Migrate { print_sql: true } => {
-            print!("{}", schema::render(&config.clickhouse.database));
+            ops::database::print_sql(&config);
             Ok(())
         }
-        Command::Migrate { print_sql: false } => {
-            let rt = tokio::runtime::Runtime::new()?;
-            let store = Store::new(&config.clickhouse);
-            let ran = rt.block_on(schema::migrate(&store))?;
-            if ran.is_empty() {
-                eprintln!("schema of database {} is up to date", store.database());
-            }
-            for name in ran {
-                eprintln!("applied migration {name} to database {}", store.database());
-            }
-            Ok(())
-        }
-        Command::Forget { tenant, user } => {
-            let rt = tokio::runtime::Runtime::new()?;
-            let store = Store::new(&config.clickhouse);
-            let removed = rt.block_on(schema::forget(&store, &tenant, &user))?;
-            let total: u64 = removed.iter().map(|(_, n)| n).sum();
-            for (table, n) in removed {
-                println!("{table}\t{n}");
-            }
-            eprintln!(
-                "removed {total} rows of {user} (tenant {tenant}) from database {}",
-                store.database()
-            );
-            Ok(())
-        }
+        Command::Migrate { print_sql: false } => runtime()?.block_on(ops::database::migrate(&config)),
+        Command::Forget { tenant, user } => runtime()?.block_on(ops::database::forget(&config, &tenant, &user)),
         Command::Redrive { limit } => {
-            let rt = tokio::runtime::Runtime::new()?;
-            let n = rt.block_on(consumer::redrive(&config, limit))?;
+            let n = runtime()?.block_on(ops::redrive::redrive(&config, limit))?;
             eprintln!("re-published {n} dead letter(s) from {}", config.consumer.dlq_topic);
             Ok(())
         }
@@ -268,8 +242,7 @@ fn main() -> anyhow::Result<()> {
             let local = |addr: std::net::SocketAddr| format!("http://127.0.0.1:{}/metrics", addr.port());
             let edge = edge_metrics.unwrap_or_else(|| local(config.edge.admin_listen));
             let consumer = consumer_metrics.unwrap_or_else(|| local(config.consumer.admin_listen));
-            let rt = tokio::runtime::Runtime::new()?;
-            let text = rt.block_on(cowork_ingest::status::status(
+            let text = runtime()?.block_on(ops::status::status(
                 &edge,
                 &consumer,
                 std::time::Duration::from_secs_f64(interval.max(0.1)),
@@ -290,7 +263,7 @@ fn main() -> anyhow::Result<()> {
             seed,
             styles,
         } => {
-            use cowork_ingest::loadgen::{self, Protocol};
+            use loadgen::Protocol;
             let port = match protocol {
                 Protocol::Grpc => config.edge.grpc_listen.port(),
                 _ => config.edge.http_listen.port(),
@@ -309,8 +282,7 @@ fn main() -> anyhow::Result<()> {
                 styles,
                 progress: Some(std::time::Duration::from_secs(5)),
             };
-            let rt = tokio::runtime::Runtime::new()?;
-            let report = rt.block_on(loadgen::run(options))?;
+            let report = runtime()?.block_on(loadgen::run(options))?;
             println!("{report}");
             anyhow::ensure!(
                 report.failed_events == 0,
@@ -322,8 +294,7 @@ fn main() -> anyhow::Result<()> {
         Command::Topics {
             command: TopicsCommand::Check { create },
         } => {
-            let rt = tokio::runtime::Runtime::new()?;
-            let (report, ok) = rt.block_on(cowork_ingest::topics::check(&config, create))?;
+            let (report, ok) = runtime()?.block_on(ops::topics::check(&config, create))?;
             print!("{report}");
             anyhow::ensure!(ok, "some topics cannot do their job (see above)");
             Ok(())
@@ -334,7 +305,7 @@ fn main() -> anyhow::Result<()> {
             partitions,
             bootstrap_file,
         } => {
-            let cluster = dev_broker::start(brokers, partitions, &dev_broker::topics(&config.kafka))?;
+            let cluster = dev_broker::start(brokers, partitions, &dev_broker::topics(&config))?;
             let bootstrap = cluster.bootstrap_servers();
             if let Some(path) = bootstrap_file {
                 std::fs::write(&path, format!("{bootstrap}\n"))
@@ -358,51 +329,12 @@ fn run_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
             role,
             kind,
             expires,
-        } => {
-            let new = keys::create(path, &tenant, role, kind, expires)?;
-            eprintln!(
-                "created key {} for tenant {} (role {:?}, kind {:?}) in {}; the secret below is shown only once",
-                new.entry.id,
-                new.entry.tenant,
-                new.entry.role,
-                new.entry.kind,
-                path.display()
-            );
-            println!("{}", new.token);
-        }
-        KeysCommand::List => {
-            println!(
-                "{:<16}  {:<20}  {:<6}  {:<8}  {:<20}  {:<20}  status",
-                "id", "tenant", "role", "kind", "created", "expires"
-            );
-            let now = time::OffsetDateTime::now_utc();
-            for k in keys::list(path)? {
-                let fmt = |t: Option<time::OffsetDateTime>| {
-                    t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-                        .unwrap_or_else(|| "-".into())
-                };
-                let status = if k.revoked_at.is_some() {
-                    "revoked"
-                } else if k.expires_at.is_some_and(|t| t <= now) {
-                    "expired"
-                } else {
-                    "active"
-                };
-                println!(
-                    "{:<16}  {:<20}  {:<6}  {:<8}  {:<20}  {:<20}  {status}",
-                    k.id,
-                    k.tenant,
-                    format!("{:?}", k.role).to_lowercase(),
-                    format!("{:?}", k.kind).to_lowercase(),
-                    fmt(Some(k.created_at)),
-                    fmt(k.expires_at)
-                );
-            }
-        }
-        KeysCommand::Revoke { id } => {
-            let k = keys::revoke(path, &id)?;
-            eprintln!("revoked key {} (tenant {})", k.id, k.tenant);
-        }
+        } => ops::keys::create(path, &tenant, role, kind, expires),
+        KeysCommand::List => ops::keys::list(path),
+        KeysCommand::Revoke { id } => ops::keys::revoke(path, &id),
     }
-    Ok(())
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new()
 }

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use cowork_ingest::config::ContentPolicy;
 use cowork_ingest::consumer::{Decoder, Envelope};
-use cowork_ingest::decode::{json, proto, reference, Attr, Record};
-use cowork_ingest::envelope::{Compression, ContentType};
-use cowork_ingest::normalize::normalize;
-use cowork_ingest::rows::Rows;
+use cowork_ingest::otlp::decode::{json, proto, reference, Attr, Record};
+use cowork_ingest::otlp::{Compression, ContentType};
+use cowork_ingest::transform::normalize::normalize;
+use cowork_ingest::clickhouse::rows::Rows;
 
 struct Counting;
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
@@ -106,6 +106,7 @@ fn fast_paths_allocate_per_payload_not_per_attribute() {
             },
             compression: Compression::Identity,
             received_at_ns: RECEIVED,
+            ..Envelope::default()
         };
         let mut decoder = Decoder::new(64 << 20);
         let mut rows = Rows::default();
@@ -114,7 +115,7 @@ fn fast_paths_allocate_per_payload_not_per_attribute() {
             rows.clear();
             let (_, n) = counted(|| {
                 for (i, b) in bodies.iter().enumerate() {
-                    decoder.encode(&env, b, 0, i as i64, &policy, &mut rows).unwrap();
+                    decoder.rows_into(&env, b, 0, i as i64, &policy, &mut rows).unwrap();
                 }
             });
             if pass == 1 {

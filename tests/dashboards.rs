@@ -30,7 +30,7 @@ const PROMPT_ID: &str = "df71b0aa-4a28-4781-9670-ca94b4f15781";
 const USERS: [&str; 2] = ["chen.smith@acme.example", "fay.o'neil@acme.example"];
 
 /// Tables whose rows are only exact when read with FINAL (the views apply it themselves).
-const DEDUPLICATED_TABLES: [&str; 6] = cowork_ingest::schema::TABLES;
+const DEDUPLICATED_TABLES: [cowork_ingest::clickhouse::Table; 6] = cowork_ingest::clickhouse::Table::ALL;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -420,7 +420,7 @@ fn check_sql_rules(label: &str, raw: &str) {
         "{label}: every query is scoped to the selected tenant:\n{raw}"
     );
     let lower = raw.to_lowercase();
-    for table in DEDUPLICATED_TABLES {
+    for table in DEDUPLICATED_TABLES.map(|t| t.name()) {
         let needle = format!("from cowork.{table}");
         let mut at = 0;
         while let Some(i) = lower[at..].find(&needle) {

@@ -96,7 +96,7 @@ async fn every_corpus_body_arrives_in_kafka_byte_for_byte_with_headers() {
         assert_eq!(m.headers[header::TRANSPORT], "http");
         assert!(m.headers[header::RECORDS].parse::<u64>().unwrap() > 0);
         let received: i64 = m.headers[header::RECEIVED_AT_MS].parse().unwrap();
-        assert!((cowork_ingest::edge::now_ms() - received).abs() < 120_000);
+        assert!((cowork_ingest::util::now_ms() - received).abs() < 120_000);
         partitions.insert(m.partition);
     }
     assert_eq!(
@@ -186,7 +186,7 @@ async fn auth_matrix() {
                         .as_i64()
                         .unwrap() as i32
                 } else {
-                    cowork_ingest::edge::http::RpcStatus::decode(&body[..]).unwrap().code
+                    cowork_ingest::edge::RpcStatus::decode(&body[..]).unwrap().code
                 };
                 let expect = if want == 401 {
                     tonic::Code::Unauthenticated

@@ -14,7 +14,7 @@ use common::clickhouse::{self, query, ClickHouse};
 use common::{CorpusBody, TestEdge};
 use cowork_ingest::config::Config;
 use cowork_ingest::consumer;
-use cowork_ingest::dev_broker::DevCluster;
+use cowork_ingest::kafka::dev_broker::DevCluster;
 use cowork_ingest::envelope::header;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -433,10 +433,10 @@ async fn garbage_is_dead_lettered_and_the_partition_moves_on() {
     assert_eq!(d.headers[header::TENANT], "acme", "original headers are kept");
     assert_eq!(d.headers[header::CONTENT_TYPE], "application/x-protobuf");
 
-    let n = consumer::redrive(&p.config, None).await.unwrap();
+    let n = cowork_ingest::ops::redrive::redrive(&p.config, None).await.unwrap();
     assert_eq!(n, 1, "redrive re-publishes the dead letter");
     assert_eq!(
-        consumer::redrive(&p.config, None).await.unwrap(),
+        cowork_ingest::ops::redrive::redrive(&p.config, None).await.unwrap(),
         0,
         "and remembers where it stopped"
     );
@@ -516,8 +516,8 @@ async fn clickhouse_restart_loses_and_doubles_nothing() {
 /// missing; an edited migration is refused.
 #[tokio::test]
 async fn migrations_are_forward_only_and_checked() {
-    use cowork_ingest::schema;
-    use cowork_ingest::store::Store;
+    use cowork_ingest::clickhouse::schema;
+    use cowork_ingest::clickhouse::store::Store;
     let ch = clickhouse::shared();
     let mut config = Config::default();
     config.clickhouse.url = ch.url.clone();
@@ -550,8 +550,7 @@ async fn migrations_are_forward_only_and_checked() {
 /// Retention drops whole days by event date, per table, counted back from an explicit today.
 #[tokio::test]
 async fn retention_drops_old_day_partitions_only() {
-    use cowork_ingest::schema;
-    use cowork_ingest::store::Store;
+    use cowork_ingest::clickhouse::store::Store;
     let ch = clickhouse::shared();
     let config = clickhouse::migrated(Config::default(), &ch.url).await;
     let db = &config.clickhouse.database;
@@ -572,9 +571,9 @@ async fn retention_drops_old_day_partitions_only() {
         .await;
     }
     let store = Store::new(&config.clickhouse);
-    let days = BTreeMap::from([("events".to_string(), 3u32)]);
+    let days = BTreeMap::from([(cowork_ingest::clickhouse::Table::Events, 3u32)]);
     let today = time::macros::date!(2026 - 11 - 22);
-    let dropped = schema::apply_retention(&store, &days, today).await.unwrap();
+    let dropped = cowork_ingest::clickhouse::retention::apply_retention(&store, &days, today).await.unwrap();
     assert_eq!(
         dropped,
         [
@@ -713,28 +712,27 @@ async fn content_policy_keeps_hashes_or_drops_per_tenant() {
 /// `forget` removes one user's rows of one tenant from every table, and only those.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forget_erases_one_user_everywhere() {
-    use cowork_ingest::schema;
-    use cowork_ingest::store::Store;
+    use cowork_ingest::clickhouse::store::Store;
     let ch = clickhouse::shared();
     let p = Pipeline::start(&ch.url, &[]).await;
     p.send(&common::corpus("proto-gzip")).await;
     p.wait_events(CORPUS_EVENTS, Duration::from_secs(60)).await;
     let user = "bo.o'neil@acme.example";
-    let quoted = schema::quote(user);
+    let quoted = cowork_ingest::clickhouse::erasure::quote(user);
     let mut before = BTreeMap::new();
-    for table in schema::TABLES {
+    for table in cowork_ingest::clickhouse::Table::ALL.map(|t| t.name()) {
         let n = p.count(&format!("{table} WHERE user_email = {quoted}")).await;
         before.insert(table, n);
     }
     assert!(before["events"] > 0 && before["api_requests"] > 0);
     let store = Store::new(&p.config.clickhouse);
-    let removed: BTreeMap<&str, u64> = schema::forget(&store, "acme", user)
+    let removed: BTreeMap<&str, u64> = cowork_ingest::clickhouse::erasure::forget(&store, "acme", user)
         .await
         .unwrap()
         .into_iter()
         .collect();
     assert_eq!(removed, before, "it reports what it removed");
-    for table in schema::TABLES {
+    for table in cowork_ingest::clickhouse::Table::ALL.map(|t| t.name()) {
         assert_eq!(
             p.count(&format!("{table} WHERE user_email = {quoted}")).await,
             0,
@@ -747,7 +745,7 @@ async fn forget_erases_one_user_everywhere() {
         CORPUS_EVENTS - before["events"],
         "others are kept"
     );
-    let other = schema::forget(&store, "globex", "chen.smith@acme.example")
+    let other = cowork_ingest::clickhouse::erasure::forget(&store, "globex", "chen.smith@acme.example")
         .await
         .unwrap();
     assert!(
@@ -840,7 +838,7 @@ batch_max_age_ms = 50
 /// accepted is what ClickHouse holds, event by event name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loadgen_traffic_lands_exactly_in_every_protocol() {
-    use cowork_ingest::loadgen::{self, Protocol, Style};
+    use cowork_ingest::ops::loadgen::{self, Protocol, Style};
     let ch = clickhouse::shared();
     let p = Pipeline::start(&ch.url, &[]).await;
     let mut total = loadgen::Report::default();

@@ -12,8 +12,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance}
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::config::Config;
-use crate::edge::publish::client_config;
-use crate::metrics as m;
+use crate::kafka::{self, Group};
+use crate::telemetry::consumer::Rebalanced;
+use crate::telemetry::labels::RebalanceKind;
 
 /// Partitions owned now, and their last measured lag.
 #[derive(Default)]
@@ -51,8 +52,12 @@ impl ConsumerContext for GroupContext {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 let new = partitions(tpl);
-                ::metrics::counter!(m::CONSUMER_REBALANCES, "kind" => "assign").increment(1);
-                tracing::info!(partitions = ?new, "partitions assigned");
+                Rebalanced {
+                    kind: RebalanceKind::Assign,
+                    topic: &self.topic,
+                    partitions: &new,
+                }
+                .emit();
                 self.owned.assigned.lock().expect("not poisoned").extend(new);
             }
             Rebalance::Revoke(tpl) => {
@@ -63,8 +68,12 @@ impl ConsumerContext for GroupContext {
                     tracing::warn!(error = %e, "could not resume revoked partitions");
                 }
                 let gone = partitions(tpl);
-                ::metrics::counter!(m::CONSUMER_REBALANCES, "kind" => "revoke").increment(1);
-                tracing::info!(partitions = ?gone, "partitions revoked");
+                Rebalanced {
+                    kind: RebalanceKind::Revoke,
+                    topic: &self.topic,
+                    partitions: &gone,
+                }
+                .emit();
                 let mut assigned = self.owned.assigned.lock().expect("not poisoned");
                 let mut lag = self.owned.lag.lock().expect("not poisoned");
                 for p in gone {
@@ -81,11 +90,8 @@ impl ConsumerContext for GroupContext {
 /// the high watermark minus the group's committed offset (or the low watermark when nothing is
 /// committed yet), from Kafka itself.
 pub fn watch_lag(config: &Config, owned: Arc<Ownership>, stop: Arc<AtomicBool>) -> rdkafka::error::KafkaResult<()> {
-    let mut c = client_config(config);
-    c.set("group.id", &config.consumer.group_id)
-        .set("enable.auto.commit", "false");
     // Never subscribes: it only asks the group coordinator and the partition leaders.
-    let client: BaseConsumer = c.create()?;
+    let client: BaseConsumer = kafka::group_consumer(config, Group::LagWatch).create()?;
     let topic = config.kafka.logs_topic.clone();
     let every = Duration::from_millis(config.consumer.lag_refresh_ms.max(100));
     std::thread::Builder::new()

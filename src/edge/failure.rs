@@ -11,6 +11,8 @@
 use http::StatusCode;
 
 use crate::keys::{AuthError, Forbidden, Unauthenticated};
+use crate::telemetry::edge::Rejection;
+use crate::telemetry::labels::RejectReason;
 
 /// The client must change the request; retrying it unchanged fails again.
 #[derive(Debug, thiserror::Error)]
@@ -106,26 +108,36 @@ impl Failure {
         }
     }
 
-    /// The `reason` label: one of [`crate::metrics::REJECTION_REASONS`].
-    pub fn reason(&self) -> &'static str {
+    /// The `reason` label.
+    pub fn reason(&self) -> RejectReason {
         match self {
             Failure::Reject(r) => match r {
-                Reject::Unauthenticated(_) => "unauthenticated",
-                Reject::Forbidden(_) => "forbidden",
-                Reject::UnsupportedMediaType(_) => "unsupported_media_type",
-                Reject::UnsupportedEncoding(_) => "unsupported_encoding",
-                Reject::BodyTooLarge { .. } => "body_too_large",
-                Reject::DecompressedTooLarge { .. } => "decompressed_too_large",
-                Reject::BadCompression { .. } => "bad_compression",
-                Reject::InvalidPayload(_) => "invalid_payload",
-                Reject::BodyTimeout { .. } => "body_timeout",
-                Reject::KafkaTooLarge => "kafka_rejected",
+                Reject::Unauthenticated(_) => RejectReason::Unauthenticated,
+                Reject::Forbidden(_) => RejectReason::Forbidden,
+                Reject::UnsupportedMediaType(_) => RejectReason::UnsupportedMediaType,
+                Reject::UnsupportedEncoding(_) => RejectReason::UnsupportedEncoding,
+                Reject::BodyTooLarge { .. } => RejectReason::BodyTooLarge,
+                Reject::DecompressedTooLarge { .. } => RejectReason::DecompressedTooLarge,
+                Reject::BadCompression { .. } => RejectReason::BadCompression,
+                Reject::InvalidPayload(_) => RejectReason::InvalidPayload,
+                Reject::BodyTimeout { .. } => RejectReason::BodyTimeout,
+                Reject::KafkaTooLarge => RejectReason::KafkaRejected,
             },
             Failure::Backoff(b) => match b {
-                Backoff::RateLimited { .. } => "rate_limited",
-                Backoff::Overloaded { .. } => "overloaded",
-                Backoff::KafkaUnavailable { .. } => "kafka_unavailable",
+                Backoff::RateLimited { .. } => RejectReason::RateLimited,
+                Backoff::Overloaded { .. } => RejectReason::Overloaded,
+                Backoff::KafkaUnavailable { .. } => RejectReason::KafkaUnavailable,
             },
+        }
+    }
+
+    /// What the request metrics and the rejection log line say about this failure.
+    pub fn rejection(&self) -> Rejection<'_> {
+        Rejection {
+            reason: self.reason(),
+            auth_reason: self.auth_reason(),
+            backoff: matches!(self, Failure::Backoff(_)),
+            detail: self,
         }
     }
 

@@ -19,10 +19,11 @@ use tonic::server::{Grpc, UnaryService};
 use tonic::Status;
 
 use super::failure::Failure;
-use super::http::{log_rejection, record};
-use super::limits::Permit;
-use super::{now_ms, Edge, Incoming};
-use crate::envelope::{Compression, ContentType, Signal};
+use super::{answered, Edge, Incoming};
+use crate::budget::Permit;
+use crate::telemetry::edge::BytesReceived;
+use crate::telemetry::labels::{BytesStage, Transport};
+use crate::otlp::{Compression, ContentType, Signal};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -95,8 +96,11 @@ impl UnaryService<Bytes> for Export {
                 Ok(_) => StatusCode::OK,
                 Err(f) => f.status(),
             };
-            record(
+            answered(
+                &accepted.request_id,
                 signal.grpc_route(),
+                Transport::Grpc,
+                Some(&tenant),
                 Some(ContentType::Protobuf),
                 status,
                 result.as_ref().err(),
@@ -106,10 +110,7 @@ impl UnaryService<Bytes> for Export {
             match result {
                 // An empty Export*ServiceResponse encodes to zero bytes.
                 Ok(_) => Ok(tonic::Response::new(Bytes::new())),
-                Err(f) => {
-                    log_rejection(&accepted.request_id, signal.grpc_route(), Some(&tenant), status, &f);
-                    Err(Status::new(f.grpc_code(), f.to_string()))
-                }
+                Err(f) => Err(Status::new(f.grpc_code(), f.to_string())),
             }
         })
     }
@@ -123,8 +124,12 @@ async fn accept(
 ) -> Result<u64, Failure> {
     let raw = request.into_inner();
     let mut permit = edge.budget.permit();
-    permit.grow(raw.len())?;
-    ::metrics::counter!(crate::metrics::EDGE_RECEIVED_BYTES, "stage" => "wire").increment(raw.len() as u64);
+    permit.grow(raw.len()).map_err(|_| edge.overloaded())?;
+    BytesReceived {
+        stage: BytesStage::Wire,
+        bytes: raw.len(),
+    }
+    .emit();
     edge.ingest(Incoming {
         signal,
         transport: "grpc",
@@ -132,7 +137,7 @@ async fn accept(
         compression: Compression::Identity,
         principal: accepted.principal.clone(),
         request_id: accepted.request_id.clone(),
-        received_at_ms: now_ms(),
+        received_at_ns: crate::util::now_ms() as u64 * 1_000_000,
         raw,
         permit,
     })
@@ -239,14 +244,16 @@ where
             // mid-body, unsupported grpc-encoding) still get their log line and metrics.
             if !handled.load(std::sync::atomic::Ordering::Relaxed) {
                 if let Some(f) = tonic_failure(&response) {
-                    record(
+                    answered(
+                        &request_id,
                         signal.grpc_route(),
+                        Transport::Grpc,
+                        Some(&tenant),
                         Some(ContentType::Protobuf),
                         f.status(),
                         Some(&f),
                         started,
                     );
-                    log_rejection(&request_id, signal.grpc_route(), Some(&tenant), f.status(), &f);
                 }
             }
             Ok(response)
@@ -271,8 +278,16 @@ fn refuse(
     f: &Failure,
     started: Instant,
 ) -> http::Response<tonic::body::Body> {
-    record(route, Some(ContentType::Protobuf), f.status(), Some(f), started);
-    log_rejection(request_id, route, tenant, f.status(), f);
+    answered(
+        request_id,
+        route,
+        Transport::Grpc,
+        tenant,
+        Some(ContentType::Protobuf),
+        f.status(),
+        Some(f),
+        started,
+    );
     Status::new(f.grpc_code(), f.to_string()).into_http()
 }
 

@@ -5,7 +5,7 @@
 //! `Retry-After`; 401 carries `WWW-Authenticate`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -17,9 +17,10 @@ use http_body_util::BodyExt;
 use prost::Message;
 
 use super::failure::{Failure, Reject};
-use super::{now_ms, Edge, Incoming};
-use crate::envelope::{Compression, ContentType, Signal};
-use crate::metrics;
+use super::{answered, Edge, Incoming};
+use crate::otlp::{Compression, ContentType, Signal};
+use crate::telemetry::edge::BytesReceived;
+use crate::telemetry::labels::{BytesStage, Transport};
 
 /// How much of an oversize body is read and discarded before answering 413, in body limits.
 const DRAIN_FACTOR: usize = 4;
@@ -78,7 +79,7 @@ fn compression(req: &Request) -> Result<Compression, Reject> {
 }
 
 async fn handle(edge: Arc<Edge>, signal: Signal, route: &'static str, req: Request) -> Response {
-    let started = Instant::now();
+    let started = std::time::Instant::now();
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     // Parsed once: `accept` refuses an unsupported type (after authentication), and the answer
     // is written in the request's encoding, JSON when it has none we know.
@@ -91,10 +92,7 @@ async fn handle(edge: Arc<Edge>, signal: Signal, route: &'static str, req: Reque
         Ok(_) => (StatusCode::OK, success(ct)),
         Err(f) => (f.status(), failure(ct, f)),
     };
-    record(route, encoding, status, result.as_ref().err(), started);
-    if let Err(f) = &result {
-        log_rejection(&request_id, route, tenant.as_deref(), status, f);
-    }
+    answered(&request_id, route, Transport::Http, tenant.as_deref(), encoding, status, result.as_ref().err(), started);
     let mut response = response;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);
@@ -137,7 +135,7 @@ async fn accept(
     // Trust Content-Length only for a first, small reservation: a client that declares 4 MiB and
     // trickles bytes holds no more than it sent.
     let mut buf: Vec<u8> = Vec::with_capacity(declared.map_or(16 * 1024, |n| n as usize).min(64 * 1024));
-    permit.grow(buf.capacity())?;
+    permit.grow(buf.capacity()).map_err(|_| edge.overloaded())?;
     let timeout_ms = edge.config.edge.body_timeout_ms;
     let read = async {
         let mut body: Body = req.into_body();
@@ -154,7 +152,7 @@ async fn accept(
             }
             if buf.len() + data.len() > buf.capacity() {
                 let target = (buf.capacity() * 2).max(buf.len() + data.len()).min(limit);
-                permit.grow(target - buf.capacity())?;
+                permit.grow(target - buf.capacity()).map_err(|_| edge.overloaded())?;
                 // Exact: the budget is charged for what is allocated, not for what a doubling
                 // buffer might round up to.
                 buf.reserve_exact(target - buf.len());
@@ -169,7 +167,11 @@ async fn accept(
     tokio::time::timeout(Duration::from_millis(timeout_ms), read)
         .await
         .map_err(|_| Reject::BodyTimeout { ms: timeout_ms })??;
-    ::metrics::counter!(metrics::EDGE_RECEIVED_BYTES, "stage" => "wire").increment(buf.len() as u64);
+    BytesReceived {
+        stage: BytesStage::Wire,
+        bytes: buf.len(),
+    }
+    .emit();
     let incoming = Incoming {
         signal,
         transport: "http",
@@ -177,7 +179,7 @@ async fn accept(
         compression,
         principal,
         request_id: request_id.to_string(),
-        received_at_ms: now_ms(),
+        received_at_ns: crate::util::now_ms() as u64 * 1_000_000,
         raw: bytes::Bytes::from(buf),
         permit,
     };
@@ -216,49 +218,4 @@ pub fn failure(ct: ContentType, f: &Failure) -> Response {
         );
     }
     response
-}
-
-/// Request metrics, shared with the gRPC transport.
-pub fn record(
-    route: &'static str,
-    encoding: Option<ContentType>,
-    status: StatusCode,
-    failure: Option<&Failure>,
-    started: Instant,
-) {
-    let outcome = match failure {
-        None => "accepted",
-        Some(Failure::Reject(_)) => "rejected",
-        Some(Failure::Backoff(_)) => "backoff",
-    };
-    let transport = if route.starts_with("grpc") { "grpc" } else { "http" };
-    ::metrics::counter!(
-        metrics::EDGE_REQUESTS,
-        "route" => route,
-        "encoding" => encoding.map_or("unknown", ContentType::label),
-        "status" => status.as_str().to_owned(),
-        "outcome" => outcome
-    )
-    .increment(1);
-    ::metrics::histogram!(metrics::EDGE_REQUEST_DURATION, "transport" => transport)
-        .record(started.elapsed().as_secs_f64());
-    if let Some(f) = failure {
-        ::metrics::counter!(metrics::EDGE_REJECTIONS, "reason" => f.reason()).increment(1);
-        if let Some(reason) = f.auth_reason() {
-            ::metrics::counter!(metrics::EDGE_AUTH_FAILURES, "reason" => reason).increment(1);
-        }
-    }
-}
-
-/// The one log line per rejected request.
-pub fn log_rejection(request_id: &str, route: &str, tenant: Option<&str>, status: StatusCode, f: &Failure) {
-    tracing::warn!(
-        request_id,
-        route,
-        tenant = tenant.unwrap_or("-"),
-        status = status.as_u16(),
-        reason = f.reason(),
-        detail = %f,
-        "request rejected"
-    );
 }

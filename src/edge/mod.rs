@@ -12,12 +12,13 @@
 //!
 //! Both transports share [`Edge::ingest`], so limits, auth and publishing cannot drift apart.
 
-pub mod failure;
-pub mod grpc;
-pub mod http;
-pub mod limits;
-pub mod payload;
-pub mod publish;
+mod failure;
+mod grpc;
+mod http;
+mod publish;
+mod rate_limit;
+
+pub use http::RpcStatus;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,13 +28,17 @@ use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::budget::{Budget, Permit};
 use crate::config::{Config, EdgeConfig};
-use crate::envelope::{Compression, ContentType, Signal};
+use crate::envelope::Envelope;
 use crate::keys::{KeyFileError, KeyStore, Principal};
-use crate::{admin, metrics, server, tls};
-use failure::Failure;
-use limits::{Budget, Permit, RateLimiter};
-use publish::{Envelope, Publisher};
+use crate::net::{server, tls};
+use crate::otlp::compression::{self, CompressionError};
+use crate::otlp::{validate, Compression, ContentType, Signal};
+use crate::telemetry::{self, admin};
+use failure::{Backoff, Failure, Reject};
+use publish::Publisher;
+use rate_limit::RateLimiter;
 
 /// How long shutdown waits for in-flight requests, then for the producer to flush.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -67,25 +72,27 @@ pub enum StartError {
 }
 
 /// One request on its way in, transport already handled.
-pub struct Incoming {
+struct Incoming {
     pub signal: Signal,
     pub transport: &'static str,
     pub content_type: ContentType,
     pub compression: Compression,
     pub principal: Principal,
     pub request_id: String,
-    pub received_at_ms: i64,
+    pub received_at_ns: u64,
     pub raw: Bytes,
+    /// Held, not read: the request's bytes stay charged to the budget until it is answered.
+    #[allow(dead_code)]
     pub permit: Permit,
 }
 
 /// State shared by both transports.
-pub struct Edge {
-    pub config: Config,
-    pub keys: Arc<KeyStore>,
-    pub publisher: Arc<Publisher>,
-    pub budget: Budget,
-    pub limiter: RateLimiter,
+struct Edge {
+    config: Config,
+    keys: Arc<KeyStore>,
+    publisher: Arc<Publisher>,
+    budget: Budget,
+    limiter: RateLimiter,
     draining: AtomicBool,
 }
 
@@ -94,13 +101,21 @@ impl Edge {
         let keys = Arc::new(KeyStore::open(&config.edge.keys_path)?);
         let publisher = Arc::new(Publisher::new(&config)?);
         Ok(Edge {
-            budget: Budget::new(config.edge.max_inflight_bytes, config.edge.retry_after_s),
+            budget: Budget::new(config.edge.max_inflight_bytes, Some(telemetry::EDGE_INFLIGHT_BYTES)),
             limiter: RateLimiter::new(config.edge.rate_limit_events_per_s, config.edge.rate_limit_bytes_per_s),
             keys,
             publisher,
             config,
             draining: AtomicBool::new(false),
         })
+    }
+
+    /// The answer when the in-flight byte budget is spent: 503, try again shortly.
+    fn overloaded(&self) -> Failure {
+        Backoff::Overloaded {
+            retry_after_s: self.config.edge.retry_after_s,
+        }
+        .into()
     }
 
     /// Ready for traffic: Kafka reachable and not shutting down.
@@ -120,25 +135,29 @@ impl Edge {
         let limit = self.config.edge.max_decompressed_bytes;
         let (signal, content_type, compression) = (req.signal, req.content_type, req.compression);
         let budget = self.budget.clone();
+        let retry_after_s = self.config.edge.retry_after_s;
         // The decompressed copy is charged to its own permit and freed right after the check, so
         // requests waiting for Kafka hold only their raw bytes.
         let check = move |raw: &[u8]| -> Result<u64, Failure> {
             let mut scratch = budget.permit();
-            let body = payload::decompress(compression, raw, limit, &mut scratch)?;
-            ::metrics::counter!(metrics::EDGE_RECEIVED_BYTES, "stage" => "decompressed").increment(body.len() as u64);
-            Ok(payload::count_records(signal, content_type, &body)?)
+            let body = compression::decompress(compression, raw, limit, &mut scratch).map_err(|e| match e {
+                CompressionError::TooLarge { limit } => Failure::from(Reject::DecompressedTooLarge { limit }),
+                CompressionError::Corrupt { encoding, detail } => Reject::BadCompression { encoding, detail }.into(),
+                CompressionError::Budget => Backoff::Overloaded { retry_after_s }.into(),
+            })?;
+            telemetry::edge::BytesReceived {
+                stage: telemetry::labels::BytesStage::Decompressed,
+                bytes: body.len(),
+            }
+            .emit();
+            validate::count_records(signal, content_type, &body).map_err(|e| Failure::from(Reject::InvalidPayload(e.0)))
         };
         // Inflating can take milliseconds even for a small body: keep it off the async workers.
         let records = if compression != Compression::Identity || req.raw.len() > 256 * 1024 {
             let raw = req.raw.clone();
             match tokio::task::spawn_blocking(move || check(&raw)).await {
                 Ok(records) => records?,
-                Err(_) => {
-                    return Err(failure::Backoff::Overloaded {
-                        retry_after_s: self.config.edge.retry_after_s,
-                    }
-                    .into())
-                }
+                Err(_) => return Err(self.overloaded()),
             }
         } else {
             check(&req.raw)?
@@ -150,10 +169,11 @@ impl Edge {
             .charge(&req.principal.key_id, records, req.raw.len() as u64)?;
         let env = Envelope {
             signal,
-            principal: &req.principal,
+            tenant: &req.principal.tenant,
+            key_id: &req.principal.key_id,
             content_type,
             compression,
-            received_at_ms: req.received_at_ms,
+            received_at_ns: req.received_at_ns,
             request_id: &req.request_id,
             transport: req.transport,
             records,
@@ -163,24 +183,43 @@ impl Edge {
     }
 }
 
-/// Unix milliseconds now.
-pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+/// One request answered, on either transport: its metrics, and its log line if it was refused.
+#[allow(clippy::too_many_arguments)]
+fn answered(
+    request_id: &str,
+    route: &'static str,
+    transport: telemetry::labels::Transport,
+    tenant: Option<&str>,
+    encoding: Option<ContentType>,
+    status: ::http::StatusCode,
+    failure: Option<&Failure>,
+    started: std::time::Instant,
+) {
+    telemetry::edge::RequestAnswered {
+        request_id,
+        route,
+        transport,
+        tenant,
+        encoding,
+        status: status.as_u16(),
+        rejection: failure.map(Failure::rejection),
+        started,
+    }
+    .emit();
 }
 
 /// Runs the edge until `shutdown` fires, then drains: `/readyz` turns false, the OTLP ports stop
 /// accepting, in-flight requests finish, and the producer flushes.
 pub async fn run(listeners: Listeners, config: Config, shutdown: CancellationToken) -> Result<(), StartError> {
-    let prometheus = metrics::install();
-    metrics::describe_edge();
+    let prometheus = telemetry::install();
+    telemetry::describe_edge();
     let tls = match (&config.edge.tls_cert_path, &config.edge.tls_key_path) {
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
         _ => None,
     };
-    metrics::set_tenant_label(config.metrics.tenant_label);
+    telemetry::set_tenant_label(config.metrics.tenant_label);
     let edge = Arc::new(Edge::new(config)?);
-    ::metrics::gauge!(metrics::EDGE_KEYS_LOADED).set(edge.keys.current().len() as f64);
-    metrics::describe_tenants(edge.keys.current().tenants());
+    telemetry::edge::KeysLoaded::from(&*edge.keys.current()).emit();
     if edge.keys.current().is_empty() {
         tracing::warn!(path = %edge.config.edge.keys_path.display(), "the key file has no keys: every request will get 401 until `cowork-ingest keys create` adds one");
     }
@@ -190,6 +229,7 @@ pub async fn run(listeners: Listeners, config: Config, shutdown: CancellationTok
     tokio::spawn(edge.keys.clone().watch(
         Duration::from_millis(edge.config.edge.keys_reload_ms),
         background.clone(),
+        |keys| telemetry::edge::KeysLoaded::from(keys).emit(),
     ));
     tokio::spawn(edge.publisher.clone().watch(background.clone()));
 

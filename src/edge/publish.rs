@@ -16,29 +16,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio_util::sync::CancellationToken;
 
 use super::failure::{Backoff, Failure, Reject};
 use crate::config::Config;
-use crate::envelope::{header, Compression, ContentType, Signal};
-use crate::keys::Principal;
-use crate::metrics;
-
-/// What the edge knows about a payload besides its bytes: becomes the Kafka headers.
-pub struct Envelope<'a> {
-    pub signal: Signal,
-    pub principal: &'a Principal,
-    pub content_type: ContentType,
-    pub compression: Compression,
-    pub received_at_ms: i64,
-    pub request_id: &'a str,
-    pub transport: &'static str,
-    pub records: u64,
-}
+use crate::envelope::Envelope;
+use crate::kafka::{self, ProducerRole};
+use crate::telemetry::edge::{KafkaReadiness, ProduceAnswered, ProduceFailed, Published};
+use crate::telemetry::labels::ProduceErrorClass;
 
 pub struct Publisher {
     producer: FutureProducer,
@@ -46,43 +33,9 @@ pub struct Publisher {
     ready: AtomicBool,
 }
 
-/// librdkafka settings shared by every client: brokers plus the pass-through map.
-pub fn client_config(config: &Config) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &config.kafka.brokers);
-    for (k, v) in &config.kafka.client {
-        c.set(k, v);
-    }
-    c
-}
-
 impl Publisher {
     pub fn new(config: &Config) -> Result<Publisher, KafkaError> {
-        let mut c = client_config(config);
-        let e = &config.edge;
-        c.set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set(
-                "message.max.bytes",
-                config
-                    .producer_message_max_bytes()
-                    .unwrap_or(e.max_body_bytes)
-                    .to_string(),
-            )
-            .set("message.timeout.ms", e.publish_timeout_ms.to_string())
-            // The in-flight budget already bounds what is queued; this is a second fence.
-            .set(
-                "queue.buffering.max.kbytes",
-                (e.max_inflight_bytes / 1024).max(1024).to_string(),
-            )
-            // Requests wait for their acknowledgement: batch concurrent ones, but only briefly.
-            .set("linger.ms", "5")
-            // Reconnect within a second of a broker coming back (librdkafka's default is 10 s).
-            .set("reconnect.backoff.max.ms", "1000");
-        for (k, v) in &config.kafka.producer {
-            c.set(k, v);
-        }
-        let producer: FutureProducer = c.create()?;
+        let producer: FutureProducer = kafka::producer(config, ProducerRole::Edge).create()?;
         Ok(Publisher {
             producer,
             config: config.clone(),
@@ -95,18 +48,12 @@ impl Publisher {
     }
 
     fn set_ready(&self, ready: bool) {
-        if self.ready.swap(ready, Ordering::Relaxed) != ready {
-            if ready {
-                tracing::info!("Kafka is reachable");
-            } else {
-                tracing::warn!("Kafka is unreachable; answering 503 until it is back");
-            }
-        }
-        ::metrics::gauge!(metrics::EDGE_KAFKA_READY).set(if ready { 1.0 } else { 0.0 });
+        let changed = self.ready.swap(ready, Ordering::Relaxed) != ready;
+        KafkaReadiness { ready, changed }.emit();
     }
 
-    fn unavailable(&self, class: &'static str, detail: String) -> Failure {
-        ::metrics::counter!(metrics::EDGE_KAFKA_PRODUCE_ERRORS, "class" => class).increment(1);
+    fn unavailable(&self, class: ProduceErrorClass, detail: String) -> Failure {
+        ProduceFailed { class }.emit();
         Backoff::KafkaUnavailable {
             detail,
             retry_after_s: self.config.edge.retry_after_s,
@@ -117,50 +64,12 @@ impl Publisher {
     /// Publishes `payload` unchanged and waits for the broker's acknowledgement.
     pub async fn publish(&self, env: &Envelope<'_>, payload: &[u8]) -> Result<(), Failure> {
         if !self.is_ready() {
-            return Err(self.unavailable("unavailable", "the last probe could not reach a broker".into()));
+            return Err(self.unavailable(ProduceErrorClass::Unavailable, "the last probe could not reach a broker".into()));
         }
-        let received = env.received_at_ms.to_string();
-        let records = env.records.to_string();
-        let headers = OwnedHeaders::new_with_capacity(9)
-            .insert(Header {
-                key: header::TENANT,
-                value: Some(&*env.principal.tenant),
-            })
-            .insert(Header {
-                key: header::KEY_ID,
-                value: Some(&*env.principal.key_id),
-            })
-            .insert(Header {
-                key: header::CONTENT_TYPE,
-                value: Some(env.content_type.mime()),
-            })
-            .insert(Header {
-                key: header::CONTENT_ENCODING,
-                value: Some(env.compression.as_str()),
-            })
-            .insert(Header {
-                key: header::RECEIVED_AT_MS,
-                value: Some(&received),
-            })
-            .insert(Header {
-                key: header::REQUEST_ID,
-                value: Some(env.request_id),
-            })
-            .insert(Header {
-                key: header::SIGNAL,
-                value: Some(env.signal.as_str()),
-            })
-            .insert(Header {
-                key: header::TRANSPORT,
-                value: Some(env.transport),
-            })
-            .insert(Header {
-                key: header::RECORDS,
-                value: Some(&records),
-            });
+        let headers = env.to_headers();
         // The request id is the key: the default partitioner hashes it, which spreads one large
         // tenant over every partition (ordering between requests is not needed).
-        let record = FutureRecord::to(env.signal.topic(&self.config.kafka))
+        let record = FutureRecord::to(kafka::topic_for(env.signal, &self.config.kafka))
             .key(env.request_id)
             .payload(payload)
             .headers(headers);
@@ -168,28 +77,31 @@ impl Publisher {
         let delivery = match self.producer.send_result(record) {
             Ok(d) => d,
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                return Err(self.unavailable("queue_full", "the producer queue is full".into()))
+                return Err(self.unavailable(ProduceErrorClass::QueueFull, "the producer queue is full".into()))
             }
             Err((e, _)) => return Err(self.classify(e)),
         };
         let timeout = Duration::from_millis(self.config.edge.publish_timeout_ms);
         let outcome = tokio::time::timeout(timeout, delivery).await;
-        ::metrics::histogram!(metrics::EDGE_KAFKA_PRODUCE_DURATION).record(started.elapsed().as_secs_f64());
+        ProduceAnswered {
+            took: started.elapsed(),
+        }
+        .emit();
         match outcome {
             Ok(Ok(Ok(_))) => {
                 self.set_ready(true);
-                ::metrics::counter!(
-                    metrics::EDGE_PUBLISHED_RECORDS,
-                    "signal" => env.signal.as_str(),
-                    "tenant" => metrics::tenant(&env.principal.tenant)
-                )
-                .increment(env.records);
+                Published {
+                    signal: env.signal,
+                    tenant: env.tenant,
+                    records: env.records,
+                }
+                .emit();
                 Ok(())
             }
             Ok(Ok(Err((e, _)))) => Err(self.classify(e)),
-            Ok(Err(_canceled)) => Err(self.unavailable("unavailable", "the producer shut down".into())),
+            Ok(Err(_canceled)) => Err(self.unavailable(ProduceErrorClass::Unavailable, "the producer shut down".into())),
             Err(_) => Err(self.unavailable(
-                "timeout",
+                ProduceErrorClass::Timeout,
                 format!("no delivery report within {} ms", timeout.as_millis()),
             )),
         }
@@ -198,10 +110,13 @@ impl Publisher {
     fn classify(&self, e: KafkaError) -> Failure {
         match e.rdkafka_error_code() {
             Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize) => {
-                ::metrics::counter!(metrics::EDGE_KAFKA_PRODUCE_ERRORS, "class" => "too_large").increment(1);
+                ProduceFailed {
+                    class: ProduceErrorClass::TooLarge,
+                }
+                .emit();
                 Reject::KafkaTooLarge.into()
             }
-            Some(RDKafkaErrorCode::MessageTimedOut) => self.unavailable("timeout", e.to_string()),
+            Some(RDKafkaErrorCode::MessageTimedOut) => self.unavailable(ProduceErrorClass::Timeout, e.to_string()),
             // Only a broker that cannot be reached makes the edge unready for every signal; a
             // topic-level error (missing topic, no permission) stays with the requests it hits.
             Some(
@@ -211,9 +126,9 @@ impl Publisher {
                 | RDKafkaErrorCode::Resolve,
             ) => {
                 self.set_ready(false);
-                self.unavailable("unavailable", e.to_string())
+                self.unavailable(ProduceErrorClass::Unavailable, e.to_string())
             }
-            _ => self.unavailable("unavailable", e.to_string()),
+            _ => self.unavailable(ProduceErrorClass::Unavailable, e.to_string()),
         }
     }
 

@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use cowork_ingest::config::Config;
-use cowork_ingest::schema;
-use cowork_ingest::store::Store;
+use cowork_ingest::clickhouse::schema;
+use cowork_ingest::clickhouse::store::Store;
 
 pub struct ClickHouse {
     pub url: String,
@@ -248,7 +248,7 @@ pub async fn migrated(mut config: Config, url: &str) -> Config {
 
 /// A TabSeparated field as text (the library's own unescaping).
 pub fn unescape(field: &str) -> String {
-    cowork_ingest::store::unescape_tsv(field)
+    cowork_ingest::clickhouse::store::unescape_tsv(field)
 }
 
 /// The corpus loaded once into a fresh database: encoded by the consumer's fast path (tenant
@@ -266,8 +266,9 @@ pub struct LoadedCorpus {
 pub async fn load_corpus() -> LoadedCorpus {
     use cowork_ingest::config::ContentPolicy;
     use cowork_ingest::consumer::{Decoder, Envelope};
-    use cowork_ingest::envelope::{Compression, ContentType};
-    use cowork_ingest::rows::{Rows, Table};
+    use cowork_ingest::otlp::{Compression, ContentType};
+    use cowork_ingest::clickhouse::rows::Rows;
+    use cowork_ingest::clickhouse::Table;
 
     let mut rows = Rows::default();
     let mut decoder = Decoder::new(64 << 20);
@@ -278,8 +279,9 @@ pub async fn load_corpus() -> LoadedCorpus {
             content_type: ContentType::Protobuf,
             compression: Compression::Identity,
             received_at_ns: 1_795_100_000_000_000_000,
+            ..Envelope::default()
         };
-        decoder.encode(&env, &b.body, 0, i as i64, &policy, &mut rows).unwrap();
+        decoder.rows_into(&env, &b.body, 0, i as i64, &policy, &mut rows).unwrap();
     }
     let ch = shared();
     let config = migrated(Config::default(), &ch.url).await;
@@ -287,7 +289,7 @@ pub async fn load_corpus() -> LoadedCorpus {
     let dir = tempfile::tempdir().unwrap();
     let mut tables = Vec::new();
     for t in Table::ALL {
-        let data = rows.bufs[t as usize].clone();
+        let data = rows.buf(t).to_vec();
         store.insert(t.name(), t.columns(), data.clone().into()).await.unwrap();
         let path = dir.path().join(format!("{}.rowbinary", t.name()));
         std::fs::write(&path, &data).unwrap();
@@ -332,7 +334,7 @@ pub fn run_on_chdb(corpus: &LoadedCorpus, queries: &[String]) -> (String, Vec<Ve
         &args,
         serde_json::json!({
             "database": corpus.db,
-            "ddl": cowork_ingest::schema::render(&corpus.db),
+            "ddl": cowork_ingest::clickhouse::schema::render(&corpus.db),
             "tables": corpus.tables,
             "queries": queries,
         })

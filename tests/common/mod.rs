@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cowork_ingest::config::Config;
-use cowork_ingest::dev_broker::{self, DevCluster};
+use cowork_ingest::kafka::dev_broker::{self, DevCluster};
 use cowork_ingest::edge;
 use cowork_ingest::keys::{self, Kind, Role};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -68,7 +68,7 @@ impl TestEdge {
 /// A single-broker mock cluster with the pipeline's topics.
 pub fn cluster() -> DevCluster {
     let config = Config::default();
-    dev_broker::start(1, PARTITIONS, &dev_broker::topics(&config.kafka)).expect("mock cluster starts")
+    dev_broker::start(1, PARTITIONS, &dev_broker::topics(&config)).expect("mock cluster starts")
 }
 
 pub fn make_keys(path: &Path) -> TestKeys {

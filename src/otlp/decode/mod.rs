@@ -54,7 +54,7 @@ pub struct Record<'a> {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DecodeError {
     #[error("protobuf: {0}")]
-    Protobuf(#[from] crate::wire::WireError),
+    Protobuf(#[from] crate::otlp::wire::WireError),
     #[error("json: {0}")]
     Json(String),
 }

@@ -1,8 +1,16 @@
-//! Every metric name and label set, in one place.
+//! Every metric name, label vocabulary and observable event, in one place.
 //!
 //! Names follow Prometheus conventions (units in the name, `_total` on counters). Label values
-//! come from fixed sets, never from raw error strings. Counters with fixed labels are registered
-//! at 0 by [`describe_edge`], so `rate()` and `increase()` work from the first scrape.
+//! come from the enums of [`labels`], never from raw error strings. Each observable event is a
+//! struct in [`edge`] or [`consumer`] whose `emit()` writes the log line and the series together
+//! (Vector's `internal_events` idea, without its registration machinery). Counters with fixed
+//! labels are registered at 0 by [`describe_edge`] and [`describe_consumer`], so `rate()` and
+//! `increase()` work from the first scrape. [`admin`] serves them.
+
+pub mod admin;
+pub mod consumer;
+pub mod edge;
+pub mod labels;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,8 +20,13 @@ use std::sync::OnceLock;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::envelope::Signal;
+use crate::clickhouse::Table;
 use crate::keys::{Forbidden, Unauthenticated};
+use crate::transform::normalize::TimeSource;
+use labels::{
+    BytesStage, DeadLetterClass, InsertErrorClass, MessageOutcome, ProduceErrorClass, RateLimit, RebalanceKind,
+    RejectReason,
+};
 
 pub const EDGE_REQUESTS: &str = "cowork_edge_requests_total";
 pub const EDGE_RECEIVED_BYTES: &str = "cowork_edge_received_bytes_total";
@@ -74,46 +87,6 @@ pub fn render_lag(topic: &str, lag: &BTreeMap<i32, i64>) -> String {
     }
     out
 }
-
-/// Event names with their own label value on [`CONSUMER_EVENTS`]; anything else is `other`.
-pub const EVENT_LABELS: &[&str] = &[
-    "user_prompt",
-    "api_request",
-    "api_error",
-    "tool_decision",
-    "tool_result",
-    "other",
-];
-
-/// Why a payload was dead-lettered: the `class` label of [`CONSUMER_DEAD_LETTERS`] and the
-/// `cowork-dlq-class` header.
-pub const DEAD_LETTER_CLASSES: &[&str] = &[
-    "bad_headers",
-    "bad_compression",
-    "too_large",
-    "undecodable",
-    "clickhouse_rejected",
-];
-
-/// Why a request was not accepted: the `reason` label of [`EDGE_REJECTIONS`].
-pub const REJECTION_REASONS: &[&str] = &[
-    "unauthenticated",
-    "forbidden",
-    "unsupported_media_type",
-    "unsupported_encoding",
-    "body_too_large",
-    "decompressed_too_large",
-    "bad_compression",
-    "invalid_payload",
-    "body_timeout",
-    "rate_limited",
-    "overloaded",
-    "kafka_unavailable",
-    "kafka_rejected",
-];
-
-/// Kafka produce error classes: the `class` label of [`EDGE_KAFKA_PRODUCE_ERRORS`].
-pub const PRODUCE_ERROR_CLASSES: &[&str] = &["queue_full", "timeout", "too_large", "unavailable"];
 
 /// Latency buckets in seconds, from sub-millisecond to the publish timeout.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -184,8 +157,8 @@ pub fn describe_edge() {
     );
     describe_gauge!(EDGE_KEYS_LOADED, "API keys in the key file as last loaded");
 
-    for stage in ["wire", "decompressed"] {
-        counter!(EDGE_RECEIVED_BYTES, "stage" => stage).increment(0);
+    for stage in BytesStage::ALL {
+        counter!(EDGE_RECEIVED_BYTES, "stage" => stage.as_str()).increment(0);
     }
     for u in Unauthenticated::ALL {
         counter!(EDGE_AUTH_FAILURES, "reason" => u.as_str()).increment(0);
@@ -193,26 +166,16 @@ pub fn describe_edge() {
     for f in Forbidden::ALL {
         counter!(EDGE_AUTH_FAILURES, "reason" => f.as_str()).increment(0);
     }
-    for limit in ["events", "bytes"] {
-        counter!(EDGE_RATE_LIMITED, "limit" => limit).increment(0);
+    for limit in RateLimit::ALL {
+        counter!(EDGE_RATE_LIMITED, "limit" => limit.as_str()).increment(0);
     }
-    for reason in REJECTION_REASONS {
-        counter!(EDGE_REJECTIONS, "reason" => *reason).increment(0);
+    for reason in RejectReason::ALL {
+        counter!(EDGE_REJECTIONS, "reason" => reason.as_str()).increment(0);
     }
-    for class in PRODUCE_ERROR_CLASSES {
-        counter!(EDGE_KAFKA_PRODUCE_ERRORS, "class" => *class).increment(0);
+    for class in ProduceErrorClass::ALL {
+        counter!(EDGE_KAFKA_PRODUCE_ERRORS, "class" => class.as_str()).increment(0);
     }
     gauge!(EDGE_INFLIGHT_BYTES).set(0.0);
-}
-
-/// Registers the per-tenant counters at 0 for the tenants of the key file, so that a tenant
-/// that has never sent shows 0 (the "tenant went silent" alert compares with yesterday).
-pub fn describe_tenants<'a>(tenants: impl IntoIterator<Item = &'a str>) {
-    for t in tenants {
-        for signal in Signal::ALL {
-            counter!(EDGE_PUBLISHED_RECORDS, "signal" => signal.as_str(), "tenant" => tenant(t)).increment(0);
-        }
-    }
 }
 
 /// Describes the consumer's metrics and registers fixed-label counters at 0.
@@ -261,29 +224,29 @@ pub fn describe_consumer() {
         "Unix time of the last successful batch insert"
     );
     describe_counter!(CONSUMER_REBALANCES, "Partition assignments and revocations, by kind");
-    for kind in ["assign", "revoke"] {
-        counter!(CONSUMER_REBALANCES, "kind" => kind).increment(0);
+    for kind in RebalanceKind::ALL {
+        counter!(CONSUMER_REBALANCES, "kind" => kind.as_str()).increment(0);
     }
     describe_gauge!(
         CONSUMER_COMMITTED_RECEIVED_AT,
         Unit::Seconds,
         "Edge receive time (Unix seconds) of the newest event whose offset was committed"
     );
-    for outcome in ["inserted", "dead_lettered"] {
-        counter!(CONSUMER_MESSAGES, "outcome" => outcome).increment(0);
+    for outcome in MessageOutcome::ALL {
+        counter!(CONSUMER_MESSAGES, "outcome" => outcome.as_str()).increment(0);
     }
     counter!(CONSUMER_BYTES).increment(0);
     // CONSUMER_EVENTS is labelled by tenant too: its series appear with each tenant's first batch.
-    for class in DEAD_LETTER_CLASSES {
-        counter!(CONSUMER_DEAD_LETTERS, "class" => *class).increment(0);
+    for class in DeadLetterClass::ALL {
+        counter!(CONSUMER_DEAD_LETTERS, "class" => class.as_str()).increment(0);
     }
     counter!(CONSUMER_COERCION_FAILURES).increment(0);
-    for source in ["observed", "event_timestamp", "received", "clamped"] {
-        counter!(CONSUMER_TIME_FALLBACKS, "source" => source).increment(0);
+    for source in TimeSource::ALL.into_iter().filter(|s| *s != TimeSource::Record) {
+        counter!(CONSUMER_TIME_FALLBACKS, "source" => source.as_str()).increment(0);
     }
-    for table in crate::schema::TABLES {
-        for class in ["retry", "reject"] {
-            counter!(CONSUMER_INSERT_ERRORS, "table" => table, "class" => class).increment(0);
+    for table in Table::ALL {
+        for class in InsertErrorClass::ALL {
+            counter!(CONSUMER_INSERT_ERRORS, "table" => table.name(), "class" => class.as_str()).increment(0);
         }
     }
     gauge!(CONSUMER_PAUSED).set(0.0);

@@ -1,96 +1,14 @@
-//! What keeps the edge's memory bounded and a noisy key in check.
-//!
-//! - [`Budget`]: every byte a request holds (as received, and after decompression) is taken from
-//!   one process-wide budget as it arrives. When the budget is spent the request gets 503 with
-//!   Retry-After at once; nothing waits in an unbounded queue.
-//! - [`RateLimiter`]: optional per-key token buckets in records/s and bytes/s (429).
+//! What keeps a noisy key in check: optional per-key token buckets in records/s and bytes/s
+//! (429). The edge's memory is bounded by [`crate::budget`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
 use super::failure::Backoff;
 use crate::config::MAX_RETRY_AFTER_S;
-use crate::metrics;
-
-/// The in-flight byte budget.
-#[derive(Clone)]
-pub struct Budget {
-    sem: Arc<Semaphore>,
-    total: usize,
-    retry_after_s: u64,
-}
-
-/// Bytes held by one request; returned to the budget when dropped.
-pub struct Permit {
-    held: Option<OwnedSemaphorePermit>,
-    budget: Budget,
-}
-
-impl Budget {
-    pub fn new(total: usize, retry_after_s: u64) -> Budget {
-        Budget {
-            sem: Arc::new(Semaphore::new(total)),
-            total,
-            retry_after_s,
-        }
-    }
-
-    pub fn permit(&self) -> Permit {
-        Permit {
-            held: None,
-            budget: self.clone(),
-        }
-    }
-
-    pub fn in_use(&self) -> usize {
-        self.total - self.sem.available_permits()
-    }
-
-    fn publish_gauge(&self) {
-        ::metrics::gauge!(metrics::EDGE_INFLIGHT_BYTES).set(self.in_use() as f64);
-    }
-}
-
-impl Permit {
-    /// Takes `bytes` more from the budget, or fails with 503 if it is spent.
-    pub fn grow(&mut self, bytes: usize) -> Result<(), Backoff> {
-        if bytes == 0 {
-            return Ok(());
-        }
-        let n = u32::try_from(bytes).map_err(|_| Backoff::Overloaded {
-            retry_after_s: self.budget.retry_after_s,
-        })?;
-        let more = self
-            .budget
-            .sem
-            .clone()
-            .try_acquire_many_owned(n)
-            .map_err(|_| Backoff::Overloaded {
-                retry_after_s: self.budget.retry_after_s,
-            })?;
-        match &mut self.held {
-            Some(p) => p.merge(more),
-            None => self.held = Some(more),
-        }
-        self.budget.publish_gauge();
-        Ok(())
-    }
-
-    pub fn bytes(&self) -> usize {
-        self.held.as_ref().map_or(0, |p| p.num_permits())
-    }
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        if self.held.take().is_some() {
-            self.budget.publish_gauge();
-        }
-    }
-}
+use crate::telemetry::edge::RateLimited;
+use crate::telemetry::labels::RateLimit;
 
 /// Per-key token buckets. A bucket holds one second of its rate. A request is let through while
 /// the bucket is positive and may drive it negative (a batch larger than one second's worth
@@ -147,16 +65,16 @@ impl RateLimiter {
                 at: now,
             },
         ]);
-        for (i, name) in ["events", "bytes"].into_iter().enumerate() {
+        for (i, limit) in [RateLimit::Events, RateLimit::Bytes].into_iter().enumerate() {
             if rates[i] <= 0.0 {
                 continue;
             }
             pair[i].refill(rates[i], now);
             if pair[i].tokens <= 0.0 {
                 let wait = (-pair[i].tokens / rates[i]).ceil() as u64;
-                ::metrics::counter!(metrics::EDGE_RATE_LIMITED, "limit" => name).increment(1);
+                RateLimited { limit }.emit();
                 return Err(Backoff::RateLimited {
-                    limit: name,
+                    limit: limit.as_str(),
                     retry_after_s: wait.clamp(1, MAX_RETRY_AFTER_S),
                 });
             }
@@ -173,21 +91,6 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn budget_refuses_past_its_total_and_refills_on_drop() {
-        let budget = Budget::new(100, 1);
-        let mut a = budget.permit();
-        a.grow(60).unwrap();
-        let mut b = budget.permit();
-        assert!(b.grow(50).is_err());
-        b.grow(40).unwrap();
-        assert_eq!(budget.in_use(), 100);
-        drop(a);
-        assert_eq!(budget.in_use(), 40);
-        drop(b);
-        assert_eq!(budget.in_use(), 0);
-    }
 
     #[test]
     fn limiter_lets_a_quiet_key_burst_then_backs_off() {

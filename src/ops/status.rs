@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::metrics as m;
+use crate::telemetry as m;
 
 /// One scrape: every sample, by name, with its label text.
 #[derive(Debug, Default)]
@@ -143,7 +143,7 @@ pub async fn status(edge_url: &str, consumer_url: &str, interval: Duration) -> S
     let (e1, c1) = (fetch(edge_url).await.ok(), fetch(consumer_url).await.ok());
     tokio::time::sleep(interval).await;
     let (e2, c2) = (fetch(edge_url).await.ok(), fetch(consumer_url).await.ok());
-    let now = crate::edge::now_ms() as f64 / 1e3;
+    let now = crate::util::now_ms() as f64 / 1e3;
     render(
         e1.as_ref().zip(e2.as_ref()),
         c1.as_ref().zip(c2.as_ref()),

@@ -2,13 +2,13 @@
 //! classification of every failure by what the caller does next.
 //!
 //! The `clickhouse` crate runs with validation off: its schema check needs a server newer than
-//! Debian's 18.16, and the rows are encoded by [`crate::rows`] against an explicit column list.
+//! Debian's 18.16, and the rows are encoded by [`super::rows`] against an explicit column list.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::config::ClickHouseConfig;
+use super::ClickHouseConfig;
 
 /// A failed ClickHouse call, by what the caller does next.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -22,15 +22,6 @@ pub enum StoreError {
     Reject(String),
 }
 
-impl StoreError {
-    /// The `class` label for metrics.
-    pub fn class(&self) -> &'static str {
-        match self {
-            StoreError::Retry(_) => "retry",
-            StoreError::Reject(_) => "reject",
-        }
-    }
-}
 
 /// Server error codes that mean "these bytes are wrong", as opposed to "the server cannot take
 /// them now": parse and type errors (6, 27, 33, 38, 41, 53, 69, 70, 72, 117, 128, 131, 321).

@@ -8,7 +8,7 @@ use simd_json::prelude::*;
 use simd_json::tape::{Array, Value as J};
 
 use super::{Attr, DecodeError, Record, Value, Visit};
-use crate::wire::MAX_DEPTH;
+use crate::otlp::MAX_DEPTH;
 
 fn err(what: impl Into<String>) -> DecodeError {
     DecodeError::Json(what.into())

@@ -181,7 +181,7 @@ impl Generator {
                 "/Volumes/Shared/Q3 Reports".to_string(),
             ]
         });
-        let mut t_ms = crate::edge::now_ms() as u64;
+        let mut t_ms = crate::util::now_ms() as u64;
         let mut seq = 0i64;
         let mut records = Vec::new();
         let mut emit = |rng: &mut StdRng, name: &str, prompt_id: &str, mut attrs: Vec<KeyValue>| {

@@ -1,23 +1,12 @@
 //! The ClickHouse schema: numbered, forward-only migrations (`schemas/NNN_name.sql`), the
-//! migrations table, the version check `consume` runs at startup, retention, and erasure.
+//! migrations table, and the version check `consume` runs at startup.
 //!
 //! Only `cowork-ingest migrate` changes the schema. Consumers check it and refuse to start on an
 //! older one: consumers that migrated at startup would race each other.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use crate::store::{Store, StoreError};
-
-/// The pipeline's tables, in the order rows are inserted.
-pub const TABLES: [&str; 6] = [
-    "events",
-    "api_requests",
-    "api_errors",
-    "user_prompts",
-    "tool_decisions",
-    "tool_results",
-];
+use super::store::{Store, StoreError};
 
 /// Applied migrations are recorded here, in the pipeline's database.
 pub const MIGRATIONS_TABLE: &str = "schema_migrations";
@@ -33,12 +22,12 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "001_tables",
-        sql: include_str!("../schemas/001_tables.sql"),
+        sql: include_str!("../../schemas/001_tables.sql"),
     },
     Migration {
         version: 2,
         name: "002_rollups",
-        sql: include_str!("../schemas/002_rollups.sql"),
+        sql: include_str!("../../schemas/002_rollups.sql"),
     },
 ];
 
@@ -175,93 +164,16 @@ pub async fn check(store: &Store) -> Result<(), SchemaError> {
     }
 }
 
-/// Drops the day partitions older than each table's retention, counted back from `today`
-/// (events are partitioned by event date). Returns `(table, partition id)` of what was dropped.
-/// Dropping partitions is the one retention mechanism every ClickHouse version has.
-pub async fn apply_retention(
-    store: &Store,
-    retention_days: &BTreeMap<String, u32>,
-    today: time::Date,
-) -> Result<Vec<(String, String)>, StoreError> {
-    let db = store.database();
-    let mut dropped = Vec::new();
-    for (table, days) in retention_days.iter().filter(|(_, d)| **d > 0) {
-        let cutoff = today - time::Duration::days(i64::from(*days));
-        let cutoff_id: u32 = format!("{:04}{:02}{:02}", cutoff.year(), u8::from(cutoff.month()), cutoff.day())
-            .parse()
-            .expect("digits");
-        let parts = store
-            .rows(&format!(
-                "SELECT DISTINCT partition_id FROM system.parts WHERE database = '{db}' AND table = '{table}' AND active ORDER BY partition_id"
-            ))
-            .await?;
-        for id in parts.into_iter().filter_map(|r| r.into_iter().next()) {
-            if id.parse::<u32>().is_ok_and(|day| day < cutoff_id) {
-                store
-                    .execute(&format!("ALTER TABLE {db}.{table} DROP PARTITION ID '{id}'"))
-                    .await?;
-                tracing::info!(table = %table, partition = %id, days, "retention dropped a partition");
-                dropped.push((table.clone(), id));
-            }
-        }
-    }
-    Ok(dropped)
-}
-
-/// A string literal for ClickHouse SQL.
-pub fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
-/// Deletes one user's rows of one tenant from every table (GDPR erasure), waits for the
-/// deletions to finish, and returns the rows removed per table. The rollup views read these
-/// tables, so they forget the user too.
-pub async fn forget(store: &Store, tenant: &str, user_email: &str) -> Result<Vec<(&'static str, u64)>, StoreError> {
-    let db = store.database();
-    let filter = format!("tenant = {} AND user_email = {}", quote(tenant), quote(user_email));
-    let mut removed = Vec::new();
-    for table in TABLES {
-        let count = store
-            .rows(&format!("SELECT count() FROM {db}.{table} WHERE {filter}"))
-            .await?;
-        let n: u64 = count
-            .first()
-            .and_then(|r| r.first())
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        if n > 0 {
-            store
-                .execute(&format!("ALTER TABLE {db}.{table} DELETE WHERE {filter}"))
-                .await?;
-        }
-        removed.push((table, n));
-    }
-    // ALTER ... DELETE is an asynchronous mutation on every version: wait until none is pending.
-    for _ in 0..600 {
-        let pending = store
-            .rows(&format!(
-                "SELECT count() FROM system.mutations WHERE database = '{db}' AND is_done = 0"
-            ))
-            .await?;
-        if pending.first().and_then(|r| r.first()).is_some_and(|c| c == "0") {
-            return Ok(removed);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Err(StoreError::Retry(
-        "deletions still running after 120 s; they will finish in the background".into(),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clickhouse::tables::Table;
 
     #[test]
     fn statements_are_split_and_rendered_for_the_database() {
         let s = MIGRATIONS[0].statements("db1");
-        assert_eq!(s.len(), TABLES.len());
-        for (stmt, table) in s.iter().zip(TABLES) {
+        assert_eq!(s.len(), Table::COUNT);
+        for (stmt, table) in s.iter().zip(Table::ALL.map(Table::name)) {
             assert!(
                 stmt.starts_with(&format!("CREATE TABLE IF NOT EXISTS db1.{table}")),
                 "{stmt}"
@@ -279,11 +191,5 @@ mod tests {
             assert!(m.name.starts_with(&format!("{:03}_", m.version)));
         }
         assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(REQUIRED_VERSION));
-    }
-
-    #[test]
-    fn quoting_escapes_quotes_and_backslashes() {
-        assert_eq!(quote("bo.o'neil@acme.example"), r"'bo.o\'neil@acme.example'");
-        assert_eq!(quote(r"a\b"), r"'a\\b'");
     }
 }

@@ -4,126 +4,34 @@
 
 use std::borrow::Cow;
 
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 
-use crate::config::ContentPolicy;
-use crate::decode::{json, proto, Attr, Record};
-use crate::edge::failure::{Failure, Reject};
-use crate::edge::limits::Budget;
-use crate::edge::payload::decompress;
-use crate::envelope::{header, Compression, ContentType};
-use crate::normalize::{normalize, Detail, TimeSource};
-use crate::rows::{Origin, Rows};
+use super::dead_letter::DeadLetter;
+use crate::budget::Budget;
+use crate::clickhouse::rows::{Origin, Rows};
+use crate::envelope::Envelope;
+use crate::otlp::compression::{decompress, CompressionError};
+use crate::otlp::decode::{json, proto, Attr, Record};
+use crate::otlp::ContentType;
+use crate::telemetry::consumer::Stats;
+use crate::telemetry::labels::{DeadLetterClass, EventKind};
+use crate::transform::content::ContentPolicy;
+use crate::transform::normalize::{normalize, Detail};
 
-/// Why a payload goes to the dead-letter topic. `class` is one of
-/// [`crate::metrics::DEAD_LETTER_CLASSES`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
-    pub class: &'static str,
-    pub reason: String,
-}
-
-impl DeadLetter {
-    fn new(class: &'static str, reason: impl Into<String>) -> DeadLetter {
-        DeadLetter {
-            class,
-            reason: reason.into(),
-        }
-    }
-}
-
-/// What the edge's headers say about a payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Envelope<'m> {
-    pub tenant: &'m str,
-    pub content_type: ContentType,
-    pub compression: Compression,
-    pub received_at_ns: u64,
-}
-
-/// The value of header `name`, as UTF-8.
-pub fn header_str<'m>(msg: &'m impl Message, name: &str) -> Option<&'m str> {
-    let headers = msg.headers()?;
-    headers
-        .iter()
-        .find(|h| h.key == name)
-        .and_then(|h| h.value)
-        .and_then(|v| std::str::from_utf8(v).ok())
-}
-
-/// 2100-01-01 in Unix milliseconds: a later receive time is a broken header.
-const MAX_RECEIVED_AT_MS: i64 = 4_102_444_800_000;
-
-/// Reads the edge's headers. The receive time falls back to the Kafka timestamp, which is as
-/// stable across replays as the header.
+/// Reads the edge's headers; a message whose headers cannot be read is a dead letter.
 pub fn envelope<'m>(msg: &'m impl Message) -> Result<Envelope<'m>, DeadLetter> {
-    let tenant = header_str(msg, header::TENANT)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| DeadLetter::new("bad_headers", format!("no {} header", header::TENANT)))?;
-    let content_type = match header_str(msg, header::CONTENT_TYPE) {
-        Some("application/x-protobuf") => ContentType::Protobuf,
-        Some("application/json") => ContentType::Json,
-        other => {
-            return Err(DeadLetter::new(
-                "bad_headers",
-                format!(
-                    "{} is {other:?}: expected application/x-protobuf or application/json",
-                    header::CONTENT_TYPE
-                ),
-            ))
-        }
-    };
-    let encoding = header_str(msg, header::CONTENT_ENCODING).unwrap_or("identity");
-    let compression = Compression::parse(encoding).ok_or_else(|| {
-        DeadLetter::new(
-            "bad_headers",
-            format!("{} {encoding:?} is not supported", header::CONTENT_ENCODING),
-        )
-    })?;
-    let received_at_ms = header_str(msg, header::RECEIVED_AT_MS)
-        .and_then(|v| v.parse::<i64>().ok())
-        .or_else(|| msg.timestamp().to_millis())
-        .filter(|ms| (1..=MAX_RECEIVED_AT_MS).contains(ms))
-        .ok_or_else(|| {
-            DeadLetter::new(
-                "bad_headers",
-                format!(
-                    "no usable receive time: {} and the Kafka timestamp are missing or out of range",
-                    header::RECEIVED_AT_MS
-                ),
-            )
-        })?;
-    Ok(Envelope {
-        tenant,
-        content_type,
-        compression,
-        received_at_ns: received_at_ms as u64 * 1_000_000,
-    })
+    Envelope::read(msg).map_err(|e| DeadLetter::new(DeadLetterClass::BadHeaders, e.0))
 }
 
-/// Counts kept while decoding one payload; added to the metrics only when it succeeds.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Stats {
-    /// Events by [`crate::metrics::EVENT_LABELS`] index.
-    pub events: [u64; 6],
-    pub coercion_failures: u64,
-    /// Events timed by observed, event_timestamp, received, clamped.
-    pub time_fallbacks: [u64; 4],
-}
-
-impl Stats {
-    pub fn total(&self) -> u64 {
-        self.events.iter().sum()
-    }
-
-    pub fn add(&mut self, other: &Stats) {
-        for i in 0..6 {
-            self.events[i] += other.events[i];
-        }
-        for i in 0..4 {
-            self.time_fallbacks[i] += other.time_fallbacks[i];
-        }
-        self.coercion_failures += other.coercion_failures;
+/// The event kind a normalized event is counted as.
+fn kind(detail: &Detail<'_>) -> EventKind {
+    match detail {
+        Detail::UserPrompt(_) => EventKind::UserPrompt,
+        Detail::ApiRequest(_) => EventKind::ApiRequest,
+        Detail::ApiError(_) => EventKind::ApiError,
+        Detail::ToolDecision(_) => EventKind::ToolDecision,
+        Detail::ToolResult(_) => EventKind::ToolResult,
+        Detail::Other => EventKind::Other,
     }
 }
 
@@ -140,15 +48,16 @@ const KEEP_JSON_BUFFER: usize = 4 * 1024 * 1024;
 impl Decoder {
     pub fn new(max_decompressed: usize) -> Decoder {
         Decoder {
-            // Room for one payload at the limit plus the decompressor's read chunk.
-            budget: Budget::new(max_decompressed + 1024 * 1024, 1),
+            // Room for one payload at the limit plus the decompressor's read chunk. The budget
+            // is the consumer's own: it reports to no gauge.
+            budget: Budget::new(max_decompressed + 1024 * 1024, None),
             max_decompressed,
             json: Vec::new(),
         }
     }
 
     /// Encodes every record of `body` into `rows`. On failure, `rows` is as it was.
-    pub fn encode(
+    pub fn rows_into(
         &mut self,
         env: &Envelope<'_>,
         body: &[u8],
@@ -159,9 +68,11 @@ impl Decoder {
     ) -> Result<Stats, DeadLetter> {
         let mut permit = self.budget.permit();
         let data: Cow<'_, [u8]> =
-            decompress(env.compression, body, self.max_decompressed, &mut permit).map_err(|f| match f {
-                Failure::Reject(r @ Reject::DecompressedTooLarge { .. }) => DeadLetter::new("too_large", r.to_string()),
-                other => DeadLetter::new("bad_compression", other.to_string()),
+            decompress(env.compression, body, self.max_decompressed, &mut permit).map_err(|e| match e {
+                CompressionError::TooLarge { .. } => DeadLetter::new(DeadLetterClass::TooLarge, e.to_string()),
+                // One payload at the limit always fits the consumer's own budget.
+                CompressionError::Budget => DeadLetter::new(DeadLetterClass::TooLarge, e.to_string()),
+                CompressionError::Corrupt { .. } => DeadLetter::new(DeadLetterClass::BadCompression, e.to_string()),
             })?;
         let origin = Origin {
             tenant: env.tenant,
@@ -174,23 +85,7 @@ impl Decoder {
         let mut stats = Stats::default();
         let mut visit = |resource: &[Attr<'_>], record: &Record<'_>| {
             let ev = normalize(env.tenant, resource, record, env.received_at_ns);
-            let kind = match ev.detail {
-                Detail::UserPrompt(_) => 0,
-                Detail::ApiRequest(_) => 1,
-                Detail::ApiError(_) => 2,
-                Detail::ToolDecision(_) => 3,
-                Detail::ToolResult(_) => 4,
-                Detail::Other => 5,
-            };
-            stats.events[kind] += 1;
-            stats.coercion_failures += u64::from(ev.coercion_failures);
-            match ev.time_source {
-                TimeSource::Record => {}
-                TimeSource::Observed => stats.time_fallbacks[0] += 1,
-                TimeSource::EventTimestamp => stats.time_fallbacks[1] += 1,
-                TimeSource::Received => stats.time_fallbacks[2] += 1,
-                TimeSource::Clamped => stats.time_fallbacks[3] += 1,
-            }
+            stats.count(kind(&ev.detail), ev.time_source, ev.coercion_failures);
             rows.push(&origin, resource, record, &ev);
         };
         let result = match env.content_type {
@@ -210,7 +105,7 @@ impl Decoder {
             Ok(_) => Ok(stats),
             Err(e) => {
                 rows.rollback(mark);
-                Err(DeadLetter::new("undecodable", e.to_string()))
+                Err(DeadLetter::new(DeadLetterClass::Undecodable, e.to_string()))
             }
         }
     }
@@ -221,6 +116,8 @@ mod tests {
     use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
 
     use super::*;
+    use crate::envelope::header;
+    use crate::otlp::Compression;
 
     fn message(headers: &[(&str, &str)], payload: &[u8]) -> OwnedMessage {
         let mut h = OwnedHeaders::new();
@@ -270,19 +167,19 @@ mod tests {
     #[test]
     fn a_receive_time_out_of_range_is_a_bad_header_not_a_crash() {
         let far = message(&[OK[0], OK[1], (header::RECEIVED_AT_MS, "99999999999999999")], b"{}");
-        assert_eq!(envelope(&far).unwrap_err().class, "bad_headers");
+        assert_eq!(envelope(&far).unwrap_err().class.as_str(), "bad_headers");
         let negative = message(&[OK[0], OK[1], (header::RECEIVED_AT_MS, "-5")], b"{}");
-        assert_eq!(envelope(&negative).unwrap_err().class, "bad_headers");
+        assert_eq!(envelope(&negative).unwrap_err().class.as_str(), "bad_headers");
     }
 
     #[test]
     fn missing_or_unknown_headers_are_dead_lettered_with_a_reason() {
         let no_tenant = message(&OK[1..], b"{}");
         let e = envelope(&no_tenant).unwrap_err();
-        assert_eq!((e.class, e.reason.as_str()), ("bad_headers", "no cowork-tenant header"));
+        assert_eq!((e.class.as_str(), e.reason.as_str()), ("bad_headers", "no cowork-tenant header"));
         let xml = message(&[OK[0], (header::CONTENT_TYPE, "text/xml")], b"<x/>");
         let e = envelope(&xml).unwrap_err();
-        assert_eq!(e.class, "bad_headers");
+        assert_eq!(e.class.as_str(), "bad_headers");
         assert!(e.reason.contains("text/xml"), "{}", e.reason);
         let brotli = message(&[OK[0], OK[1], (header::CONTENT_ENCODING, "br")], b"");
         assert!(envelope(&brotli).unwrap_err().reason.contains("\"br\""));
@@ -298,11 +195,12 @@ mod tests {
             content_type,
             compression,
             received_at_ns: 1,
+            ..Envelope::default()
         };
         // Two good records, then a broken one: the whole payload goes, and its rows with it.
         let json = br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"attributes":[]},{"attributes":[]},{"attributes":7}]}]}]}"#;
         let e = decoder
-            .encode(
+            .rows_into(
                 &env(ContentType::Json, Compression::Identity),
                 json,
                 0,
@@ -311,10 +209,10 @@ mod tests {
                 &mut rows,
             )
             .unwrap_err();
-        assert_eq!(e.class, "undecodable");
-        assert_eq!(rows.mark(), crate::rows::Mark::default());
+        assert_eq!(e.class.as_str(), "undecodable");
+        assert_eq!(rows.mark(), crate::clickhouse::rows::Mark::default());
         let e = decoder
-            .encode(
+            .rows_into(
                 &env(ContentType::Protobuf, Compression::Gzip),
                 b"not gzip",
                 0,
@@ -323,7 +221,7 @@ mod tests {
                 &mut rows,
             )
             .unwrap_err();
-        assert_eq!(e.class, "bad_compression");
+        assert_eq!(e.class.as_str(), "bad_compression");
         let bomb = {
             use std::io::Write;
             let mut g = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -331,7 +229,7 @@ mod tests {
             g.finish().unwrap()
         };
         let e = decoder
-            .encode(
+            .rows_into(
                 &env(ContentType::Protobuf, Compression::Gzip),
                 &bomb,
                 0,
@@ -340,6 +238,6 @@ mod tests {
                 &mut rows,
             )
             .unwrap_err();
-        assert_eq!(e.class, "too_large", "{}", e.reason);
+        assert_eq!(e.class.as_str(), "too_large", "{}", e.reason);
     }
 }

@@ -8,7 +8,7 @@
 //! field empty and is counted in [`Event::coercion_failures`]; the raw value stays in the
 //! attribute arrays.
 
-use crate::decode::{Attr, Record, Value};
+use crate::otlp::decode::{Attr, Record, Value};
 
 /// Bumped whenever normalization changes what a row holds. It is the replacing version of the
 /// typed tables, so re-consuming after a fix supersedes old rows instead of adding to them.
@@ -35,7 +35,15 @@ pub enum TimeSource {
 }
 
 impl TimeSource {
-    /// The `time_source` column's value.
+    pub const ALL: [TimeSource; 5] = [
+        TimeSource::Record,
+        TimeSource::Observed,
+        TimeSource::EventTimestamp,
+        TimeSource::Received,
+        TimeSource::Clamped,
+    ];
+
+    /// The `time_source` column's value (and the `source` label of the time-fallbacks counter).
     pub fn as_str(self) -> &'static str {
         match self {
             TimeSource::Record => "record",
@@ -628,7 +636,7 @@ pub fn normalize<'a>(tenant: &str, resource: &[Attr<'a>], record: &Record<'a>, r
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{json, proto, Attr, Record, Value};
+    use crate::otlp::decode::{json, proto, Attr, Record, Value};
     use std::collections::{BTreeMap, HashMap, HashSet};
 
     const RECEIVED: u64 = 1_795_100_000_000_000_000; // a day after the corpus (2026-11-18)

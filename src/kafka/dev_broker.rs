@@ -8,18 +8,13 @@ use rdkafka::error::KafkaResult;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 
-use crate::config::KafkaConfig;
+use crate::config::Config;
 
 pub type DevCluster = MockCluster<'static, DefaultProducerContext>;
 
-/// The topics the pipeline uses: raw logs, metrics and traces, and the logs dead-letter topic.
-pub fn topics(kafka: &KafkaConfig) -> Vec<String> {
-    vec![
-        kafka.logs_topic.clone(),
-        format!("{}-dlq", kafka.logs_topic),
-        kafka.metrics_topic.clone(),
-        kafka.traces_topic.clone(),
-    ]
+/// The names of the topics this configuration uses ([`super::topics`]).
+pub fn topics(config: &Config) -> Vec<String> {
+    super::topics(config).into_iter().map(|t| t.name).collect()
 }
 
 /// Starts a mock cluster of `brokers` brokers with `topics` created at `partitions` each.

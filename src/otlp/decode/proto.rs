@@ -3,7 +3,8 @@
 use prost::encoding::WireType;
 
 use super::{Attr, DecodeError, Record, Value, Visit};
-use crate::wire::{Reader, Value as W, WireError, MAX_DEPTH};
+use crate::otlp::wire::{Reader, Value as W, WireError};
+use crate::otlp::MAX_DEPTH;
 
 /// The error for field `field` of `message` arriving with the wrong wire type.
 fn mismatch(v: W<'_>, message: &'static str, field: u32, expected: WireType) -> WireError {

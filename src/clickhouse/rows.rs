@@ -11,73 +11,10 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{ContentAction, ContentPolicy};
-use crate::decode::{Attr, Record, Value};
-use crate::normalize::{Detail, Event, NORMALIZER_VERSION};
-
-/// The pipeline's tables, by index into [`Rows`]' buffers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Table {
-    Events,
-    ApiRequests,
-    ApiErrors,
-    UserPrompts,
-    ToolDecisions,
-    ToolResults,
-}
-
-/// The identity columns every typed table starts with (a macro, so that `concat!` can use it).
-macro_rules! identity {
-    () => {
-        "event_id, tenant, timestamp, session_id, prompt_id, user_email, service_name, terminal_type, "
-    };
-}
-
-impl Table {
-    pub const ALL: [Table; 6] = [
-        Table::Events,
-        Table::ApiRequests,
-        Table::ApiErrors,
-        Table::UserPrompts,
-        Table::ToolDecisions,
-        Table::ToolResults,
-    ];
-
-    pub fn name(self) -> &'static str {
-        crate::schema::TABLES[self as usize]
-    }
-
-    /// The columns, in the order [`Rows::push`] writes them (fixed text: no formatting per insert).
-    pub fn columns(self) -> &'static str {
-        match self {
-            Table::Events => {
-                "event_id, tenant, timestamp, timestamp_ns, time_source, event_name, service_name, \
-                 terminal_type, session_id, prompt_id, event_sequence, user_email, user_id, user_account_uuid, \
-                 organization_id, app_version, workspace_host_paths, body, attribute_keys, attribute_values, \
-                 resource_keys, resource_values, received_at, kafka_partition, kafka_offset, normalizer_version"
-            }
-            Table::ApiRequests => concat!(
-                identity!(),
-                "model, cost_usd, cost_usd_micros, input_tokens, output_tokens, cache_read_tokens, \
-                 cache_creation_tokens, duration_ms, speed, query_source, request_id, normalizer_version"
-            ),
-            Table::ApiErrors => concat!(
-                identity!(),
-                "model, error, status_code, attempt, duration_ms, normalizer_version"
-            ),
-            Table::UserPrompts => concat!(identity!(), "prompt_length, prompt, command_name, normalizer_version"),
-            Table::ToolDecisions => concat!(
-                identity!(),
-                "tool_name, tool_use_id, decision, source, tool_source, normalizer_version"
-            ),
-            Table::ToolResults => concat!(
-                identity!(),
-                "tool_name, tool_use_id, success, duration_ms, error_type, error, decision_type, decision_source, \
-                 tool_input_size_bytes, tool_result_size_bytes, normalizer_version"
-            ),
-        }
-    }
-}
+use super::tables::Table;
+use crate::otlp::decode::{Attr, Record, Value};
+use crate::transform::content::{self, ContentAction, ContentPolicy};
+use crate::transform::normalize::{Detail, Event, NORMALIZER_VERSION};
 
 /// Where a payload came from: everything a row holds besides the event itself.
 pub struct Origin<'p> {
@@ -91,15 +28,15 @@ pub struct Origin<'p> {
 /// Positions in every buffer, to roll back a payload that failed half-way.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Mark {
-    pub bytes: [usize; 6],
-    pub rows: [usize; 6],
+    pub bytes: [usize; Table::COUNT],
+    pub rows: [usize; Table::COUNT],
 }
 
 /// One RowBinary buffer per table.
 #[derive(Debug, Default)]
 pub struct Rows {
-    pub bufs: [Vec<u8>; 6],
-    pub counts: [usize; 6],
+    bufs: [Vec<u8>; Table::COUNT],
+    counts: [usize; Table::COUNT],
     scratch: String,
 }
 
@@ -112,10 +49,20 @@ impl Rows {
     }
 
     pub fn rollback(&mut self, mark: Mark) {
-        for i in 0..6 {
+        for i in 0..Table::COUNT {
             self.bufs[i].truncate(mark.bytes[i]);
         }
         self.counts = mark.rows;
+    }
+
+    /// The encoded rows of `table`.
+    pub fn buf(&self, table: Table) -> &[u8] {
+        &self.bufs[table.index()]
+    }
+
+    /// How many rows of `table` are held.
+    pub fn count(&self, table: Table) -> usize {
+        self.counts[table.index()]
     }
 
     /// Events held (one `events` row per event).
@@ -131,7 +78,7 @@ impl Rows {
         for b in &mut self.bufs {
             b.clear();
         }
-        self.counts = [0; 6];
+        self.counts = [0; Table::COUNT];
     }
 
     /// Encodes one event: its `events` row and, for a known kind, its typed row.
@@ -265,21 +212,6 @@ impl Rows {
     }
 }
 
-/// The content policy's action for an attribute, by its key.
-fn content_action(key: &str, policy: &ContentPolicy) -> ContentAction {
-    match key {
-        "prompt" => policy.prompt,
-        "response" => policy.response,
-        "tool_parameters" => policy.tool_parameters,
-        "tool_input" => policy.tool_input,
-        "error" | "error.message" => policy.error,
-        // `api_request_body` / `api_response_body` events carry the raw API JSON, prompts and
-        // responses included: the stricter of the two policies applies.
-        "body" => policy.prompt.max(policy.response),
-        _ => ContentAction::Keep,
-    }
-}
-
 fn put_len(b: &mut Vec<u8>, mut n: usize) {
     loop {
         let byte = (n & 0x7f) as u8;
@@ -339,17 +271,17 @@ fn put_value(b: &mut Vec<u8>, scratch: &mut String, v: &Value<'_>) {
 fn put_attributes(b: &mut Vec<u8>, scratch: &mut String, attrs: &[Attr<'_>], policy: &ContentPolicy) {
     let kept = attrs
         .iter()
-        .filter(|a| content_action(a.key, policy) != ContentAction::Drop)
+        .filter(|a| content::action_for(a.key, policy) != ContentAction::Drop)
         .count();
     put_len(b, kept);
     for a in attrs {
-        if content_action(a.key, policy) != ContentAction::Drop {
+        if content::action_for(a.key, policy) != ContentAction::Drop {
             put_str(b, a.key);
         }
     }
     put_len(b, kept);
     for a in attrs {
-        match content_action(a.key, policy) {
+        match content::action_for(a.key, policy) {
             ContentAction::Drop => {}
             ContentAction::Keep => put_value(b, scratch, &a.value),
             ContentAction::Hash => match &a.value {
@@ -401,8 +333,8 @@ mod tests {
             response: ContentAction::Hash,
             ..ContentPolicy::default()
         };
-        assert_eq!(content_action("body", &policy), ContentAction::Drop);
-        assert_eq!(content_action("body", &ContentPolicy::default()), ContentAction::Keep);
+        assert_eq!(content::action_for("body", &policy), ContentAction::Drop);
+        assert_eq!(content::action_for("body", &ContentPolicy::default()), ContentAction::Keep);
     }
 
     #[test]

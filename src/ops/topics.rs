@@ -7,11 +7,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 
-use crate::config::{Config, KAFKA_MESSAGE_OVERHEAD_BYTES};
-use crate::edge::publish::client_config;
+use crate::config::Config;
+use crate::kafka::{self, Topic};
 
 /// Seven days: a consumer outage over a long weekend must not lose raw payloads.
 pub const MIN_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -26,49 +28,8 @@ pub struct Facts {
     pub configs: Option<BTreeMap<String, String>>,
 }
 
-/// One topic's role and what it needs.
-#[derive(Debug, Clone)]
-pub struct Want {
-    pub topic: String,
-    pub role: &'static str,
-    pub partitions: i32,
-    pub max_message_bytes: usize,
-}
-
-/// The topics this configuration uses.
-pub fn wanted(config: &Config) -> Vec<Want> {
-    let bytes = config.edge.max_body_bytes + KAFKA_MESSAGE_OVERHEAD_BYTES;
-    let k = &config.kafka;
-    vec![
-        Want {
-            topic: k.logs_topic.clone(),
-            role: "raw logs",
-            partitions: 12,
-            max_message_bytes: bytes,
-        },
-        Want {
-            topic: config.consumer.dlq_topic.clone(),
-            role: "dead letters",
-            partitions: 3,
-            max_message_bytes: bytes,
-        },
-        Want {
-            topic: k.metrics_topic.clone(),
-            role: "raw metrics",
-            partitions: 6,
-            max_message_bytes: bytes,
-        },
-        Want {
-            topic: k.traces_topic.clone(),
-            role: "raw traces",
-            partitions: 6,
-            max_message_bytes: bytes,
-        },
-    ]
-}
-
 /// Problems (the topic cannot do its job) and warnings (it works, but not as production should).
-pub fn assess(want: &Want, facts: &Facts) -> (Vec<String>, Vec<String>) {
+pub fn assess(want: &Topic, facts: &Facts) -> (Vec<String>, Vec<String>) {
     let (mut problems, mut warnings) = (Vec::new(), Vec::new());
     if !facts.exists {
         problems.push("does not exist (create it, or run `topics check --create`)".to_string());
@@ -123,26 +84,22 @@ pub fn assess(want: &Want, facts: &Facts) -> (Vec<String>, Vec<String>) {
 /// Checks (and with `create`, creates the missing) topics; returns the report and whether
 /// everything can do its job.
 pub async fn check(config: &Config, create: bool) -> anyhow::Result<(String, bool)> {
-    let admin: AdminClient<DefaultClientContext> = client_config(config).create()?;
+    let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(kafka::client(config).create()?);
     let timeout = Duration::from_secs(10);
-    let wants = wanted(config);
+    let wants = kafka::topics(config);
     let mut out = String::new();
     if create {
-        let metadata = admin.inner().fetch_metadata(None, timeout)?;
-        let brokers = metadata.brokers().len().max(1) as i32;
-        let replication = brokers.min(3);
+        let cluster = cluster(&admin, timeout).await?;
+        let replication = cluster.brokers.clamp(1, 3) as i32;
         let isr = if replication >= 3 { "2" } else { "1" };
-        let missing: Vec<&Want> = wants
-            .iter()
-            .filter(|w| !metadata.topics().iter().any(|t| t.name() == w.topic))
-            .collect();
+        let missing: Vec<&Topic> = wants.iter().filter(|w| !cluster.topics.contains_key(&w.name)).collect();
         let sizes: Vec<String> = missing.iter().map(|w| w.max_message_bytes.to_string()).collect();
         let retention = MIN_RETENTION_MS.to_string();
         let new: Vec<NewTopic<'_>> = missing
             .iter()
             .zip(&sizes)
             .map(|(w, size)| {
-                NewTopic::new(&w.topic, w.partitions, TopicReplication::Fixed(replication))
+                NewTopic::new(&w.name, w.partitions, TopicReplication::Fixed(replication))
                     .set("max.message.bytes", size)
                     .set("min.insync.replicas", isr)
                     .set("retention.ms", &retention)
@@ -167,22 +124,19 @@ pub async fn check(config: &Config, create: bool) -> anyhow::Result<(String, boo
             }
         }
     }
-    // All topics at once: asking for one by name may auto-create it on some brokers.
-    let metadata = admin.inner().fetch_metadata(None, timeout)?;
-    let specs: Vec<ResourceSpecifier<'_>> = wants.iter().map(|w| ResourceSpecifier::Topic(&w.topic)).collect();
+    let cluster = cluster(&admin, timeout).await?;
+    let specs: Vec<ResourceSpecifier<'_>> = wants.iter().map(|w| ResourceSpecifier::Topic(&w.name)).collect();
     let described = admin
         .describe_configs(&specs, &AdminOptions::new().request_timeout(Some(timeout)))
         .await
         .ok();
     let mut ok = true;
     for (i, want) in wants.iter().enumerate() {
-        let topic = metadata.topics().iter().find(|t| t.name() == want.topic);
+        let topic = cluster.topics.get(&want.name);
         let facts = Facts {
             exists: topic.is_some(),
-            partitions: topic.map_or(0, |t| t.partitions().len()),
-            replication: topic
-                .and_then(|t| t.partitions().first())
-                .map_or(0, |p| p.replicas().len()),
+            partitions: topic.map_or(0, |t| t.0),
+            replication: topic.map_or(0, |t| t.1),
             configs: described
                 .as_ref()
                 .and_then(|d| d.get(i))
@@ -206,7 +160,7 @@ pub async fn check(config: &Config, create: bool) -> anyhow::Result<(String, boo
         let _ = writeln!(
             out,
             "{verdict:<8} {} ({}): {} partition(s), replication {}",
-            want.topic, want.role, facts.partitions, facts.replication
+            want.name, want.role, facts.partitions, facts.replication
         );
         for p in problems {
             let _ = writeln!(out, "         problem: {p}");
@@ -218,12 +172,42 @@ pub async fn check(config: &Config, create: bool) -> anyhow::Result<(String, boo
     Ok((out, ok))
 }
 
+/// What the cluster's metadata says: how many brokers, and per topic its partitions and
+/// replication.
+struct Cluster {
+    brokers: usize,
+    topics: BTreeMap<String, (usize, usize)>,
+}
+
+/// Reads the metadata of every topic at once (asking for one by name may auto-create it on some
+/// brokers), on a blocking thread: librdkafka's metadata call blocks.
+async fn cluster(admin: &Arc<AdminClient<DefaultClientContext>>, timeout: Duration) -> anyhow::Result<Cluster> {
+    let admin = admin.clone();
+    let cluster = tokio::task::spawn_blocking(move || -> anyhow::Result<Cluster> {
+        let metadata = admin.inner().fetch_metadata(None, timeout)?;
+        let topics = metadata
+            .topics()
+            .iter()
+            .map(|t| {
+                let replication = t.partitions().first().map_or(0, |p| p.replicas().len());
+                (t.name().to_string(), (t.partitions().len(), replication))
+            })
+            .collect();
+        Ok(Cluster {
+            brokers: metadata.brokers().len(),
+            topics,
+        })
+    })
+    .await??;
+    Ok(cluster)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn want() -> Want {
-        wanted(&Config::default()).remove(0)
+    fn want() -> Topic {
+        kafka::topics(&Config::default()).remove(0)
     }
 
     fn healthy() -> Facts {

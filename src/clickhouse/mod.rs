@@ -1,0 +1,80 @@
+//! ClickHouse: the [`tables`] catalogue, [`rows`] encoded as RowBinary, the [`store`] client,
+//! [`schema`] migrations, [`retention`] and [`erasure`]. The `[clickhouse]` section of the
+//! configuration lives here, beside what reads it.
+
+pub mod erasure;
+pub mod retention;
+pub mod rows;
+pub mod schema;
+pub mod store;
+pub mod tables;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::util::text;
+pub use tables::Table;
+
+/// ClickHouse's HTTP interface on the local machine.
+pub const DEFAULT_CLICKHOUSE_URL: &str = "http://127.0.0.1:8123";
+pub const DEFAULT_CLICKHOUSE_DATABASE: &str = "cowork";
+/// A batch insert, including server-side work, must answer within this; past it the insert is
+/// retried (ReplacingMergeTree makes the retry harmless).
+pub const DEFAULT_INSERT_TIMEOUT_MS: u64 = 60_000;
+/// How often retention looks for partitions to drop.
+pub const DEFAULT_RETENTION_CHECK_MS: u64 = 3_600_000;
+
+/// `[clickhouse]`: where the consumer writes, and how long data stays.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseConfig {
+    /// HTTP(S) URL of ClickHouse. Default `http://127.0.0.1:8123`.
+    #[serde(deserialize_with = "text::string")]
+    pub url: String,
+    /// Database holding the tables; `migrate` creates it. Default `cowork`.
+    #[serde(deserialize_with = "text::string")]
+    pub database: String,
+    /// User. Default `default`.
+    #[serde(deserialize_with = "text::string")]
+    pub user: String,
+    /// Password. Default empty. Never logged.
+    #[serde(deserialize_with = "text::string")]
+    pub password: String,
+    /// Timeout of one insert. Default 60000 ms.
+    pub insert_timeout_ms: u64,
+    /// Days to keep each table, by table name (`events`, `api_requests`, `api_errors`,
+    /// `user_prompts`, `tool_decisions`, `tool_results`); 0 or absent = forever. Whole days are
+    /// dropped as partitions, by event date. An unknown table name is a startup error that names
+    /// it. Default: keep everything.
+    pub retention_days: BTreeMap<Table, u32>,
+    /// How often retention runs in `consume`. Default 3600000 ms (hourly).
+    pub retention_check_ms: u64,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        ClickHouseConfig {
+            url: DEFAULT_CLICKHOUSE_URL.into(),
+            database: DEFAULT_CLICKHOUSE_DATABASE.into(),
+            user: "default".into(),
+            password: String::new(),
+            insert_timeout_ms: DEFAULT_INSERT_TIMEOUT_MS,
+            retention_days: BTreeMap::new(),
+            retention_check_ms: DEFAULT_RETENTION_CHECK_MS,
+        }
+    }
+}
+
+impl fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClickHouseConfig")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("retention_days", &self.retention_days)
+            .finish_non_exhaustive()
+    }
+}
+

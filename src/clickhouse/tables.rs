@@ -1,0 +1,114 @@
+//! The table catalogue: every table the consumer writes, its name and its column list. The DDL
+//! (`schemas/`), the row encoder, retention, erasure, the configuration's retention keys and the
+//! insert metrics all take their tables from here. A leaf: it depends on nothing in the crate.
+
+use serde::Deserialize;
+
+/// The pipeline's tables, in the order rows are inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Table {
+    Events,
+    ApiRequests,
+    ApiErrors,
+    UserPrompts,
+    ToolDecisions,
+    ToolResults,
+}
+
+/// The identity columns every typed table starts with (a macro, so that `concat!` can use it).
+macro_rules! identity {
+    () => {
+        "event_id, tenant, timestamp, session_id, prompt_id, user_email, service_name, terminal_type, "
+    };
+}
+
+impl Table {
+    /// How many tables there are: the size of every per-table array.
+    pub const COUNT: usize = 6;
+
+    pub const ALL: [Table; Table::COUNT] = [
+        Table::Events,
+        Table::ApiRequests,
+        Table::ApiErrors,
+        Table::UserPrompts,
+        Table::ToolDecisions,
+        Table::ToolResults,
+    ];
+
+    /// The table's name in ClickHouse.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Events => "events",
+            Table::ApiRequests => "api_requests",
+            Table::ApiErrors => "api_errors",
+            Table::UserPrompts => "user_prompts",
+            Table::ToolDecisions => "tool_decisions",
+            Table::ToolResults => "tool_results",
+        }
+    }
+
+    /// The table named `name`, if it is one of the pipeline's.
+    pub fn parse(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// Index into per-table arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The columns, in the order the row encoder writes them (fixed text: no formatting per insert).
+    pub fn columns(self) -> &'static str {
+        match self {
+            Table::Events => {
+                "event_id, tenant, timestamp, timestamp_ns, time_source, event_name, service_name, \
+                 terminal_type, session_id, prompt_id, event_sequence, user_email, user_id, user_account_uuid, \
+                 organization_id, app_version, workspace_host_paths, body, attribute_keys, attribute_values, \
+                 resource_keys, resource_values, received_at, kafka_partition, kafka_offset, normalizer_version"
+            }
+            Table::ApiRequests => concat!(
+                identity!(),
+                "model, cost_usd, cost_usd_micros, input_tokens, output_tokens, cache_read_tokens, \
+                 cache_creation_tokens, duration_ms, speed, query_source, request_id, normalizer_version"
+            ),
+            Table::ApiErrors => concat!(
+                identity!(),
+                "model, error, status_code, attempt, duration_ms, normalizer_version"
+            ),
+            Table::UserPrompts => concat!(identity!(), "prompt_length, prompt, command_name, normalizer_version"),
+            Table::ToolDecisions => concat!(
+                identity!(),
+                "tool_name, tool_use_id, decision, source, tool_source, normalizer_version"
+            ),
+            Table::ToolResults => concat!(
+                identity!(),
+                "tool_name, tool_use_id, success, duration_ms, error_type, error, decision_type, decision_source, \
+                 tool_input_size_bytes, tool_result_size_bytes, normalizer_version"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_back_and_config_keys_are_names() {
+        for t in Table::ALL {
+            assert_eq!(Table::parse(t.name()), Some(t));
+            let key: Table = serde_json::from_str(&format!("\"{}\"", t.name())).unwrap();
+            assert_eq!(key, t);
+            assert_eq!(Table::ALL[t.index()], t);
+        }
+        let err = serde_json::from_str::<Table>("\"evnts\"").unwrap_err().to_string();
+        assert!(err.contains("evnts") && err.contains("tool_results"), "{err}");
+    }
+}

@@ -1,0 +1,244 @@
+//! Storing a batch: one INSERT per table, retried while ClickHouse is unavailable, bisected by
+//! message when it rejects the data. The policy is written against two small traits, so that it
+//! is tested here with a fake store and a fake clock:
+//!
+//! - [`RowSink`]: takes one table's RowBinary rows ([`Store`] is the real one);
+//! - [`Pause`]: waits between retries (the worker's keeps polling Kafka, so that the group keeps
+//!   this member, and can be cut short by shutdown).
+//!
+//! Rules: a transient failure retries the same range after a growing wait; a rejected range of
+//! several messages is split in two; a message rejected alone is handed back to become a dead
+//! letter. Nothing is reported stored unless every range was acknowledged.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::clickhouse::rows::Mark;
+use crate::clickhouse::store::{Store, StoreError};
+use crate::clickhouse::Table;
+use crate::telemetry::consumer::{InsertFailed, Inserted};
+use crate::telemetry::labels::InsertErrorClass;
+use crate::util::Backoff;
+
+/// Somewhere rows can be inserted.
+pub trait RowSink {
+    fn insert(&self, table: Table, rows: Bytes) -> impl Future<Output = Result<(), StoreError>>;
+}
+
+impl RowSink for Store {
+    async fn insert(&self, table: Table, rows: Bytes) -> Result<(), StoreError> {
+        Store::insert(self, table.name(), table.columns(), rows).await
+    }
+}
+
+/// A wait between retries; false if the consumer must stop instead.
+pub trait Pause {
+    fn wait(&mut self, delay: Duration) -> impl Future<Output = bool>;
+}
+
+/// Inserts the rows of every message: message `i` owns the rows between `bounds[i]` and
+/// `bounds[i + 1]` of each table's buffer in `data`. Returns the messages rejected alone, with
+/// the server's reason, or `None` if `pause` said stop before everything was stored.
+pub async fn insert_messages(
+    sink: &impl RowSink,
+    data: &[Bytes; Table::COUNT],
+    bounds: &[Mark],
+    mut backoff: Backoff,
+    pause: &mut impl Pause,
+) -> Option<Vec<(usize, String)>> {
+    let messages = bounds.len().saturating_sub(1);
+    let mut ranges = vec![(0, messages)];
+    let mut rejected = Vec::new();
+    while let Some((lo, hi)) = ranges.pop() {
+        if lo == hi {
+            continue;
+        }
+        match insert_range(sink, data, bounds[lo], bounds[hi]).await {
+            Ok(()) => backoff.reset(),
+            Err(StoreError::Retry(e)) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "insert failed; pausing and retrying");
+                if !pause.wait(delay).await {
+                    return None;
+                }
+                ranges.push((lo, hi));
+            }
+            Err(StoreError::Reject(e)) if hi - lo == 1 => rejected.push((lo, e)),
+            Err(StoreError::Reject(e)) => {
+                tracing::warn!(error = %e, messages = hi - lo, "ClickHouse rejected a batch; bisecting it");
+                let mid = lo + (hi - lo) / 2;
+                ranges.push((mid, hi));
+                ranges.push((lo, mid));
+            }
+        }
+    }
+    rejected.sort_by_key(|(i, _)| *i);
+    Some(rejected)
+}
+
+/// One INSERT per table for the rows between two marks.
+async fn insert_range(sink: &impl RowSink, data: &[Bytes; Table::COUNT], from: Mark, to: Mark) -> Result<(), StoreError> {
+    for table in Table::ALL {
+        let i = table.index();
+        if to.rows[i] == from.rows[i] {
+            continue;
+        }
+        let started = Instant::now();
+        let result = sink.insert(table, data[i].slice(from.bytes[i]..to.bytes[i])).await;
+        match &result {
+            Ok(()) => Inserted {
+                table: table.name(),
+                took: started.elapsed(),
+            }
+            .emit(),
+            Err(e) => InsertFailed {
+                table: table.name(),
+                class: match e {
+                    StoreError::Retry(_) => InsertErrorClass::Retry,
+                    StoreError::Reject(_) => InsertErrorClass::Reject,
+                },
+            }
+            .emit(),
+        }
+        result?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    /// Rows are one byte per message in the `events` table; a byte of 0xff is data ClickHouse
+    /// rejects, and the first `unavailable` calls fail as if the server were down.
+    #[derive(Default)]
+    struct FakeStore {
+        unavailable: RefCell<usize>,
+        stored: RefCell<Vec<u8>>,
+        calls: RefCell<usize>,
+    }
+
+    impl RowSink for FakeStore {
+        async fn insert(&self, table: Table, rows: Bytes) -> Result<(), StoreError> {
+            assert_eq!(table, Table::Events);
+            *self.calls.borrow_mut() += 1;
+            if *self.unavailable.borrow() > 0 {
+                *self.unavailable.borrow_mut() -= 1;
+                return Err(StoreError::Retry("connection refused".into()));
+            }
+            if rows.contains(&0xff) {
+                return Err(StoreError::Reject("Code: 27. Cannot parse input".into()));
+            }
+            self.stored.borrow_mut().extend_from_slice(&rows);
+            Ok(())
+        }
+    }
+
+    /// Records the waits; says stop after `stop_after` of them.
+    struct FakeClock {
+        waits: Vec<Duration>,
+        stop_after: usize,
+    }
+
+    impl Pause for FakeClock {
+        async fn wait(&mut self, delay: Duration) -> bool {
+            self.waits.push(delay);
+            self.waits.len() <= self.stop_after
+        }
+    }
+
+    fn clock() -> FakeClock {
+        FakeClock {
+            waits: Vec::new(),
+            stop_after: usize::MAX,
+        }
+    }
+
+    /// One events row (one byte) per message.
+    fn batch(bytes: &[u8]) -> ([Bytes; Table::COUNT], Vec<Mark>) {
+        let mut data: [Bytes; Table::COUNT] = Default::default();
+        data[Table::Events.index()] = Bytes::copy_from_slice(bytes);
+        let bounds = (0..=bytes.len())
+            .map(|i| {
+                let mut m = Mark::default();
+                m.bytes[Table::Events.index()] = i;
+                m.rows[Table::Events.index()] = i;
+                m
+            })
+            .collect();
+        (data, bounds)
+    }
+
+    fn backoff() -> Backoff {
+        Backoff::new(Duration::from_millis(200), Duration::from_millis(1000))
+    }
+
+    fn run<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+
+    #[test]
+    fn a_healthy_batch_is_one_insert() {
+        let store = FakeStore::default();
+        let (data, bounds) = batch(&[1, 2, 3, 4]);
+        let rejected = run(insert_messages(&store, &data, &bounds, backoff(), &mut clock())).unwrap();
+        assert!(rejected.is_empty());
+        assert_eq!(*store.stored.borrow(), [1, 2, 3, 4]);
+        assert_eq!(*store.calls.borrow(), 1);
+    }
+
+    #[test]
+    fn rejected_messages_are_isolated_by_bisection_and_the_rest_is_stored() {
+        let store = FakeStore::default();
+        let (data, bounds) = batch(&[0, 1, 2, 3, 4, 0xff, 6, 0xff]);
+        let rejected = run(insert_messages(&store, &data, &bounds, backoff(), &mut clock())).unwrap();
+        assert_eq!(rejected.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [5, 7]);
+        assert!(rejected[0].1.contains("Cannot parse"), "{rejected:?}");
+        let mut stored = store.stored.borrow().clone();
+        stored.sort();
+        assert_eq!(stored, [0, 1, 2, 3, 4, 6], "every other message is stored exactly once");
+    }
+
+    #[test]
+    fn an_unavailable_server_is_retried_with_growing_waits() {
+        let store = FakeStore {
+            unavailable: RefCell::new(4),
+            ..FakeStore::default()
+        };
+        let mut c = clock();
+        let (data, bounds) = batch(&[1, 2]);
+        let rejected = run(insert_messages(&store, &data, &bounds, backoff(), &mut c)).unwrap();
+        assert!(rejected.is_empty());
+        assert_eq!(*store.stored.borrow(), [1, 2]);
+        let ms: Vec<u128> = c.waits.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [200, 400, 800, 1000], "doubling, capped at the maximum");
+    }
+
+    #[test]
+    fn a_stop_while_waiting_reports_nothing_stored() {
+        let store = FakeStore {
+            unavailable: RefCell::new(10),
+            ..FakeStore::default()
+        };
+        let mut c = FakeClock {
+            waits: Vec::new(),
+            stop_after: 2,
+        };
+        let (data, bounds) = batch(&[1, 2, 3]);
+        assert_eq!(run(insert_messages(&store, &data, &bounds, backoff(), &mut c)), None);
+        assert!(store.stored.borrow().is_empty());
+        assert_eq!(c.waits.len(), 3);
+    }
+
+    #[test]
+    fn an_empty_batch_inserts_nothing() {
+        let store = FakeStore::default();
+        let (data, bounds) = batch(&[]);
+        assert_eq!(run(insert_messages(&store, &data, &bounds, backoff(), &mut clock())), Some(vec![]));
+        assert_eq!(*store.calls.borrow(), 0);
+    }
+}

@@ -1,0 +1,118 @@
+//! `cowork-ingest redrive`: publishes dead letters back to the topic they came from (without
+//! the `cowork-dlq-*` headers), from the redrive group's committed position up to the end of
+//! the dead-letter topic as it was when redrive started.
+//!
+//! librdkafka's consumer calls block, so the work runs on a blocking thread, and the consumer
+//! is closed within a bounded time whatever the brokers do.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::FutureProducer;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::config::Config;
+use crate::envelope::{dead_letter, header_str};
+use crate::kafka::{self, Group, Outgoing, ProducerRole};
+use crate::util::Backoff;
+
+/// How long each Kafka call may take before redrive gives up with an error.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Re-publishes dead letters (at most `limit`); returns how many were re-published.
+pub async fn redrive(config: &Config, limit: Option<u64>) -> anyhow::Result<u64> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || redrive_blocking(&config, limit)).await?
+}
+
+fn redrive_blocking(config: &Config, limit: Option<u64>) -> anyhow::Result<u64> {
+    let consumer: BaseConsumer = kafka::group_consumer(config, Group::Redrive).create()?;
+    let producer: FutureProducer = kafka::producer(config, ProducerRole::DeadLetter).create()?;
+    let result = republish(config, &consumer, &producer, limit);
+    kafka::close_within(consumer, CALL_TIMEOUT);
+    result
+}
+
+fn republish(
+    config: &Config,
+    consumer: &BaseConsumer,
+    producer: &FutureProducer,
+    limit: Option<u64>,
+) -> anyhow::Result<u64> {
+    let dlq = &config.consumer.dlq_topic;
+    let metadata = consumer.fetch_metadata(Some(dlq), CALL_TIMEOUT)?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == dlq)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    anyhow::ensure!(!partitions.is_empty(), "dead-letter topic {dlq} does not exist");
+    let mut wanted = TopicPartitionList::new();
+    for p in &partitions {
+        wanted.add_partition(dlq, *p);
+    }
+    let committed = consumer.committed_offsets(wanted, CALL_TIMEOUT)?;
+    let mut assign = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for p in &partitions {
+        let (low, high) = consumer.fetch_watermarks(dlq, *p, CALL_TIMEOUT)?;
+        let start = match committed.find_partition(dlq, *p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) if o >= low => o,
+            _ => low,
+        };
+        if start < high {
+            assign.add_partition_offset(dlq, *p, Offset::Offset(start))?;
+            ends.insert(*p, high);
+        }
+    }
+    if ends.is_empty() {
+        return Ok(0);
+    }
+    consumer.assign(&assign)?;
+    let mut done = BTreeMap::new();
+    let mut count = 0u64;
+    while !ends.is_empty() && limit.is_none_or(|l| count < l) {
+        let Some(msg) = consumer.poll(CALL_TIMEOUT) else {
+            anyhow::bail!(
+                "no message from {dlq} within {CALL_TIMEOUT:?} while {} partition(s) had more",
+                ends.len()
+            );
+        };
+        let msg: OwnedMessage = msg?.detach();
+        let target = header_str(&msg, dead_letter::TOPIC)
+            .unwrap_or(&config.kafka.logs_topic)
+            .to_string();
+        let mut pending = vec![Outgoing::from_message(&msg, dead_letter::original_headers(&msg))];
+        produce_all(producer, &target, &mut pending)?;
+        count += 1;
+        done.insert(msg.partition(), msg.offset() + 1);
+        if ends.get(&msg.partition()).is_some_and(|end| msg.offset() + 1 >= *end) {
+            ends.remove(&msg.partition());
+        }
+    }
+    if !done.is_empty() {
+        let mut tpl = TopicPartitionList::new();
+        for (p, next) in done {
+            tpl.add_partition_offset(dlq, p, Offset::Offset(next))?;
+        }
+        consumer.commit(&tpl, CommitMode::Sync)?;
+    }
+    Ok(count)
+}
+
+/// Produces until everything is acknowledged, backing off between tries; gives up after about
+/// two minutes with an error that names the topic.
+fn produce_all(producer: &FutureProducer, topic: &str, pending: &mut Vec<Outgoing>) -> anyhow::Result<()> {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    for _ in 0..16 {
+        futures::executor::block_on(kafka::produce_once(producer, topic, pending));
+        if pending.is_empty() {
+            return Ok(());
+        }
+        std::thread::sleep(backoff.next_delay());
+    }
+    anyhow::bail!("could not re-publish to {topic}")
+}

@@ -1,0 +1,181 @@
+//! The consumer's observable events. Each `emit()` writes its log line (where there is one) and
+//! its series together.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+
+use super::labels::{DeadLetterClass, EventKind, InsertErrorClass, MessageOutcome, RebalanceKind};
+use super::*;
+use crate::transform::normalize::TimeSource;
+
+/// What decoding a payload counted; added to the metrics only once its batch is stored.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// Events by [`EventKind`] index.
+    pub events: [u64; EventKind::ALL.len()],
+    pub coercion_failures: u64,
+    /// Events by the [`TimeSource`] that timed them (index into [`TimeSource::ALL`]).
+    pub time_sources: [u64; TimeSource::ALL.len()],
+}
+
+impl Stats {
+    pub fn total(&self) -> u64 {
+        self.events.iter().sum()
+    }
+
+    pub fn add(&mut self, other: &Stats) {
+        for (a, b) in self.events.iter_mut().zip(other.events) {
+            *a += b;
+        }
+        for (a, b) in self.time_sources.iter_mut().zip(other.time_sources) {
+            *a += b;
+        }
+        self.coercion_failures += other.coercion_failures;
+    }
+
+    /// Counts one event of `kind` timed by `source`, with `coercion_failures` unreadable values.
+    pub fn count(&mut self, kind: EventKind, source: TimeSource, coercion_failures: u32) {
+        self.events[kind.index()] += 1;
+        self.time_sources[source as usize] += 1;
+        self.coercion_failures += u64::from(coercion_failures);
+    }
+}
+
+/// Kafka message payload bytes read.
+pub struct BytesConsumed {
+    pub bytes: usize,
+}
+
+impl BytesConsumed {
+    pub fn emit(self) {
+        counter!(CONSUMER_BYTES).increment(self.bytes as u64);
+    }
+}
+
+/// A batch is stored: its rows in ClickHouse, its dead letters acknowledged, its offsets stored.
+pub struct BatchStored<'a> {
+    /// Per tenant.
+    pub stats: &'a BTreeMap<String, Stats>,
+    pub inserted: u64,
+    pub dead_lettered: u64,
+    /// RowBinary bytes inserted.
+    pub bytes: usize,
+    /// Edge receive time of the newest event, Unix nanoseconds (0 if none).
+    pub newest_received_ns: u64,
+}
+
+impl BatchStored<'_> {
+    pub fn emit(self) {
+        let mut all = Stats::default();
+        for (t, s) in self.stats {
+            for kind in EventKind::ALL {
+                let n = s.events[kind.index()];
+                if n > 0 {
+                    counter!(CONSUMER_EVENTS, "event" => kind.as_str(), "tenant" => tenant(t)).increment(n);
+                }
+            }
+            all.add(s);
+        }
+        for source in TimeSource::ALL.into_iter().filter(|s| *s != TimeSource::Record) {
+            let n = all.time_sources[source as usize];
+            if n > 0 {
+                counter!(CONSUMER_TIME_FALLBACKS, "source" => source.as_str()).increment(n);
+            }
+        }
+        counter!(CONSUMER_COERCION_FAILURES).increment(all.coercion_failures);
+        counter!(CONSUMER_MESSAGES, "outcome" => MessageOutcome::DeadLettered.as_str()).increment(self.dead_lettered);
+        counter!(CONSUMER_MESSAGES, "outcome" => MessageOutcome::Inserted.as_str()).increment(self.inserted);
+        histogram!(CONSUMER_BATCH_ROWS).record(all.total() as f64);
+        if self.bytes > 0 {
+            histogram!(CONSUMER_BATCH_BYTES).record(self.bytes as f64);
+        }
+        if self.inserted > 0 {
+            gauge!(CONSUMER_LAST_INSERT).set(crate::util::now_ms() as f64 / 1e3);
+        }
+        if self.newest_received_ns > 0 {
+            gauge!(CONSUMER_COMMITTED_RECEIVED_AT).set(self.newest_received_ns as f64 / 1e9);
+        }
+    }
+}
+
+/// A payload goes to the dead-letter topic.
+pub struct DeadLettered<'a> {
+    pub partition: i32,
+    pub offset: i64,
+    pub class: DeadLetterClass,
+    pub reason: &'a str,
+}
+
+impl DeadLettered<'_> {
+    pub fn emit(self) {
+        tracing::warn!(
+            partition = self.partition,
+            offset = self.offset,
+            class = self.class.as_str(),
+            reason = %self.reason,
+            "dead-lettering a payload"
+        );
+        counter!(CONSUMER_DEAD_LETTERS, "class" => self.class.as_str()).increment(1);
+    }
+}
+
+/// One table's insert answered.
+pub struct Inserted {
+    pub table: &'static str,
+    pub took: Duration,
+}
+
+impl Inserted {
+    pub fn emit(self) {
+        histogram!(CONSUMER_INSERT_DURATION, "table" => self.table).record(self.took.as_secs_f64());
+    }
+}
+
+/// One table's insert failed.
+pub struct InsertFailed {
+    pub table: &'static str,
+    pub class: InsertErrorClass,
+}
+
+impl InsertFailed {
+    pub fn emit(self) {
+        counter!(CONSUMER_INSERT_ERRORS, "table" => self.table, "class" => self.class.as_str()).increment(1);
+    }
+}
+
+/// Consumption paused (`partitions` of them) while an insert is retried, or resumed (`None`).
+pub struct Paused {
+    pub partitions: Option<usize>,
+}
+
+impl Paused {
+    pub fn emit(self) {
+        match self.partitions {
+            Some(n) => {
+                gauge!(CONSUMER_PAUSED).set(1.0);
+                gauge!(CONSUMER_PAUSED_PARTITIONS).set(n as f64);
+            }
+            None => {
+                gauge!(CONSUMER_PAUSED).set(0.0);
+                gauge!(CONSUMER_PAUSED_PARTITIONS).set(0.0);
+                tracing::info!("ClickHouse took the batch; consumption resumed");
+            }
+        }
+    }
+}
+
+/// Partitions assigned to or revoked from this member.
+pub struct Rebalanced<'a> {
+    pub kind: RebalanceKind,
+    pub topic: &'a str,
+    pub partitions: &'a [i32],
+}
+
+impl Rebalanced<'_> {
+    pub fn emit(self) {
+        tracing::info!(topic = self.topic, partitions = ?self.partitions, kind = self.kind.as_str(), "rebalance");
+        counter!(CONSUMER_REBALANCES, "kind" => self.kind.as_str()).increment(1);
+    }
+}

@@ -1,0 +1,5 @@
+//! What the consumer does to an event between decoding and encoding: [`normalize`] every
+//! spelling of every attribute into one event, and apply the tenant's [`content`] policy.
+
+pub mod content;
+pub mod normalize;
