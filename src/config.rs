@@ -289,11 +289,14 @@ pub struct KafkaConfig {
     /// Their values are never logged.
     #[serde(deserialize_with = "text::map")]
     pub client: BTreeMap<String, String>,
-    /// Extra librdkafka settings for the edge's producer only. `message.max.bytes` defaults to
-    /// the edge's body limit plus 64 KiB of headroom.
+    /// Extra librdkafka settings for every producer: the edge's, the consumer's dead-letter
+    /// producer and `redrive`'s. They win over the pipeline's own, except `acks=all` and
+    /// `enable.idempotence=true`, which cannot be changed. `message.max.bytes` defaults to the
+    /// edge's body limit plus 64 KiB of headroom.
     #[serde(deserialize_with = "text::map")]
     pub producer: BTreeMap<String, String>,
-    /// Extra librdkafka settings for the consumer only. `queued.max.messages.kbytes` defaults to
+    /// Extra librdkafka settings for the consumer group member only (not the lag watcher or
+    /// `redrive`). `queued.max.messages.kbytes` defaults to
     /// 65536 (64 MiB of prefetch).
     #[serde(deserialize_with = "text::map")]
     pub consumer: BTreeMap<String, String>,

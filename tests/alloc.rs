@@ -16,6 +16,8 @@ use cowork_ingest::clickhouse::rows::Rows;
 struct Counting;
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
+// SAFETY: every call is passed unchanged to the system allocator, which upholds the contract;
+// the wrapper only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
