@@ -136,7 +136,7 @@ fn every_alert_has_for_severity_and_annotations_and_a_unit_test() {
 /// Names the rules refer to (`cowork_edge_*`, `cowork_consumer_*`) must be metrics the code emits.
 #[test]
 fn alerts_only_use_metrics_the_code_defines() {
-    let metrics = read("src/metrics.rs");
+    let metrics = read("src/telemetry/mod.rs");
     let defined: BTreeSet<String> = metrics
         .lines()
         .filter(|l| l.trim_start().starts_with("pub const") && l.contains(": &str ="))
@@ -154,7 +154,7 @@ fn alerts_only_use_metrics_the_code_defines() {
         for name in used {
             assert!(
                 defined.contains(name),
-                "{file} uses `{name}`, which src/metrics.rs does not define"
+                "{file} uses `{name}`, which src/telemetry/mod.rs does not define"
             );
         }
     }

@@ -169,11 +169,14 @@ impl Pipeline {
 /// Committed lag of `group` on `topic` over all partitions; None if the group has not committed
 /// on some non-empty partition yet.
 fn lag(brokers: &str, group: &str, topic: &str) -> Option<i64> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .create()
-        .unwrap();
+    let consumer = cowork_ingest::kafka::Bounded::new(
+        ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", group)
+            .create::<BaseConsumer>()
+            .unwrap(),
+        Duration::from_secs(5),
+    );
     let mut tpl = TopicPartitionList::new();
     for p in 0..common::PARTITIONS {
         tpl.add_partition(topic, p);

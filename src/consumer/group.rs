@@ -91,7 +91,10 @@ impl ConsumerContext for GroupContext {
 /// committed yet), from Kafka itself.
 pub fn watch_lag(config: &Config, owned: Arc<Ownership>, stop: Arc<AtomicBool>) -> rdkafka::error::KafkaResult<()> {
     // Never subscribes: it only asks the group coordinator and the partition leaders.
-    let client: BaseConsumer = kafka::group_consumer(config, Group::LagWatch).create()?;
+    let client = kafka::Bounded::new(
+        kafka::group_consumer(config, Group::LagWatch).create::<BaseConsumer>()?,
+        Duration::from_secs(5),
+    );
     let topic = config.kafka.logs_topic.clone();
     let every = Duration::from_millis(config.consumer.lag_refresh_ms.max(100));
     std::thread::Builder::new()

@@ -36,7 +36,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The Kafka side of the worker: the group member, messages that arrived while consumption was
 /// paused, and whether it is.
 struct Intake {
-    kafka: StreamConsumer<GroupContext>,
+    kafka: kafka::Bounded<StreamConsumer<GroupContext>>,
     /// Messages that arrived while consumption was paused, taken after the flush.
     stash: Vec<OwnedMessage>,
     paused: bool,
@@ -127,6 +127,7 @@ impl Consumer {
                 owned: owned.clone(),
             })?;
         kafka.subscribe(&[&config.kafka.logs_topic])?;
+        let kafka = kafka::Bounded::new(kafka, CLOSE_TIMEOUT);
         Ok(Consumer {
             owned,
             producer: dead_letter::producer(&config)?,

@@ -197,6 +197,40 @@ pub async fn produce_once(producer: &FutureProducer, topic: &str, pending: &mut 
     *pending = failed;
 }
 
+/// A Kafka client whose drop is bounded: however it is dropped (a finished service, a task
+/// cancelled with its runtime, a test that returns), its close gets at most `timeout`, on a
+/// thread of its own. Use it for every consumer, whose close waits on the group coordinator.
+pub struct Bounded<T: Send + 'static> {
+    client: Option<T>,
+    timeout: Duration,
+}
+
+impl<T: Send + 'static> Bounded<T> {
+    pub fn new(client: T, timeout: Duration) -> Bounded<T> {
+        Bounded {
+            client: Some(client),
+            timeout,
+        }
+    }
+}
+
+impl<T: Send + 'static> std::ops::Deref for Bounded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.client.as_ref().expect("present until dropped")
+    }
+}
+
+impl<T: Send + 'static> Drop for Bounded<T> {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            if !close_within(client, self.timeout) {
+                tracing::warn!(timeout = ?self.timeout, "a Kafka client did not close in time; left closing in the background");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +268,19 @@ mod tests {
         config.consumer.dlq_topic = "my-dlq".into();
         let names: Vec<_> = topics(&config).into_iter().map(|t| t.name).collect();
         assert_eq!(names, ["cowork-otlp-logs", "my-dlq", "cowork-otlp-metrics", "cowork-otlp-traces"]);
+    }
+
+    #[test]
+    fn a_bounded_client_that_hangs_on_drop_is_left_behind_in_time() {
+        struct Stuck;
+        impl Drop for Stuck {
+            fn drop(&mut self) {
+                std::thread::sleep(Duration::from_secs(5));
+            }
+        }
+        let started = std::time::Instant::now();
+        drop(Bounded::new(Stuck, Duration::from_millis(50)));
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
 
     #[test]

@@ -28,11 +28,12 @@ pub async fn redrive(config: &Config, limit: Option<u64>) -> anyhow::Result<u64>
 }
 
 fn redrive_blocking(config: &Config, limit: Option<u64>) -> anyhow::Result<u64> {
-    let consumer: BaseConsumer = kafka::group_consumer(config, Group::Redrive).create()?;
+    let consumer = kafka::Bounded::new(
+        kafka::group_consumer(config, Group::Redrive).create::<BaseConsumer>()?,
+        CALL_TIMEOUT,
+    );
     let producer: FutureProducer = kafka::producer(config, ProducerRole::DeadLetter).create()?;
-    let result = republish(config, &consumer, &producer, limit);
-    kafka::close_within(consumer, CALL_TIMEOUT);
-    result
+    republish(config, &consumer, &producer, limit)
 }
 
 fn republish(

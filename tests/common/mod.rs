@@ -205,12 +205,16 @@ fn received(m: &rdkafka::message::BorrowedMessage<'_>) -> Received {
 
 /// Reads every message of `topic` from the beginning until `expected` arrived or `within` passed.
 pub fn consume_all(brokers: &str, topic: &str, expected: usize, within: Duration) -> Vec<Received> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("test-{}", uuid::Uuid::new_v4()))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
+    // Its close is bounded: with the broker gone, dropping a consumer would wait on it for minutes.
+    let consumer = cowork_ingest::kafka::Bounded::new(
+        ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", format!("test-{}", uuid::Uuid::new_v4()))
+            .set("enable.auto.commit", "false")
+            .create::<BaseConsumer>()
+            .unwrap(),
+        Duration::from_secs(5),
+    );
     let mut tpl = TopicPartitionList::new();
     for p in 0..PARTITIONS {
         tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
