@@ -49,6 +49,8 @@ pub enum StartError {
     Schema(#[from] SchemaError),
     #[error("Kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    #[error(transparent)]
+    Credentials(#[from] crate::kafka::CredentialsRejected),
 }
 
 /// Runs `consume`: admin port, retention, and the consumer, until `shutdown`.

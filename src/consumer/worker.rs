@@ -120,6 +120,10 @@ impl Consumer {
     pub async fn new(config: Config) -> Result<Consumer, StartError> {
         let store = Store::new(&config.clickhouse);
         schema::check(&store).await?;
+        let check = config.clone();
+        tokio::task::spawn_blocking(move || kafka::check_credentials(&check, CLOSE_TIMEOUT))
+            .await
+            .expect("the credentials check does not panic")?;
         let owned = Arc::new(Ownership::default());
         let kafka: StreamConsumer<GroupContext> =
             kafka::group_consumer(&config, Group::Main).create_with_context(GroupContext {

@@ -40,6 +40,9 @@ use failure::{Backoff, Failure, Reject};
 use publish::Publisher;
 use rate_limit::RateLimiter;
 
+/// How long startup waits for a broker to accept or refuse SASL credentials.
+const CREDENTIALS_CHECK: Duration = Duration::from_secs(10);
+
 /// How long shutdown waits for in-flight requests, then for the producer to flush.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -69,6 +72,8 @@ pub enum StartError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Credentials(#[from] crate::kafka::CredentialsRejected),
 }
 
 /// One request on its way in, transport already handled.
@@ -218,6 +223,10 @@ pub async fn run(listeners: Listeners, config: Config, shutdown: CancellationTok
         _ => None,
     };
     telemetry::set_tenant_label(config.metrics.tenant_label);
+    let check = config.clone();
+    tokio::task::spawn_blocking(move || crate::kafka::check_credentials(&check, CREDENTIALS_CHECK))
+        .await
+        .expect("the credentials check does not panic")?;
     let edge = Arc::new(Edge::new(config)?);
     telemetry::edge::KeysLoaded::from(&*edge.keys.current()).emit();
     if edge.keys.current().is_empty() {

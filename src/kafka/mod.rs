@@ -231,6 +231,76 @@ impl<T: Send + 'static> Drop for Bounded<T> {
     }
 }
 
+/// Kafka refused this configuration's credentials: fix `kafka.client` and start again.
+#[derive(Debug, thiserror::Error)]
+#[error("Kafka rejected the SASL credentials of kafka.client (sasl.username {username:?}, sasl.mechanism {mechanism:?}): {reason}")]
+pub struct CredentialsRejected {
+    pub username: String,
+    pub mechanism: String,
+    /// librdkafka's sentence, with the password cut out should it ever appear.
+    pub reason: String,
+}
+
+/// Records the authentication failures librdkafka reports through its error callback (a
+/// metadata request alone only times out).
+#[derive(Default)]
+struct AuthWatch {
+    failure: std::sync::Mutex<Option<String>>,
+}
+
+impl rdkafka::consumer::ConsumerContext for AuthWatch {}
+
+impl rdkafka::ClientContext for AuthWatch {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::Authentication)
+            || reason.contains("Authentication failed")
+        {
+            *self.failure.lock().expect("not poisoned") = Some(reason.to_string());
+        }
+    }
+}
+
+/// With SASL configured, asks a broker for metadata and fails if it refuses the credentials, so
+/// that a wrong password stops startup with a sentence instead of a service that is never ready.
+/// A broker that cannot be reached is not an error here (the edge answers 503 until it is back):
+/// the check gives up after `within`. Blocks: call it from a blocking thread.
+pub fn check_credentials(config: &Config, within: Duration) -> Result<(), CredentialsRejected> {
+    let setting = |key: &str| config.kafka.client.get(key).cloned().unwrap_or_default();
+    if !setting("security.protocol").to_ascii_uppercase().starts_with("SASL") {
+        return Ok(());
+    }
+    let rejected = |reason: &str| {
+        let password = setting("sasl.password");
+        let reason = if password.is_empty() {
+            reason.to_string()
+        } else {
+            reason.replace(&password, "***")
+        };
+        CredentialsRejected {
+            username: setting("sasl.username"),
+            mechanism: setting("sasl.mechanism"),
+            reason,
+        }
+    };
+    use rdkafka::consumer::Consumer as _;
+    let client: rdkafka::consumer::BaseConsumer<AuthWatch> =
+        match client(config).create_with_context(AuthWatch::default()) {
+            Ok(c) => c,
+            Err(e) => return Err(rejected(&e.to_string())),
+        };
+    let client = Bounded::new(client, Duration::from_secs(2));
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if client.client().fetch_metadata(None, Duration::from_millis(500)).is_ok() {
+            return Ok(());
+        }
+        if let Some(reason) = client.context().failure.lock().expect("not poisoned").clone() {
+            return Err(rejected(&reason));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
