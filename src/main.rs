@@ -59,9 +59,10 @@ enum Command {
         /// The edge's metrics. Default: `edge.admin_listen` on this host.
         #[arg(long)]
         edge_metrics: Option<String>,
-        /// The consumer's metrics. Default: `consumer.admin_listen` on this host.
-        #[arg(long)]
-        consumer_metrics: Option<String>,
+        /// The consumers' metrics, one URL per group member (repeat the flag, or separate with
+        /// commas). Default: `consumer.admin_listen` on this host.
+        #[arg(long, value_delimiter = ',')]
+        consumer_metrics: Vec<String>,
         /// Seconds between the two scrapes the rates come from.
         #[arg(long, default_value_t = 2.0)]
         interval: f64,
@@ -241,10 +242,14 @@ fn main() -> anyhow::Result<()> {
         } => {
             let local = |addr: std::net::SocketAddr| format!("http://127.0.0.1:{}/metrics", addr.port());
             let edge = edge_metrics.unwrap_or_else(|| local(config.edge.admin_listen));
-            let consumer = consumer_metrics.unwrap_or_else(|| local(config.consumer.admin_listen));
+            let consumers = if consumer_metrics.is_empty() {
+                vec![local(config.consumer.admin_listen)]
+            } else {
+                consumer_metrics
+            };
             let text = runtime()?.block_on(ops::status::status(
                 &edge,
-                &consumer,
+                &consumers,
                 std::time::Duration::from_secs_f64(interval.max(0.1)),
             ));
             print!("{text}");

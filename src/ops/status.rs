@@ -62,61 +62,114 @@ async fn fetch(url: &str) -> anyhow::Result<Scrape> {
     Ok(Scrape::parse(&body))
 }
 
-/// Renders the status from two scrapes of each service taken `interval` apart.
-pub fn render(
-    edge: Option<(&Scrape, &Scrape)>,
-    consumer: Option<(&Scrape, &Scrape)>,
-    interval: Duration,
-    now_s: f64,
-) -> String {
+/// One consumer group member: where its metrics are, and two scrapes of them (`None` when
+/// unreachable).
+pub struct Member<'a> {
+    pub url: &'a str,
+    pub scrapes: Option<(&'a Scrape, &'a Scrape)>,
+}
+
+/// Renders the status from two scrapes of each service taken `interval` apart. With several
+/// consumers (the members of one group), the first line is the group's, and each partition names
+/// the member that reports it: every partition is owned by exactly one member.
+pub fn render(edge: Option<(&Scrape, &Scrape)>, consumers: &[Member<'_>], interval: Duration, now_s: f64) -> String {
     let secs = interval.as_secs_f64().max(0.001);
     let mut out = String::new();
-    match consumer {
-        Some((a, b)) => {
-            let lag = b.by_label(m::CONSUMER_LAG, "partition");
-            let total: f64 = lag.values().sum();
-            let rate = (b.sum(m::CONSUMER_EVENTS, "") - a.sum(m::CONSUMER_EVENTS, "")) / secs;
-            let _ = writeln!(
-                out,
-                "consumer: {rate:.0} events/s, lag {total:.0} messages over {} partition(s)",
-                lag.len()
-            );
-            for (p, n) in &lag {
-                let _ = writeln!(out, "  partition {p:>3}  lag {n:.0}");
+    let reachable: Vec<(&str, &Scrape, &Scrape)> = consumers
+        .iter()
+        .filter_map(|m| m.scrapes.map(|(a, b)| (m.url, a, b)))
+        .collect();
+    if reachable.is_empty() {
+        out.push_str("consumer: metrics unreachable\n");
+    } else {
+        let several = consumers.len() > 1;
+        // Partition -> (lag, reporting members).
+        let mut lag: BTreeMap<u32, (f64, Vec<&str>)> = BTreeMap::new();
+        let mut rate = 0.0;
+        let (mut last, mut fresh, mut paused) = (0.0f64, 0.0f64, false);
+        let mut dead: BTreeMap<String, f64> = BTreeMap::new();
+        for (url, a, b) in &reachable {
+            for (p, n) in b.by_label(m::CONSUMER_LAG, "partition") {
+                let Ok(p) = p.parse::<u32>() else { continue };
+                let entry = lag.entry(p).or_insert((0.0, Vec::new()));
+                entry.0 += n;
+                entry.1.push(url);
             }
-            let last = b.sum(m::CONSUMER_LAST_INSERT, "");
-            if last > 0.0 {
-                let _ = writeln!(out, "  last insert {:.0} s ago", now_s - last);
-            } else {
-                let _ = writeln!(out, "  no insert yet");
+            rate += (b.sum(m::CONSUMER_EVENTS, "") - a.sum(m::CONSUMER_EVENTS, "")) / secs;
+            last = last.max(b.sum(m::CONSUMER_LAST_INSERT, ""));
+            fresh = fresh.max(b.sum(m::CONSUMER_COMMITTED_RECEIVED_AT, ""));
+            paused |= b.sum(m::CONSUMER_PAUSED, "") > 0.0;
+            for (class, n) in b.by_label(m::CONSUMER_DEAD_LETTERS, "class") {
+                *dead.entry(class).or_insert(0.0) += n;
             }
-            let fresh = b.sum(m::CONSUMER_COMMITTED_RECEIVED_AT, "");
-            if fresh > 0.0 {
-                let _ = writeln!(out, "  newest stored event received {:.0} s ago", now_s - fresh);
-            }
-            if b.sum(m::CONSUMER_PAUSED, "") > 0.0 {
-                let _ = writeln!(
-                    out,
-                    "  PAUSED: retrying an insert (see cowork_consumer_insert_errors_total)"
-                );
-            }
-            let dead = b.by_label(m::CONSUMER_DEAD_LETTERS, "class");
-            let dead: Vec<String> = dead
-                .iter()
-                .filter(|(_, v)| **v > 0.0)
-                .map(|(c, v)| format!("{c} {v:.0}"))
-                .collect();
-            let _ = writeln!(
-                out,
-                "  dead letters: {}",
-                if dead.is_empty() {
-                    "none".into()
-                } else {
-                    dead.join(", ")
+        }
+        let total: f64 = lag.values().map(|(n, _)| n).sum();
+        let _ = write!(
+            out,
+            "consumer: {rate:.0} events/s, lag {total:.0} messages over {} partition(s)",
+            lag.len()
+        );
+        if several {
+            let _ = write!(out, ", {} of {} member(s) reachable", reachable.len(), consumers.len());
+        }
+        out.push('\n');
+        if several {
+            for member in consumers {
+                match member.scrapes {
+                    Some((a, b)) => {
+                        let owned = b.by_label(m::CONSUMER_LAG, "partition").len();
+                        let rate = (b.sum(m::CONSUMER_EVENTS, "") - a.sum(m::CONSUMER_EVENTS, "")) / secs;
+                        let state = if b.sum(m::CONSUMER_PAUSED, "") > 0.0 { ", PAUSED" } else { "" };
+                        let _ = writeln!(
+                            out,
+                            "  member {}: {rate:.0} events/s, {owned} partition(s){state}",
+                            member.url
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(out, "  member {}: metrics unreachable", member.url);
+                    }
                 }
+            }
+        }
+        for (p, (n, owners)) in &lag {
+            let _ = write!(out, "  partition {p:>3}  lag {n:.0}");
+            if several {
+                let _ = write!(out, "  member {}", owners.join(", "));
+                if owners.len() > 1 {
+                    let _ = write!(out, "  (reported by {} members: a rebalance is in progress)", owners.len());
+                }
+            }
+            out.push('\n');
+        }
+        if last > 0.0 {
+            let _ = writeln!(out, "  last insert {:.0} s ago", now_s - last);
+        } else {
+            let _ = writeln!(out, "  no insert yet");
+        }
+        if fresh > 0.0 {
+            let _ = writeln!(out, "  newest stored event received {:.0} s ago", now_s - fresh);
+        }
+        if paused {
+            let _ = writeln!(
+                out,
+                "  PAUSED: retrying an insert (see cowork_consumer_insert_errors_total)"
             );
         }
-        None => out.push_str("consumer: metrics unreachable\n"),
+        let dead: Vec<String> = dead
+            .iter()
+            .filter(|(_, v)| **v > 0.0)
+            .map(|(c, v)| format!("{c} {v:.0}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  dead letters: {}",
+            if dead.is_empty() {
+                "none".into()
+            } else {
+                dead.join(", ")
+            }
+        );
     }
     match edge {
         Some((a, b)) => {
@@ -138,18 +191,28 @@ pub fn render(
     out
 }
 
-/// Scrapes both services twice, `interval` apart, and returns the rendered status.
-pub async fn status(edge_url: &str, consumer_url: &str, interval: Duration) -> String {
-    let (e1, c1) = (fetch(edge_url).await.ok(), fetch(consumer_url).await.ok());
+/// Scrapes the edge and every consumer twice, `interval` apart, and returns the rendered status.
+pub async fn status(edge_url: &str, consumer_urls: &[String], interval: Duration) -> String {
+    let scrape_all = || async {
+        let mut consumers = Vec::new();
+        for url in consumer_urls {
+            consumers.push(fetch(url).await.ok());
+        }
+        (fetch(edge_url).await.ok(), consumers)
+    };
+    let (e1, c1) = scrape_all().await;
     tokio::time::sleep(interval).await;
-    let (e2, c2) = (fetch(edge_url).await.ok(), fetch(consumer_url).await.ok());
+    let (e2, c2) = scrape_all().await;
     let now = crate::util::now_ms() as f64 / 1e3;
-    render(
-        e1.as_ref().zip(e2.as_ref()),
-        c1.as_ref().zip(c2.as_ref()),
-        interval,
-        now,
-    )
+    let members: Vec<Member<'_>> = consumer_urls
+        .iter()
+        .zip(c1.iter().zip(&c2))
+        .map(|(url, (a, b))| Member {
+            url,
+            scrapes: a.as_ref().zip(b.as_ref()),
+        })
+        .collect();
+    render(e1.as_ref().zip(e2.as_ref()), &members, interval, now)
 }
 
 #[cfg(test)]
@@ -169,7 +232,11 @@ mod tests {
         let e2 = Scrape::parse(
             "cowork_edge_requests_total{route=\"/v1/logs\",status=\"200\"} 30\ncowork_edge_requests_total{route=\"/v1/logs\",status=\"503\"} 2\ncowork_edge_kafka_ready 1\n",
         );
-        let text = render(Some((&e1, &e2)), Some((&c1, &c2)), Duration::from_secs(2), 1000.0);
+        let member = [Member {
+            url: "http://c1/metrics",
+            scrapes: Some((&c1, &c2)),
+        }];
+        let text = render(Some((&e1, &e2)), &member, Duration::from_secs(2), 1000.0);
         assert!(
             text.contains("consumer: 100 events/s, lag 12 messages over 2 partition(s)"),
             "{text}"
@@ -179,5 +246,36 @@ mod tests {
         assert!(text.contains("dead letters: undecodable 2"), "{text}");
         assert!(text.contains("edge: 11.0 requests/s (1.0/s 5xx)"), "{text}");
         assert!(text.contains("Kafka reachable"), "{text}");
+    }
+
+    #[test]
+    fn status_shows_every_member_and_who_owns_each_partition() {
+        let empty = Scrape::parse("");
+        let a = Scrape::parse("cowork_consumer_lag{topic=\"t\",partition=\"0\"} 5\ncowork_consumer_lag{topic=\"t\",partition=\"2\"} 1\n");
+        let b = Scrape::parse("cowork_consumer_lag{topic=\"t\",partition=\"1\"} 3\ncowork_consumer_paused 1\n");
+        let members = [
+            Member {
+                url: "http://a/metrics",
+                scrapes: Some((&empty, &a)),
+            },
+            Member {
+                url: "http://b/metrics",
+                scrapes: Some((&empty, &b)),
+            },
+            Member {
+                url: "http://gone/metrics",
+                scrapes: None,
+            },
+        ];
+        let text = render(None, &members, Duration::from_secs(1), 1000.0);
+        assert!(
+            text.contains("lag 9 messages over 3 partition(s), 2 of 3 member(s) reachable"),
+            "{text}"
+        );
+        assert!(text.contains("member http://a/metrics: 0 events/s, 2 partition(s)\n"), "{text}");
+        assert!(text.contains("member http://b/metrics: 0 events/s, 1 partition(s), PAUSED"), "{text}");
+        assert!(text.contains("member http://gone/metrics: metrics unreachable"), "{text}");
+        assert!(text.contains("partition   1  lag 3  member http://b/metrics"), "{text}");
+        assert!(!text.contains("rebalance"), "{text}");
     }
 }
