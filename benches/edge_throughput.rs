@@ -166,8 +166,36 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(32);
     pin(1);
-    let cluster = dev_broker::start(1, 6, &dev_broker::topics(&Config::default())).unwrap();
-    let brokers = cluster.bootstrap_servers();
+    // BENCH_KAFKA=host:port runs against that (real) broker, on topics of this run's own,
+    // created as in production by `topics check --create`; else against the in-memory dev broker.
+    let real = std::env::var("BENCH_KAFKA").ok().filter(|b| !b.is_empty());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let topic_sets = |brokers: &str| {
+        let mut sets = vec![format!("kafka.brokers={brokers}")];
+        if real.is_some() {
+            sets.extend([
+                format!("kafka.logs_topic=bench-logs-{suffix}"),
+                format!("kafka.metrics_topic=bench-metrics-{suffix}"),
+                format!("kafka.traces_topic=bench-traces-{suffix}"),
+                format!("consumer.dlq_topic=bench-dlq-{suffix}"),
+            ]);
+        }
+        sets
+    };
+    let (_cluster, brokers, broker_label) = match &real {
+        Some(brokers) => {
+            let config = Config::load_from(None, &[], &topic_sets(brokers)).unwrap();
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            let (report, _) = rt.block_on(cowork_ingest::ops::topics::check(&config, true)).unwrap();
+            eprint!("{report}");
+            (None, brokers.clone(), "Apache Kafka")
+        }
+        None => {
+            let cluster = dev_broker::start(1, 6, &dev_broker::topics(&Config::default())).unwrap();
+            let brokers = cluster.bootstrap_servers();
+            (Some(cluster), brokers, "dev broker")
+        }
+    };
     let dir = tempfile::tempdir().unwrap();
     let keys_path = dir.path().join("keys.toml");
     let token = keys::create(&keys_path, "bench", keys::Role::Ingest, keys::Kind::Org, None)
@@ -227,10 +255,8 @@ fn main() {
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
             .collect();
         let http = ports[0].local_addr().unwrap();
-        let sets = vec![
-            format!("kafka.brokers={brokers}"),
-            format!("edge.keys_path={}", keys_path.display()),
-        ];
+        let mut sets = topic_sets(&brokers);
+        sets.push(format!("edge.keys_path={}", keys_path.display()));
         let config = Config::load_from(None, &[], &sets).unwrap();
         let (stop, handle) = spawn_server(move |t| async move {
             let mut it = ports.into_iter().map(|l| {
@@ -252,7 +278,7 @@ fn main() {
             body.clone(),
             conns,
             secs,
-            &format!("edge → dev broker, {label}"),
+            &format!("edge → {broker_label}, {label}"),
         ));
         stop.cancel();
         handle.join().unwrap();

@@ -55,9 +55,30 @@ fn main() {
         .unwrap_or(200);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let ch = common::clickhouse::ClickHouse::start();
-    // librdkafka's mock broker keeps about 5 MB per partition: enough partitions for the run.
-    let cluster = dev_broker::start(1, 24, &dev_broker::topics(&Config::default())).unwrap();
-    let brokers = cluster.bootstrap_servers();
+    // BENCH_KAFKA=host:port runs against that (real) broker, on a logs topic of this run's own
+    // created by `topics check --create` (12 partitions); else against the in-memory dev broker,
+    // which keeps about 5 MB per partition: enough partitions for the run.
+    let real = std::env::var("BENCH_KAFKA").ok().filter(|b| !b.is_empty());
+    let mut kafka_config = Config::default();
+    let (_cluster, brokers, partitions) = match &real {
+        Some(brokers) => {
+            let suffix = uuid::Uuid::new_v4().simple().to_string();
+            kafka_config.kafka.brokers = brokers.clone();
+            kafka_config.kafka.logs_topic = format!("bench-logs-{suffix}");
+            kafka_config.kafka.metrics_topic = format!("bench-metrics-{suffix}");
+            kafka_config.kafka.traces_topic = format!("bench-traces-{suffix}");
+            kafka_config.consumer.dlq_topic = format!("bench-dlq-{suffix}");
+            let (report, _) = rt.block_on(cowork_ingest::ops::topics::check(&kafka_config, true)).unwrap();
+            eprint!("{report}");
+            (None, brokers.clone(), 12)
+        }
+        None => {
+            let cluster = dev_broker::start(1, 24, &dev_broker::topics(&kafka_config)).unwrap();
+            let brokers = cluster.bootstrap_servers();
+            (Some(cluster), brokers, 24)
+        }
+    };
+    eprintln!("broker: {}", if real.is_some() { "Apache Kafka" } else { "dev broker (in memory)" });
     let bodies = common::corpus("proto-gzip");
 
     // ClickHouse's ceiling: the same rows, encoded in advance, inserted in 50k-event batches.
@@ -113,9 +134,9 @@ fn main() {
             ] {
                 h = h.insert(Header { key: k, value: Some(v) });
             }
-            let topic = &Config::default().kafka.logs_topic;
+            let topic = &kafka_config.kafka.logs_topic;
             // Round-robin: the mock broker drops a partition's oldest messages past ~5 MB.
-            let partition = sent % 24;
+            let partition = sent % partitions;
             while let Err((e, _)) = producer.send(
                 BaseRecord::<(), _>::to(topic)
                     .partition(partition)
@@ -135,8 +156,8 @@ fn main() {
     std::fs::write(
         &path,
         format!(
-            "[kafka]\nbrokers = \"{brokers}\"\n[clickhouse]\nurl = \"{}\"\ndatabase = \"{db}\"\n[consumer]\nadmin_listen = \"127.0.0.1:0\"\n",
-            ch.url
+            "[kafka]\nbrokers = \"{brokers}\"\nlogs_topic = \"{}\"\n[clickhouse]\nurl = \"{}\"\ndatabase = \"{db}\"\n[consumer]\nadmin_listen = \"127.0.0.1:0\"\ndlq_topic = \"{}\"\n",
+            kafka_config.kafka.logs_topic, ch.url, kafka_config.consumer.dlq_topic
         ),
     )
     .unwrap();
