@@ -1,4 +1,5 @@
-# Shared helpers for scripts/up, scripts/down and scripts/test. Sourced, not run.
+# shellcheck shell=bash
+# Shared helpers for scripts/up, scripts/down, scripts/test and scripts/kafka. Sourced, not run.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,7 +37,7 @@ install_build_deps() {
 
 # Node and npm for the real OpenTelemetry JS exporter, then its locked packages.
 install_exporter() {
-  command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then apt_install nodejs npm; fi
   local dir="$ROOT/tools/otel-client"
   if [ ! -d "$dir/node_modules/@opentelemetry/exporter-logs-otlp-proto" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
     say "installing the OpenTelemetry JS exporter (npm ci)"
@@ -67,6 +68,30 @@ install_ops_tools() {
   # Without Recommends: docker-compose would pull in a whole Docker engine.
   command -v promtool >/dev/null || APT_INSTALL_FLAGS=--no-install-recommends apt_install prometheus
   command -v docker-compose >/dev/null || APT_INSTALL_FLAGS=--no-install-recommends apt_install docker-compose
+}
+
+# Java and Maven for Apache Kafka (scripts/kafka downloads the broker's jars with Maven).
+# Debian's default JRE is 17 on bookworm, 21 on trixie: Kafka 4 needs 17 or newer.
+install_java() {
+  { [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ]; } || command -v java >/dev/null || apt_install default-jre-headless
+  command -v mvn >/dev/null || apt_install maven
+}
+
+# cargo-nextest runs every test in its own process with a time limit (.config/nextest.toml).
+# Built from crates.io when missing or older than NEXTEST_MIN (a few minutes, once).
+NEXTEST_VERSION=0.9.151
+NEXTEST_MIN=0.9.100
+install_nextest() {
+  local have
+  have="$(cargo nextest --version 2>/dev/null | sed -n 's/^cargo-nextest \([0-9.]*\).*/\1/p' | head -n 1)"
+  if [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$NEXTEST_MIN" "$have" | sort -V | head -n 1)" = "$NEXTEST_MIN" ]; then
+    return 0
+  fi
+  say "installing cargo-nextest $NEXTEST_VERSION from crates.io (builds from source, a few minutes, once)"
+  local t0; t0=$(date +%s)
+  cargo install --quiet --locked --version "$NEXTEST_VERSION" --no-default-features --features default-no-update cargo-nextest \
+    || die "installing cargo-nextest $NEXTEST_VERSION from crates.io failed (cargo install cargo-nextest --locked)"
+  say "cargo-nextest installed in $(( $(date +%s) - t0 ))s"
 }
 
 # A pid file names a live process of ours: after a reboot the pid may belong to something else.
