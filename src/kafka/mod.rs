@@ -241,8 +241,8 @@ pub struct CredentialsRejected {
     pub reason: String,
 }
 
-/// Records the authentication failures librdkafka reports through its error callback (a
-/// metadata request alone only times out).
+/// Records the authentication failures librdkafka reports through its error callback, served by
+/// `poll()` (a metadata request alone only times out).
 #[derive(Default)]
 struct AuthWatch {
     failure: std::sync::Mutex<Option<String>>,
@@ -294,6 +294,8 @@ pub fn check_credentials(config: &Config, within: Duration) -> Result<(), Creden
         if client.client().fetch_metadata(None, Duration::from_millis(500)).is_ok() {
             return Ok(());
         }
+        // librdkafka reports errors through callbacks served only by poll().
+        let _ = client.poll(Duration::from_millis(100));
         if let Some(reason) = client.context().failure.lock().expect("not poisoned").clone() {
             return Err(rejected(&reason));
         }

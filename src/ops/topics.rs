@@ -89,10 +89,10 @@ pub async fn check(config: &Config, create: bool) -> anyhow::Result<(String, boo
     let wants = kafka::topics(config);
     let mut out = String::new();
     if create {
-        let cluster = cluster(&admin, timeout).await?;
-        let replication = cluster.brokers.clamp(1, 3) as i32;
+        let before = cluster(&admin, timeout).await?;
+        let replication = before.brokers.clamp(1, 3) as i32;
         let isr = if replication >= 3 { "2" } else { "1" };
-        let missing: Vec<&Topic> = wants.iter().filter(|w| !cluster.topics.contains_key(&w.name)).collect();
+        let missing: Vec<&Topic> = wants.iter().filter(|w| !before.topics.contains_key(&w.name)).collect();
         let sizes: Vec<String> = missing.iter().map(|w| w.max_message_bytes.to_string()).collect();
         let retention = MIN_RETENTION_MS.to_string();
         let new: Vec<NewTopic<'_>> = missing
@@ -106,12 +106,14 @@ pub async fn check(config: &Config, create: bool) -> anyhow::Result<(String, boo
             })
             .collect();
         if !new.is_empty() {
+            let mut created = Vec::new();
             for result in admin
                 .create_topics(&new, &AdminOptions::new().operation_timeout(Some(timeout)))
                 .await?
             {
                 match result {
                     Ok(t) => {
+                        created.push(t.clone());
                         let _ = writeln!(
                             out,
                             "created {t} (replication {replication}, min.insync.replicas {isr})"
@@ -121,6 +123,16 @@ pub async fn check(config: &Config, create: bool) -> anyhow::Result<(String, boo
                         let _ = writeln!(out, "could not create {t}: {e}");
                     }
                 }
+            }
+            // A created topic reaches every broker's metadata a moment later: wait for it, so
+            // that the check below does not report a topic it just created as missing.
+            let deadline = std::time::Instant::now() + Duration::from_secs(15);
+            while std::time::Instant::now() < deadline {
+                let seen = cluster(&admin, timeout).await?;
+                if created.iter().all(|t| seen.topics.get(t).is_some_and(|(p, _)| *p > 0)) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
     }
