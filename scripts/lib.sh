@@ -73,8 +73,25 @@ install_ops_tools() {
 # Java and Maven for Apache Kafka (scripts/kafka downloads the broker's jars with Maven).
 # Debian's default JRE is 17 on bookworm, 21 on trixie: Kafka 4 needs 17 or newer.
 install_java() {
-  { [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ]; } || command -v java >/dev/null || apt_install default-jre-headless
+  local java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+  if ! java_17_or_newer "$java"; then
+    apt_install default-jre-headless
+    # A JAVA_HOME or PATH that points at an older Java would still win: use Debian's.
+    local debian; debian="$(readlink -f /usr/bin/java 2>/dev/null || true)"
+    if [ -n "$debian" ] && java_17_or_newer "$debian"; then
+      JAVA_HOME="$(dirname "$(dirname "$debian")")"
+      export JAVA_HOME
+    fi
+    java_17_or_newer "${JAVA_HOME:+$JAVA_HOME/bin/}java" || die "Apache Kafka 4 needs Java 17 or newer; $java is older and Debian's default-jre-headless did not provide one"
+  fi
   command -v mvn >/dev/null || apt_install maven
+}
+
+# True when $1 runs and reports a Java feature version of 17 or more.
+java_17_or_newer() {
+  local version
+  version="$("$1" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p' | head -n 1)"
+  [ -n "$version" ] && [ "${version%%.*}" -ge 17 ] 2>/dev/null
 }
 
 # cargo-nextest runs every test in its own process with a time limit (.config/nextest.toml).

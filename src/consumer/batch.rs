@@ -31,6 +31,8 @@ pub struct Batch {
     pub stats: BTreeMap<String, Stats>,
     pub dead_count: u64,
     pub inserted_count: u64,
+    /// RowBinary bytes ClickHouse took, once the rows are inserted.
+    pub inserted_bytes: usize,
     pub newest_received_ns: u64,
     pub wire_bytes: usize,
     pub opened: Option<Instant>,

@@ -50,7 +50,7 @@ pub enum StartError {
     #[error("Kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error(transparent)]
-    Credentials(#[from] crate::kafka::CredentialsRejected),
+    Credentials(#[from] crate::kafka::CredentialsError),
 }
 
 /// Runs `consume`: admin port, retention, and the consumer, until `shutdown`.

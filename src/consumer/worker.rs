@@ -30,6 +30,9 @@ use crate::telemetry::consumer::{BatchStored, BytesConsumed, Paused};
 use crate::telemetry::labels::DeadLetterClass;
 use crate::util::Backoff;
 
+/// How long startup waits for a broker to accept or refuse SASL credentials.
+const CREDENTIALS_CHECK: Duration = Duration::from_secs(10);
+
 /// How long shutdown waits for Kafka to confirm the commit and the group leave.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -45,13 +48,17 @@ struct Intake {
 
 impl Intake {
     fn pause(&mut self) {
-        if let Ok(assignment) = self.kafka.assignment() {
-            let _ = self.kafka.pause(&assignment);
-            Paused {
-                partitions: Some(assignment.count()),
+        let partitions = match self.kafka.assignment() {
+            Ok(assignment) => {
+                let _ = self.kafka.pause(&assignment);
+                assignment.count()
             }
-            .emit();
+            Err(_) => 0,
+        };
+        Paused {
+            partitions: Some(partitions),
         }
+        .emit();
         if !self.paused {
             self.paused = true;
             self.ready.store(false, Ordering::Relaxed);
@@ -121,7 +128,7 @@ impl Consumer {
         let store = Store::new(&config.clickhouse);
         schema::check(&store).await?;
         let check = config.clone();
-        tokio::task::spawn_blocking(move || kafka::check_credentials(&check, CLOSE_TIMEOUT))
+        tokio::task::spawn_blocking(move || kafka::check_credentials(&check, &check.kafka.consumer, CREDENTIALS_CHECK))
             .await
             .expect("the credentials check does not panic")?;
         let owned = Arc::new(Ownership::default());
@@ -200,12 +207,10 @@ impl Consumer {
             tracing::warn!("the last batch was not stored; its messages will be read again");
         }
         // Closing commits the stored offsets and leaves the group. With Kafka unreachable that
-        // can block for minutes: wait a bounded time, then exit anyway (what was not committed
-        // is read again, and deduplicated).
-        let closed = tokio::task::spawn_blocking(move || kafka::close_within(self, CLOSE_TIMEOUT)).await;
-        if !matches!(closed, Ok(true)) {
-            tracing::warn!("Kafka did not confirm the consumer's close within {CLOSE_TIMEOUT:?}; exiting anyway");
-        }
+        // can block for minutes: the client's drop is bounded (kafka::Bounded, CLOSE_TIMEOUT),
+        // then the consumer exits anyway (what was not committed is read again, and
+        // deduplicated). It runs off the async workers.
+        let _ = tokio::task::spawn_blocking(move || drop(self)).await;
         tracing::info!("consumer stopped");
     }
 
@@ -282,7 +287,7 @@ impl Consumer {
             stats: &batch.stats,
             inserted: batch.inserted_count,
             dead_lettered: batch.dead_count,
-            bytes: batch.rows.bytes(),
+            bytes: batch.inserted_bytes,
             newest_received_ns: batch.newest_received_ns,
         }
         .emit();
@@ -313,6 +318,8 @@ impl Consumer {
         };
         let held = std::mem::take(&mut self.batch.held);
         self.batch.inserted_count = (held.len() - rejected.len()) as u64;
+        self.batch.inserted_bytes = self.batch.rows.bytes();
+        self.batch.rows.clear();
         for (i, reason) in rejected {
             let msg = &held[i].msg;
             tracing::warn!(partition = msg.partition(), offset = msg.offset(), error = %reason, "ClickHouse rejected a payload; dead-lettering it");

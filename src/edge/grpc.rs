@@ -172,8 +172,9 @@ where
             Poll::Pending => return Poll::Pending,
         };
         if let Some(data) = frame.data_ref() {
-            if let Err(e) = self.permit.grow(data.len()) {
-                return Poll::Ready(Some(Err(Box::new(Status::unavailable(e.to_string())))));
+            if self.permit.grow(data.len()).is_err() {
+                let overloaded = super::failure::Backoff::Overloaded { retry_after_s: 1 };
+                return Poll::Ready(Some(Err(Box::new(Status::unavailable(overloaded.to_string())))));
             }
         }
         Poll::Ready(Some(Ok(frame)))

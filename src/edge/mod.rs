@@ -73,7 +73,7 @@ pub enum StartError {
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
     #[error(transparent)]
-    Credentials(#[from] crate::kafka::CredentialsRejected),
+    Credentials(#[from] crate::kafka::CredentialsError),
 }
 
 /// One request on its way in, transport already handled.
@@ -224,7 +224,7 @@ pub async fn run(listeners: Listeners, config: Config, shutdown: CancellationTok
     };
     telemetry::set_tenant_label(config.metrics.tenant_label);
     let check = config.clone();
-    tokio::task::spawn_blocking(move || crate::kafka::check_credentials(&check, CREDENTIALS_CHECK))
+    tokio::task::spawn_blocking(move || crate::kafka::check_credentials(&check, &check.kafka.producer, CREDENTIALS_CHECK))
         .await
         .expect("the credentials check does not panic")?;
     let edge = Arc::new(Edge::new(config)?);

@@ -231,14 +231,20 @@ impl<T: Send + 'static> Drop for Bounded<T> {
     }
 }
 
-/// Kafka refused this configuration's credentials: fix `kafka.client` and start again.
+/// Why startup stopped at the credentials check, by what the operator does next.
 #[derive(Debug, thiserror::Error)]
-#[error("Kafka rejected the SASL credentials of kafka.client (sasl.username {username:?}, sasl.mechanism {mechanism:?}): {reason}")]
-pub struct CredentialsRejected {
-    pub username: String,
-    pub mechanism: String,
-    /// librdkafka's sentence, with the password cut out should it ever appear.
-    pub reason: String,
+pub enum CredentialsError {
+    /// Fix the username or password (or the user on the broker) and start again.
+    #[error("Kafka rejected the SASL credentials (sasl.username {username:?}, mechanism {mechanism:?}): {reason}")]
+    Rejected {
+        username: String,
+        mechanism: String,
+        /// librdkafka's sentence, with the password cut out should it ever appear.
+        reason: String,
+    },
+    /// The settings themselves are wrong (an unknown mechanism, a missing username): fix them.
+    #[error("the Kafka client settings are not usable: {0}")]
+    Settings(rdkafka::error::KafkaError),
 }
 
 /// Records the authentication failures librdkafka reports through its error callback, served by
@@ -260,34 +266,33 @@ impl rdkafka::ClientContext for AuthWatch {
     }
 }
 
-/// With SASL configured, asks a broker for metadata and fails if it refuses the credentials, so
-/// that a wrong password stops startup with a sentence instead of a service that is never ready.
-/// A broker that cannot be reached is not an error here (the edge answers 503 until it is back):
-/// the check gives up after `within`. Blocks: call it from a blocking thread.
-pub fn check_credentials(config: &Config, within: Duration) -> Result<(), CredentialsRejected> {
-    let setting = |key: &str| config.kafka.client.get(key).cloned().unwrap_or_default();
+/// With SASL configured, asks a broker for metadata until it answers or `within` passes, and
+/// fails if all the broker ever said was that it refuses the credentials: a wrong password stops
+/// startup with a sentence instead of leaving a service that is never ready. A broker that cannot
+/// be reached is not an error here (the edge answers 503 until it is back), and neither is a
+/// refusal followed by success. `overlay` is the service's own settings (`kafka.producer` for
+/// the edge, `kafka.consumer` for the consumer): its `sasl.*`, `security.*` and `ssl.*` keys win
+/// over `kafka.client`'s, as they do in the service's client. Blocks: call it from a blocking
+/// thread.
+pub fn check_credentials(
+    config: &Config,
+    overlay: &std::collections::BTreeMap<String, String>,
+    within: Duration,
+) -> Result<(), CredentialsError> {
+    let mut settings = client(config);
+    for (k, v) in overlay {
+        if k.starts_with("sasl.") || k.starts_with("security.") || k.starts_with("ssl.") {
+            settings.set(k, v);
+        }
+    }
+    let setting = |key: &str| settings.get(key).unwrap_or_default().to_string();
     if !setting("security.protocol").to_ascii_uppercase().starts_with("SASL") {
         return Ok(());
     }
-    let rejected = |reason: &str| {
-        let password = setting("sasl.password");
-        let reason = if password.is_empty() {
-            reason.to_string()
-        } else {
-            reason.replace(&password, "***")
-        };
-        CredentialsRejected {
-            username: setting("sasl.username"),
-            mechanism: setting("sasl.mechanism"),
-            reason,
-        }
-    };
     use rdkafka::consumer::Consumer as _;
-    let client: rdkafka::consumer::BaseConsumer<AuthWatch> =
-        match client(config).create_with_context(AuthWatch::default()) {
-            Ok(c) => c,
-            Err(e) => return Err(rejected(&e.to_string())),
-        };
+    let client: rdkafka::consumer::BaseConsumer<AuthWatch> = settings
+        .create_with_context(AuthWatch::default())
+        .map_err(CredentialsError::Settings)?;
     let client = Bounded::new(client, Duration::from_secs(2));
     let deadline = std::time::Instant::now() + within;
     while std::time::Instant::now() < deadline {
@@ -296,11 +301,25 @@ pub fn check_credentials(config: &Config, within: Duration) -> Result<(), Creden
         }
         // librdkafka reports errors through callbacks served only by poll().
         let _ = client.poll(Duration::from_millis(100));
-        if let Some(reason) = client.context().failure.lock().expect("not poisoned").clone() {
-            return Err(rejected(&reason));
+    }
+    let failure = client.context().failure.lock().expect("not poisoned").clone();
+    match failure {
+        None => Ok(()),
+        Some(reason) => {
+            let password = setting("sasl.password");
+            let reason = if password.is_empty() {
+                reason
+            } else {
+                reason.replace(&password, "***")
+            };
+            let mechanism = settings.get("sasl.mechanisms").or(settings.get("sasl.mechanism"));
+            Err(CredentialsError::Rejected {
+                username: setting("sasl.username"),
+                mechanism: mechanism.unwrap_or_default().to_string(),
+                reason,
+            })
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

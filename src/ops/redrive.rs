@@ -75,7 +75,32 @@ fn republish(
     consumer.assign(&assign)?;
     let mut done = BTreeMap::new();
     let mut count = 0u64;
-    while !ends.is_empty() && limit.is_none_or(|l| count < l) {
+    let result = republish_until(config, consumer, producer, limit, &mut ends, &mut done, &mut count);
+    // What was re-published is committed even when a later message failed: the next run starts
+    // after it.
+    if !done.is_empty() {
+        let mut tpl = TopicPartitionList::new();
+        for (p, next) in done {
+            tpl.add_partition_offset(dlq, p, Offset::Offset(next))?;
+        }
+        consumer.commit(&tpl, CommitMode::Sync)?;
+    }
+    result.map(|()| count)
+}
+
+/// Re-publishes from the assigned positions until every partition reached its end (or `limit`),
+/// noting in `done` the next offset of each partition.
+fn republish_until(
+    config: &Config,
+    consumer: &BaseConsumer,
+    producer: &FutureProducer,
+    limit: Option<u64>,
+    ends: &mut BTreeMap<i32, i64>,
+    done: &mut BTreeMap<i32, i64>,
+    count: &mut u64,
+) -> anyhow::Result<()> {
+    let dlq = &config.consumer.dlq_topic;
+    while !ends.is_empty() && limit.is_none_or(|l| *count < l) {
         let Some(msg) = consumer.poll(CALL_TIMEOUT) else {
             anyhow::bail!(
                 "no message from {dlq} within {CALL_TIMEOUT:?} while {} partition(s) had more",
@@ -88,32 +113,32 @@ fn republish(
             .to_string();
         let mut pending = vec![Outgoing::from_message(&msg, dead_letter::original_headers(&msg))];
         produce_all(producer, &target, &mut pending)?;
-        count += 1;
+        *count += 1;
         done.insert(msg.partition(), msg.offset() + 1);
         if ends.get(&msg.partition()).is_some_and(|end| msg.offset() + 1 >= *end) {
             ends.remove(&msg.partition());
         }
     }
-    if !done.is_empty() {
-        let mut tpl = TopicPartitionList::new();
-        for (p, next) in done {
-            tpl.add_partition_offset(dlq, p, Offset::Offset(next))?;
-        }
-        consumer.commit(&tpl, CommitMode::Sync)?;
-    }
-    Ok(count)
+    Ok(())
 }
 
-/// Produces until everything is acknowledged, backing off between tries; gives up after about
-/// two minutes with an error that names the topic.
+/// How many times one message is tried before redrive stops with an error.
+const PRODUCE_TRIES: usize = 8;
+
+/// Produces until everything is acknowledged, backing off between tries (0.2 s doubling to
+/// 10 s); after [`PRODUCE_TRIES`] failed tries (about 23 s of waiting, plus each try's own
+/// delivery timeout) it stops with an error that names the topic. What was re-published before is
+/// committed, so running redrive again continues from the failed message.
 fn produce_all(producer: &FutureProducer, topic: &str, pending: &mut Vec<Outgoing>) -> anyhow::Result<()> {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
-    for _ in 0..16 {
+    for attempt in 1..=PRODUCE_TRIES {
         futures::executor::block_on(kafka::produce_once(producer, topic, pending));
         if pending.is_empty() {
             return Ok(());
         }
-        std::thread::sleep(backoff.next_delay());
+        if attempt < PRODUCE_TRIES {
+            std::thread::sleep(backoff.next_delay());
+        }
     }
-    anyhow::bail!("could not re-publish to {topic}")
+    anyhow::bail!("could not re-publish to {topic} after {PRODUCE_TRIES} tries; what was re-published before is committed")
 }

@@ -57,8 +57,10 @@ impl Scrape {
     }
 }
 
+/// One scrape; a member that does not answer within 5 s counts as unreachable.
 async fn fetch(url: &str) -> anyhow::Result<Scrape> {
-    let body = reqwest::get(url).await?.error_for_status()?.text().await?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    let body = client.get(url).send().await?.error_for_status()?.text().await?;
     Ok(Scrape::parse(&body))
 }
 
@@ -91,8 +93,9 @@ pub fn render(edge: Option<(&Scrape, &Scrape)>, consumers: &[Member<'_>], interv
         for (url, a, b) in &reachable {
             for (p, n) in b.by_label(m::CONSUMER_LAG, "partition") {
                 let Ok(p) = p.parse::<u32>() else { continue };
+                // During a rebalance two members may report one partition: its lag counts once.
                 let entry = lag.entry(p).or_insert((0.0, Vec::new()));
-                entry.0 += n;
+                entry.0 = entry.0.max(n);
                 entry.1.push(url);
             }
             rate += (b.sum(m::CONSUMER_EVENTS, "") - a.sum(m::CONSUMER_EVENTS, "")) / secs;

@@ -128,9 +128,11 @@ pub async fn check(config: &Config, create: bool) -> anyhow::Result<(String, boo
             // that the check below does not report a topic it just created as missing.
             let deadline = std::time::Instant::now() + Duration::from_secs(15);
             while std::time::Instant::now() < deadline {
-                let seen = cluster(&admin, timeout).await?;
-                if created.iter().all(|t| seen.topics.get(t).is_some_and(|(p, _)| *p > 0)) {
-                    break;
+                // A failed read here is retried: the check below reports what it finds.
+                if let Ok(seen) = cluster(&admin, timeout).await {
+                    if created.iter().all(|t| seen.topics.get(t).is_some_and(|(p, _)| *p > 0)) {
+                        break;
+                    }
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

@@ -175,7 +175,10 @@ pub struct Rebalanced<'a> {
 
 impl Rebalanced<'_> {
     pub fn emit(self) {
-        tracing::info!(topic = self.topic, partitions = ?self.partitions, kind = self.kind.as_str(), "rebalance");
+        match self.kind {
+            RebalanceKind::Assign => tracing::info!(topic = self.topic, partitions = ?self.partitions, "partitions assigned"),
+            RebalanceKind::Revoke => tracing::info!(topic = self.topic, partitions = ?self.partitions, "partitions revoked"),
+        }
         counter!(CONSUMER_REBALANCES, "kind" => self.kind.as_str()).increment(1);
     }
 }
