@@ -43,18 +43,7 @@ async fn pipeline(brokers: &str, client: BTreeMap<String, String>, extra: &[&str
 /// Posts every body as the exporter sent it; each must get 200.
 async fn send(edge: &TestEdge, bodies: &[CorpusBody]) {
     let client = http();
-    for b in bodies {
-        let mut req = client
-            .post(edge.url("/v1/logs"))
-            .header("authorization", edge.bearer())
-            .header("content-type", &b.content_type)
-            .body(b.body.clone());
-        if let Some(enc) = &b.content_encoding {
-            req = req.header("content-encoding", enc);
-        }
-        let resp = req.send().await.unwrap();
-        assert_eq!(resp.status(), 200, "{}: {}", b.name, resp.text().await.unwrap());
-    }
+    common::post_corpus(&client, edge, bodies).await;
 }
 
 /// Posts `json_logs(tag, records)`; returns the status and the Retry-After header.

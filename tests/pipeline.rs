@@ -33,19 +33,12 @@ struct Pipeline {
     admins: Vec<SocketAddr>,
 }
 
-/// The settings every test consumer uses: short batches, quick group membership.
-fn consumer_config(mut config: Config, group: &str) -> Config {
+/// The settings every test consumer uses (short batches, quick group membership), in `group`,
+/// giving up on the last batch 1 s into shutdown.
+fn consumer_config(config: Config, group: &str) -> Config {
+    let mut config = common::kafka::consumer_settings(config);
     config.consumer.group_id = group.to_string();
-    config.consumer.lag_refresh_ms = 500;
     config.consumer.shutdown_flush_ms = 1000;
-    config.consumer.batch_max_age_ms = 200;
-    config.consumer.retry_max_ms = 1000;
-    config.consumer.admin_listen = "127.0.0.1:0".parse().unwrap();
-    config.kafka.consumer.insert("session.timeout.ms".into(), "6000".into());
-    config
-        .kafka
-        .consumer
-        .insert("heartbeat.interval.ms".into(), "500".into());
     config
 }
 
@@ -105,18 +98,7 @@ impl Pipeline {
 
     async fn send(&self, bodies: &[CorpusBody]) {
         let client = reqwest::Client::new();
-        for b in bodies {
-            let mut req = client
-                .post(self.edge.url("/v1/logs"))
-                .header("authorization", self.edge.bearer())
-                .header("content-type", &b.content_type)
-                .body(b.body.clone());
-            if let Some(enc) = &b.content_encoding {
-                req = req.header("content-encoding", enc);
-            }
-            let resp = req.send().await.unwrap();
-            assert_eq!(resp.status(), 200, "{}: {}", b.name, resp.text().await.unwrap());
-        }
+        common::post_corpus(&client, &self.edge, bodies).await;
     }
 
     async fn count(&self, sql_from: &str) -> u64 {

@@ -240,6 +240,22 @@ pub fn consume_all(brokers: &str, topic: &str, expected: usize, within: Duration
     out
 }
 
+/// Posts every body to the edge's `/v1/logs` with the headers the exporter sent; each must get 200.
+pub async fn post_corpus(client: &reqwest::Client, edge: &TestEdge, bodies: &[CorpusBody]) {
+    for b in bodies {
+        let mut req = client
+            .post(edge.url("/v1/logs"))
+            .header("authorization", edge.bearer())
+            .header("content-type", &b.content_type)
+            .body(b.body.clone());
+        if let Some(enc) = &b.content_encoding {
+            req = req.header("content-encoding", enc);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{}: {}", b.name, resp.text().await.unwrap());
+    }
+}
+
 /// One request body of the corpus, with the headers the real exporter sent.
 pub struct CorpusBody {
     pub name: String,
