@@ -201,35 +201,14 @@ pub fn isolate(config: &mut Config) -> String {
     id
 }
 
-/// Creates the configuration's topics the production way (`topics check --create`); panics
-/// unless every topic can then do its job. Returns the report.
-///
-/// Right after creating them, the check can still read metadata without the new topics (the
-/// broker's metadata cache lags the controller) and call them missing: then it checks again,
-/// without creating, for up to 15 s. `topics_check_creates_the_four_topics_then_reports_them_correct`
-/// holds the first run to the stricter standard.
+/// Creates this configuration's topics with `topics check --create`, the production path, and
+/// fails the test unless every topic can then do its job. Returns the report.
 pub async fn create_topics(config: &Config) -> String {
-    use cowork_ingest::ops::topics;
-    let (report, ok) = topics::check(config, true).await.expect("topics check reaches Kafka");
-    if ok {
-        return report;
-    }
-    let started = Instant::now();
-    loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let (again, ok) = topics::check(config, false).await.expect("topics check reaches Kafka");
-        if ok {
-            eprintln!(
-                "topics check --create called new topics missing; a check {:?} later passed:\n{report}",
-                started.elapsed()
-            );
-            return again;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "topics check --create left problems:\n{report}\n15 s later:\n{again}"
-        );
-    }
+    let (report, ok) = cowork_ingest::ops::topics::check(config, true)
+        .await
+        .expect("topics check reaches Kafka");
+    assert!(ok, "topics check --create left problems:\n{report}");
+    report
 }
 
 /// A plain consumer client of `config`'s brokers and `kafka.client` settings (so it logs in
