@@ -12,12 +12,12 @@ mod common;
 use std::hint::black_box;
 use std::time::Instant;
 
+use cowork_ingest::clickhouse::rows::Rows;
 use cowork_ingest::config::ContentPolicy;
 use cowork_ingest::consumer::{Decoder, Envelope};
 use cowork_ingest::otlp::decode::{json, proto, reference, Attr, Record};
 use cowork_ingest::otlp::{Compression, ContentType};
 use cowork_ingest::transform::normalize::normalize;
-use cowork_ingest::clickhouse::rows::Rows;
 
 const RECEIVED: u64 = 1_795_100_000_000_000_000;
 

@@ -14,14 +14,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use cowork_ingest::clickhouse::rows::Rows;
+use cowork_ingest::clickhouse::store::Store;
+use cowork_ingest::clickhouse::Table;
 use cowork_ingest::config::{Config, ContentPolicy};
 use cowork_ingest::consumer::{Decoder, Envelope};
-use cowork_ingest::kafka::dev_broker;
 use cowork_ingest::envelope::header;
+use cowork_ingest::kafka::dev_broker;
 use cowork_ingest::otlp::{Compression, ContentType};
-use cowork_ingest::clickhouse::rows::Rows;
-use cowork_ingest::clickhouse::Table;
-use cowork_ingest::clickhouse::store::Store;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
@@ -68,7 +68,9 @@ fn main() {
             kafka_config.kafka.metrics_topic = format!("bench-metrics-{suffix}");
             kafka_config.kafka.traces_topic = format!("bench-traces-{suffix}");
             kafka_config.consumer.dlq_topic = format!("bench-dlq-{suffix}");
-            let (report, _) = rt.block_on(cowork_ingest::ops::topics::check(&kafka_config, true)).unwrap();
+            let (report, _) = rt
+                .block_on(cowork_ingest::ops::topics::check(&kafka_config, true))
+                .unwrap();
             eprint!("{report}");
             (None, brokers.clone(), 12)
         }
@@ -78,7 +80,14 @@ fn main() {
             (Some(cluster), brokers, 24)
         }
     };
-    eprintln!("broker: {}", if real.is_some() { "Apache Kafka" } else { "dev broker (in memory)" });
+    eprintln!(
+        "broker: {}",
+        if real.is_some() {
+            "Apache Kafka"
+        } else {
+            "dev broker (in memory)"
+        }
+    );
     let bodies = common::corpus("proto-gzip");
 
     // ClickHouse's ceiling: the same rows, encoded in advance, inserted in 50k-event batches.

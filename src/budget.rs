@@ -62,7 +62,12 @@ impl Permit {
             return Ok(());
         }
         let n = u32::try_from(bytes).map_err(|_| Exhausted)?;
-        let more = self.budget.sem.clone().try_acquire_many_owned(n).map_err(|_| Exhausted)?;
+        let more = self
+            .budget
+            .sem
+            .clone()
+            .try_acquire_many_owned(n)
+            .map_err(|_| Exhausted)?;
         match &mut self.held {
             Some(p) => p.merge(more),
             None => self.held = Some(more),

@@ -70,12 +70,14 @@ impl<'a> Envelope<'a> {
             (header::TRANSPORT, self.transport),
             (header::RECORDS, &records),
         ];
-        pairs.iter().fold(OwnedHeaders::new_with_capacity(pairs.len()), |h, (key, value)| {
-            h.insert(Header {
-                key,
-                value: Some(*value),
+        pairs
+            .iter()
+            .fold(OwnedHeaders::new_with_capacity(pairs.len()), |h, (key, value)| {
+                h.insert(Header {
+                    key,
+                    value: Some(*value),
+                })
             })
-        })
     }
 
     /// The consumer's side: reads the edge's headers. The receive time falls back to the Kafka
@@ -93,9 +95,8 @@ impl<'a> Envelope<'a> {
             ))
         })?;
         let encoding = header_str(msg, header::CONTENT_ENCODING).unwrap_or("identity");
-        let compression = Compression::parse(encoding).ok_or_else(|| {
-            EnvelopeError(format!("{} {encoding:?} is not supported", header::CONTENT_ENCODING))
-        })?;
+        let compression = Compression::parse(encoding)
+            .ok_or_else(|| EnvelopeError(format!("{} {encoding:?} is not supported", header::CONTENT_ENCODING)))?;
         let received_at_ms = header_str(msg, header::RECEIVED_AT_MS)
             .and_then(|v| v.parse::<i64>().ok())
             .or_else(|| msg.timestamp().to_millis())
@@ -106,7 +107,9 @@ impl<'a> Envelope<'a> {
                     header::RECEIVED_AT_MS
                 ))
             })?;
-        let signal = header_str(msg, header::SIGNAL).and_then(Signal::parse).unwrap_or_default();
+        let signal = header_str(msg, header::SIGNAL)
+            .and_then(Signal::parse)
+            .unwrap_or_default();
         Ok(Envelope {
             signal,
             tenant,
@@ -116,7 +119,9 @@ impl<'a> Envelope<'a> {
             received_at_ns: received_at_ms as u64 * 1_000_000,
             request_id: header_str(msg, header::REQUEST_ID).unwrap_or_default(),
             transport: header_str(msg, header::TRANSPORT).unwrap_or_default(),
-            records: header_str(msg, header::RECORDS).and_then(|r| r.parse().ok()).unwrap_or(0),
+            records: header_str(msg, header::RECORDS)
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(0),
         })
     }
 }

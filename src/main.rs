@@ -206,24 +206,20 @@ fn main() -> anyhow::Result<()> {
     init_logging();
     let config = Config::load(cli.config.as_deref(), &cli.overrides)?;
     match cli.command {
-        Command::Edge => {
-            runtime()?.block_on(async {
-                let listeners = edge::Listeners::bind(&config.edge)
-                    .await
-                    .context("binding the edge's ports")?;
-                edge::run(listeners, config, shutdown_on_signal()).await?;
-                anyhow::Ok(())
-            })
-        }
-        Command::Consume => {
-            runtime()?.block_on(async {
-                let admin = tokio::net::TcpListener::bind(config.consumer.admin_listen)
-                    .await
-                    .with_context(|| format!("binding the consumer's admin port {}", config.consumer.admin_listen))?;
-                consumer::run(config, admin, shutdown_on_signal()).await?;
-                anyhow::Ok(())
-            })
-        }
+        Command::Edge => runtime()?.block_on(async {
+            let listeners = edge::Listeners::bind(&config.edge)
+                .await
+                .context("binding the edge's ports")?;
+            edge::run(listeners, config, shutdown_on_signal()).await?;
+            anyhow::Ok(())
+        }),
+        Command::Consume => runtime()?.block_on(async {
+            let admin = tokio::net::TcpListener::bind(config.consumer.admin_listen)
+                .await
+                .with_context(|| format!("binding the consumer's admin port {}", config.consumer.admin_listen))?;
+            consumer::run(config, admin, shutdown_on_signal()).await?;
+            anyhow::Ok(())
+        }),
         Command::Migrate { print_sql: true } => {
             ops::database::print_sql(&config);
             Ok(())

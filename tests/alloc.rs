@@ -6,12 +6,12 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use cowork_ingest::clickhouse::rows::Rows;
 use cowork_ingest::config::ContentPolicy;
 use cowork_ingest::consumer::{Decoder, Envelope};
 use cowork_ingest::otlp::decode::{json, proto, reference, Attr, Record};
 use cowork_ingest::otlp::{Compression, ContentType};
 use cowork_ingest::transform::normalize::normalize;
-use cowork_ingest::clickhouse::rows::Rows;
 
 struct Counting;
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);

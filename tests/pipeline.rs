@@ -14,8 +14,8 @@ use common::clickhouse::{self, query, ClickHouse};
 use common::{CorpusBody, TestEdge};
 use cowork_ingest::config::Config;
 use cowork_ingest::consumer;
-use cowork_ingest::kafka::dev_broker::DevCluster;
 use cowork_ingest::envelope::header;
+use cowork_ingest::kafka::dev_broker::DevCluster;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -558,7 +558,9 @@ async fn retention_drops_old_day_partitions_only() {
     let store = Store::new(&config.clickhouse);
     let days = BTreeMap::from([(cowork_ingest::clickhouse::Table::Events, 3u32)]);
     let today = time::macros::date!(2026 - 11 - 22);
-    let dropped = cowork_ingest::clickhouse::retention::apply_retention(&store, &days, today).await.unwrap();
+    let dropped = cowork_ingest::clickhouse::retention::apply_retention(&store, &days, today)
+        .await
+        .unwrap();
     assert_eq!(
         dropped,
         [

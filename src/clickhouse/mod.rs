@@ -77,4 +77,3 @@ impl fmt::Debug for ClickHouseConfig {
             .finish_non_exhaustive()
     }
 }
-

@@ -42,7 +42,6 @@ pub async fn apply_retention(
     Ok(dropped)
 }
 
-
 /// Drops expired partitions now and every `retention_check_ms`, until `shutdown`.
 pub async fn run(config: ClickHouseConfig, shutdown: CancellationToken) {
     if config.retention_days.values().all(|d| *d == 0) {

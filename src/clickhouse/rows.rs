@@ -334,7 +334,10 @@ mod tests {
             ..ContentPolicy::default()
         };
         assert_eq!(content::action_for("body", &policy), ContentAction::Drop);
-        assert_eq!(content::action_for("body", &ContentPolicy::default()), ContentAction::Keep);
+        assert_eq!(
+            content::action_for("body", &ContentPolicy::default()),
+            ContentAction::Keep
+        );
     }
 
     #[test]

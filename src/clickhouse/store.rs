@@ -22,7 +22,6 @@ pub enum StoreError {
     Reject(String),
 }
 
-
 /// Server error codes that mean "these bytes are wrong", as opposed to "the server cannot take
 /// them now": parse and type errors (6, 27, 33, 38, 41, 53, 69, 70, 72, 117, 128, 131, 321).
 const DATA_ERROR_CODES: &[u32] = &[6, 27, 33, 38, 41, 53, 69, 70, 72, 117, 128, 131, 321];

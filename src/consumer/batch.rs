@@ -126,7 +126,11 @@ mod tests {
         assert!(!b.is_empty() && b.opened.is_some());
         assert_eq!(b.wire_bytes, 8);
         assert_eq!(b.offsets_to_store(&[0, 1, 2]), [(0, 12), (1, 4), (2, 8)]);
-        assert_eq!(b.offsets_to_store(&[2, 0]), [(0, 12), (2, 8)], "partition 1 was revoked");
+        assert_eq!(
+            b.offsets_to_store(&[2, 0]),
+            [(0, 12), (2, 8)],
+            "partition 1 was revoked"
+        );
     }
 
     #[test]

@@ -79,7 +79,12 @@ pub async fn insert_messages(
 }
 
 /// One INSERT per table for the rows between two marks.
-async fn insert_range(sink: &impl RowSink, data: &[Bytes; Table::COUNT], from: Mark, to: Mark) -> Result<(), StoreError> {
+async fn insert_range(
+    sink: &impl RowSink,
+    data: &[Bytes; Table::COUNT],
+    from: Mark,
+    to: Mark,
+) -> Result<(), StoreError> {
     for table in Table::ALL {
         let i = table.index();
         if to.rows[i] == from.rows[i] {
@@ -178,7 +183,10 @@ mod tests {
     }
 
     fn run<F: Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
     }
 
     #[test]
@@ -238,7 +246,10 @@ mod tests {
     fn an_empty_batch_inserts_nothing() {
         let store = FakeStore::default();
         let (data, bounds) = batch(&[]);
-        assert_eq!(run(insert_messages(&store, &data, &bounds, backoff(), &mut clock())), Some(vec![]));
+        assert_eq!(
+            run(insert_messages(&store, &data, &bounds, backoff(), &mut clock())),
+            Some(vec![])
+        );
         assert_eq!(*store.calls.borrow(), 0);
     }
 }

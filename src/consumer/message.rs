@@ -176,7 +176,10 @@ mod tests {
     fn missing_or_unknown_headers_are_dead_lettered_with_a_reason() {
         let no_tenant = message(&OK[1..], b"{}");
         let e = envelope(&no_tenant).unwrap_err();
-        assert_eq!((e.class.as_str(), e.reason.as_str()), ("bad_headers", "no cowork-tenant header"));
+        assert_eq!(
+            (e.class.as_str(), e.reason.as_str()),
+            ("bad_headers", "no cowork-tenant header")
+        );
         let xml = message(&[OK[0], (header::CONTENT_TYPE, "text/xml")], b"<x/>");
         let e = envelope(&xml).unwrap_err();
         assert_eq!(e.class.as_str(), "bad_headers");

@@ -248,7 +248,10 @@ impl Consumer {
 
     fn backoff(&self) -> Backoff {
         let c = &self.config.consumer;
-        Backoff::new(Duration::from_millis(c.retry_min_ms), Duration::from_millis(c.retry_max_ms))
+        Backoff::new(
+            Duration::from_millis(c.retry_min_ms),
+            Duration::from_millis(c.retry_max_ms),
+        )
     }
 
     /// Stores the batch: rows first, then dead letters, then offsets. Returns false if `stop`
@@ -305,8 +308,7 @@ impl Consumer {
             return true;
         }
         // Copied, so that a shutdown in the middle of the retries leaves the batch whole.
-        let data: [Bytes; Table::COUNT] =
-            Table::ALL.map(|t| Bytes::copy_from_slice(self.batch.rows.buf(t)));
+        let data: [Bytes; Table::COUNT] = Table::ALL.map(|t| Bytes::copy_from_slice(self.batch.rows.buf(t)));
         let bounds = self.batch.bounds();
         let backoff = self.backoff();
         let mut waiting = Waiting {
@@ -323,7 +325,8 @@ impl Consumer {
         for (i, reason) in rejected {
             let msg = &held[i].msg;
             tracing::warn!(partition = msg.partition(), offset = msg.offset(), error = %reason, "ClickHouse rejected a payload; dead-lettering it");
-            self.batch.dead_letter(msg, DeadLetter::new(DeadLetterClass::ClickhouseRejected, reason));
+            self.batch
+                .dead_letter(msg, DeadLetter::new(DeadLetterClass::ClickhouseRejected, reason));
         }
         true
     }

@@ -21,9 +21,9 @@ use tonic::Status;
 use super::failure::Failure;
 use super::{answered, Edge, Incoming};
 use crate::budget::Permit;
+use crate::otlp::{Compression, ContentType, Signal};
 use crate::telemetry::edge::BytesReceived;
 use crate::telemetry::labels::{BytesStage, Transport};
-use crate::otlp::{Compression, ContentType, Signal};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 

@@ -92,7 +92,16 @@ async fn handle(edge: Arc<Edge>, signal: Signal, route: &'static str, req: Reque
         Ok(_) => (StatusCode::OK, success(ct)),
         Err(f) => (f.status(), failure(ct, f)),
     };
-    answered(&request_id, route, Transport::Http, tenant.as_deref(), encoding, status, result.as_ref().err(), started);
+    answered(
+        &request_id,
+        route,
+        Transport::Http,
+        tenant.as_deref(),
+        encoding,
+        status,
+        result.as_ref().err(),
+        started,
+    );
     let mut response = response;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);

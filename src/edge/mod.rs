@@ -224,9 +224,11 @@ pub async fn run(listeners: Listeners, config: Config, shutdown: CancellationTok
     };
     telemetry::set_tenant_label(config.metrics.tenant_label);
     let check = config.clone();
-    tokio::task::spawn_blocking(move || crate::kafka::check_credentials(&check, &check.kafka.producer, CREDENTIALS_CHECK))
-        .await
-        .expect("the credentials check does not panic")?;
+    tokio::task::spawn_blocking(move || {
+        crate::kafka::check_credentials(&check, &check.kafka.producer, CREDENTIALS_CHECK)
+    })
+    .await
+    .expect("the credentials check does not panic")?;
     let edge = Arc::new(Edge::new(config)?);
     telemetry::edge::KeysLoaded::from(&*edge.keys.current()).emit();
     if edge.keys.current().is_empty() {

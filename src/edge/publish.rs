@@ -64,7 +64,10 @@ impl Publisher {
     /// Publishes `payload` unchanged and waits for the broker's acknowledgement.
     pub async fn publish(&self, env: &Envelope<'_>, payload: &[u8]) -> Result<(), Failure> {
         if !self.is_ready() {
-            return Err(self.unavailable(ProduceErrorClass::Unavailable, "the last probe could not reach a broker".into()));
+            return Err(self.unavailable(
+                ProduceErrorClass::Unavailable,
+                "the last probe could not reach a broker".into(),
+            ));
         }
         let headers = env.to_headers();
         // The request id is the key: the default partitioner hashes it, which spreads one large
@@ -99,7 +102,9 @@ impl Publisher {
                 Ok(())
             }
             Ok(Ok(Err((e, _)))) => Err(self.classify(e)),
-            Ok(Err(_canceled)) => Err(self.unavailable(ProduceErrorClass::Unavailable, "the producer shut down".into())),
+            Ok(Err(_canceled)) => {
+                Err(self.unavailable(ProduceErrorClass::Unavailable, "the producer shut down".into()))
+            }
             Err(_) => Err(self.unavailable(
                 ProduceErrorClass::Timeout,
                 format!("no delivery report within {} ms", timeout.as_millis()),

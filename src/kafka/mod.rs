@@ -47,7 +47,10 @@ pub fn producer(config: &Config, role: ProducerRole) -> ClientConfig {
         .set("acks", "all")
         .set(
             "message.max.bytes",
-            config.producer_message_max_bytes().unwrap_or(e.max_body_bytes).to_string(),
+            config
+                .producer_message_max_bytes()
+                .unwrap_or(e.max_body_bytes)
+                .to_string(),
         )
         // Reconnect within a second of a broker coming back (librdkafka's default is 10 s).
         .set("reconnect.backoff.max.ms", "1000");
@@ -55,7 +58,10 @@ pub fn producer(config: &Config, role: ProducerRole) -> ClientConfig {
         ProducerRole::Edge => {
             c.set("message.timeout.ms", e.publish_timeout_ms.to_string())
                 // The in-flight budget already bounds what is queued; this is a second fence.
-                .set("queue.buffering.max.kbytes", (e.max_inflight_bytes / 1024).max(1024).to_string())
+                .set(
+                    "queue.buffering.max.kbytes",
+                    (e.max_inflight_bytes / 1024).max(1024).to_string(),
+                )
                 // Requests wait for their acknowledgement: batch concurrent ones, but only briefly.
                 .set("linger.ms", "5");
         }
@@ -98,7 +104,8 @@ pub fn group_consumer(config: &Config, group: Group) -> ClientConfig {
             }
         }
         Group::LagWatch => {
-            c.set("group.id", &config.consumer.group_id).set("enable.auto.commit", "false");
+            c.set("group.id", &config.consumer.group_id)
+                .set("enable.auto.commit", "false");
         }
         Group::Redrive => {
             c.set("group.id", format!("{}-redrive", config.consumer.group_id))
@@ -338,9 +345,16 @@ mod tests {
             let c = producer(&config, role);
             assert_eq!(get(&c, "enable.idempotence").as_deref(), Some("true"), "{role:?}");
             assert_eq!(get(&c, "acks").as_deref(), Some("all"), "{role:?}");
-            assert_eq!(get(&c, "linger.ms").as_deref(), Some("20"), "kafka.producer applies to {role:?}");
+            assert_eq!(
+                get(&c, "linger.ms").as_deref(),
+                Some("20"),
+                "kafka.producer applies to {role:?}"
+            );
         }
-        assert_eq!(get(&producer(&config, ProducerRole::DeadLetter), "message.timeout.ms").as_deref(), Some("30000"));
+        assert_eq!(
+            get(&producer(&config, ProducerRole::DeadLetter), "message.timeout.ms").as_deref(),
+            Some("30000")
+        );
     }
 
     #[test]
@@ -348,9 +362,15 @@ mod tests {
         let config = Config::default();
         let main = group_consumer(&config, Group::Main);
         assert_eq!(get(&main, "enable.auto.offset.store").as_deref(), Some("false"));
-        assert_eq!(get(&group_consumer(&config, Group::LagWatch), "enable.auto.commit").as_deref(), Some("false"));
+        assert_eq!(
+            get(&group_consumer(&config, Group::LagWatch), "enable.auto.commit").as_deref(),
+            Some("false")
+        );
         let redrive = group_consumer(&config, Group::Redrive);
-        assert_eq!(get(&redrive, "group.id"), Some(format!("{}-redrive", config.consumer.group_id)));
+        assert_eq!(
+            get(&redrive, "group.id"),
+            Some(format!("{}-redrive", config.consumer.group_id))
+        );
     }
 
     #[test]
@@ -358,7 +378,15 @@ mod tests {
         let mut config = Config::default();
         config.consumer.dlq_topic = "my-dlq".into();
         let names: Vec<_> = topics(&config).into_iter().map(|t| t.name).collect();
-        assert_eq!(names, ["cowork-otlp-logs", "my-dlq", "cowork-otlp-metrics", "cowork-otlp-traces"]);
+        assert_eq!(
+            names,
+            [
+                "cowork-otlp-logs",
+                "my-dlq",
+                "cowork-otlp-metrics",
+                "cowork-otlp-traces"
+            ]
+        );
     }
 
     #[test]

@@ -5,7 +5,13 @@ use std::path::Path;
 use crate::keys::{self, Kind, Role};
 
 /// Creates a key; its secret is printed once, on stdout's last line.
-pub fn create(path: &Path, tenant: &str, role: Role, kind: Kind, expires: Option<time::OffsetDateTime>) -> anyhow::Result<()> {
+pub fn create(
+    path: &Path,
+    tenant: &str,
+    role: Role,
+    kind: Kind,
+    expires: Option<time::OffsetDateTime>,
+) -> anyhow::Result<()> {
     let new = keys::create(path, tenant, role, kind, expires)?;
     eprintln!(
         "created key {} for tenant {} (role {:?}, kind {:?}) in {}; the secret below is shown only once",

@@ -140,5 +140,7 @@ fn produce_all(producer: &FutureProducer, topic: &str, pending: &mut Vec<Outgoin
             std::thread::sleep(backoff.next_delay());
         }
     }
-    anyhow::bail!("could not re-publish to {topic} after {PRODUCE_TRIES} tries; what was re-published before is committed")
+    anyhow::bail!(
+        "could not re-publish to {topic} after {PRODUCE_TRIES} tries; what was re-published before is committed"
+    )
 }

@@ -122,7 +122,11 @@ pub fn render(edge: Option<(&Scrape, &Scrape)>, consumers: &[Member<'_>], interv
                     Some((a, b)) => {
                         let owned = b.by_label(m::CONSUMER_LAG, "partition").len();
                         let rate = (b.sum(m::CONSUMER_EVENTS, "") - a.sum(m::CONSUMER_EVENTS, "")) / secs;
-                        let state = if b.sum(m::CONSUMER_PAUSED, "") > 0.0 { ", PAUSED" } else { "" };
+                        let state = if b.sum(m::CONSUMER_PAUSED, "") > 0.0 {
+                            ", PAUSED"
+                        } else {
+                            ""
+                        };
                         let _ = writeln!(
                             out,
                             "  member {}: {rate:.0} events/s, {owned} partition(s){state}",
@@ -140,7 +144,11 @@ pub fn render(edge: Option<(&Scrape, &Scrape)>, consumers: &[Member<'_>], interv
             if several {
                 let _ = write!(out, "  member {}", owners.join(", "));
                 if owners.len() > 1 {
-                    let _ = write!(out, "  (reported by {} members: a rebalance is in progress)", owners.len());
+                    let _ = write!(
+                        out,
+                        "  (reported by {} members: a rebalance is in progress)",
+                        owners.len()
+                    );
                 }
             }
             out.push('\n');
@@ -254,7 +262,9 @@ mod tests {
     #[test]
     fn status_shows_every_member_and_who_owns_each_partition() {
         let empty = Scrape::parse("");
-        let a = Scrape::parse("cowork_consumer_lag{topic=\"t\",partition=\"0\"} 5\ncowork_consumer_lag{topic=\"t\",partition=\"2\"} 1\n");
+        let a = Scrape::parse(
+            "cowork_consumer_lag{topic=\"t\",partition=\"0\"} 5\ncowork_consumer_lag{topic=\"t\",partition=\"2\"} 1\n",
+        );
         let b = Scrape::parse("cowork_consumer_lag{topic=\"t\",partition=\"1\"} 3\ncowork_consumer_paused 1\n");
         let members = [
             Member {
@@ -275,9 +285,18 @@ mod tests {
             text.contains("lag 9 messages over 3 partition(s), 2 of 3 member(s) reachable"),
             "{text}"
         );
-        assert!(text.contains("member http://a/metrics: 0 events/s, 2 partition(s)\n"), "{text}");
-        assert!(text.contains("member http://b/metrics: 0 events/s, 1 partition(s), PAUSED"), "{text}");
-        assert!(text.contains("member http://gone/metrics: metrics unreachable"), "{text}");
+        assert!(
+            text.contains("member http://a/metrics: 0 events/s, 2 partition(s)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("member http://b/metrics: 0 events/s, 1 partition(s), PAUSED"),
+            "{text}"
+        );
+        assert!(
+            text.contains("member http://gone/metrics: metrics unreachable"),
+            "{text}"
+        );
         assert!(text.contains("partition   1  lag 3  member http://b/metrics"), "{text}");
         assert!(!text.contains("rebalance"), "{text}");
     }

@@ -138,10 +138,7 @@ mod tests {
         let bomb = gzip(&vec![0u8; 50 << 20]);
         let mut permit = budget.permit();
         let err = decompress(Compression::Gzip, &bomb, 1 << 20, &mut permit).unwrap_err();
-        assert!(
-            matches!(err, CompressionError::TooLarge { .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, CompressionError::TooLarge { .. }), "{err:?}");
         assert!(
             permit.bytes() <= (1 << 20) * 2 + READ_CHUNK,
             "held {} bytes",

@@ -37,7 +37,6 @@ impl Signal {
         Signal::ALL.into_iter().find(|s| s.as_str() == name)
     }
 
-
     /// The HTTP paths this signal answers on: the OTLP one, and the hooks path admins may
     /// already use elsewhere.
     pub fn http_paths(self) -> [&'static str; 2] {

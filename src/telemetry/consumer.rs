@@ -176,8 +176,12 @@ pub struct Rebalanced<'a> {
 impl Rebalanced<'_> {
     pub fn emit(self) {
         match self.kind {
-            RebalanceKind::Assign => tracing::info!(topic = self.topic, partitions = ?self.partitions, "partitions assigned"),
-            RebalanceKind::Revoke => tracing::info!(topic = self.topic, partitions = ?self.partitions, "partitions revoked"),
+            RebalanceKind::Assign => {
+                tracing::info!(topic = self.topic, partitions = ?self.partitions, "partitions assigned")
+            }
+            RebalanceKind::Revoke => {
+                tracing::info!(topic = self.topic, partitions = ?self.partitions, "partitions revoked")
+            }
         }
         counter!(CONSUMER_REBALANCES, "kind" => self.kind.as_str()).increment(1);
     }

@@ -8,9 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use cowork_ingest::config::Config;
 use cowork_ingest::clickhouse::schema;
 use cowork_ingest::clickhouse::store::Store;
+use cowork_ingest::config::Config;
 
 pub struct ClickHouse {
     pub url: String,
@@ -264,11 +264,11 @@ pub struct LoadedCorpus {
 }
 
 pub async fn load_corpus() -> LoadedCorpus {
+    use cowork_ingest::clickhouse::rows::Rows;
+    use cowork_ingest::clickhouse::Table;
     use cowork_ingest::config::ContentPolicy;
     use cowork_ingest::consumer::{Decoder, Envelope};
     use cowork_ingest::otlp::{Compression, ContentType};
-    use cowork_ingest::clickhouse::rows::Rows;
-    use cowork_ingest::clickhouse::Table;
 
     let mut rows = Rows::default();
     let mut decoder = Decoder::new(64 << 20);
@@ -281,7 +281,9 @@ pub async fn load_corpus() -> LoadedCorpus {
             received_at_ns: 1_795_100_000_000_000_000,
             ..Envelope::default()
         };
-        decoder.rows_into(&env, &b.body, 0, i as i64, &policy, &mut rows).unwrap();
+        decoder
+            .rows_into(&env, &b.body, 0, i as i64, &policy, &mut rows)
+            .unwrap();
     }
     let ch = shared();
     let config = migrated(Config::default(), &ch.url).await;

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cowork_ingest::config::Config;
-use cowork_ingest::kafka::dev_broker::{self, DevCluster};
 use cowork_ingest::edge;
+use cowork_ingest::kafka::dev_broker::{self, DevCluster};
 use cowork_ingest::keys::{self, Kind, Role};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
