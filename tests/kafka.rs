@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::clickhouse;
-use common::kafka::{self, Broker, InProcessConsumer, Proc, CORPUS_EVENTS};
+use common::clickhouse::CORPUS_EVENTS;
+use common::kafka::{self, Broker, InProcessConsumer, Proc};
 use common::{CorpusBody, TestEdge};
 use cowork_ingest::config::Config;
 
@@ -105,9 +106,9 @@ async fn the_corpus_is_exact_end_to_end_through_real_kafka() {
         let consumer = InProcessConsumer::start(config.clone()).await;
         let first = common::corpus(folder);
         send(&edge, &first).await;
-        kafka::wait_events(&config, CORPUS_EVENTS, Duration::from_secs(90)).await;
+        clickhouse::wait_events(&config, CORPUS_EVENTS, Duration::from_secs(90)).await;
         kafka::wait_caught_up(&config, Duration::from_secs(60)).await;
-        kafka::assert_matches_expected(&config, &format!("{folder}, first delivery")).await;
+        clickhouse::assert_matches_expected(&config, &format!("{folder}, first delivery")).await;
         if i + 1 < folders.len() {
             consumer.stop().await;
             edge.stop().await;
@@ -135,10 +136,10 @@ async fn the_corpus_is_exact_end_to_end_through_real_kafka() {
             "requests keyed by request id spread over the 12 partitions: {spread:?}"
         );
         assert!(
-            kafka::count(&config, "events").await >= CORPUS_EVENTS,
+            clickhouse::count(&config, "events").await >= CORPUS_EVENTS,
             "the resent events were written"
         );
-        kafka::assert_matches_expected(&config, "after the corpus again in every encoding").await;
+        clickhouse::assert_matches_expected(&config, "after the corpus again in every encoding").await;
         consumer.stop().await;
         edge.stop().await;
     }
@@ -457,7 +458,7 @@ async fn a_broker_killed_mid_stream_loses_nothing_that_got_a_200() {
 
     // ClickHouse, deduplicated: every acknowledged request exactly once; a 503'd one once or
     // not at all; nothing else.
-    let stored: HashMap<String, u64> = kafka::rows(
+    let stored: HashMap<String, u64> = clickhouse::rows(
         &config,
         &format!("SELECT session_id, count() FROM {{db}}.events FINAL WHERE session_id LIKE 'kill-{run}-%' GROUP BY session_id"),
     )
@@ -482,13 +483,13 @@ async fn a_broker_killed_mid_stream_loses_nothing_that_got_a_200() {
         &missing[..missing.len().min(10)]
     );
     let late = stored.keys().filter(|t| !acked.contains(t.as_str())).count();
-    let final_total = kafka::count(&config, &format!("events FINAL WHERE session_id LIKE 'kill-{run}-%'")).await;
+    let final_total = clickhouse::count(&config, &format!("events FINAL WHERE session_id LIKE 'kill-{run}-%'")).await;
     assert_eq!(
         final_total,
         (acked.len() + late) as u64 * RECORDS as u64,
         "with FINAL: the acknowledged requests plus the {late} late deliveries of 503'd ones, each once"
     );
-    let raw = kafka::count(&config, &format!("events WHERE session_id LIKE 'kill-{run}-%'")).await;
+    let raw = clickhouse::count(&config, &format!("events WHERE session_id LIKE 'kill-{run}-%'")).await;
     eprintln!(
         "{} acknowledged, {late} of the 503'd delivered late; {final_total} events with FINAL, {raw} rows without; {:?} in all",
         acked.len(),
@@ -645,8 +646,8 @@ async fn three_consumers_share_twelve_partitions_and_survive_kill_and_term() {
     assert_eq!(report.failed_events, 0, "{report}");
     assert!(report.events > 5000, "{report}");
     kafka::wait_caught_up(&config, Duration::from_secs(120)).await;
-    kafka::wait_events(&config, report.events, Duration::from_secs(60)).await;
-    let by_event: BTreeMap<String, u64> = kafka::rows(
+    clickhouse::wait_events(&config, report.events, Duration::from_secs(60)).await;
+    let by_event: BTreeMap<String, u64> = clickhouse::rows(
         &config,
         "SELECT event_name, count() FROM {db}.events FINAL GROUP BY event_name",
     )
@@ -658,7 +659,7 @@ async fn three_consumers_share_twelve_partitions_and_survive_kill_and_term() {
         by_event, report.by_event,
         "what loadgen reports as accepted, by event name"
     );
-    let raw = kafka::count(&config, "events").await;
+    let raw = clickhouse::count(&config, "events").await;
 
     // The live members own the partitions once each, and each stored some of the load.
     let owned = wait_owned_once(&[&c, &d], &topic, 12, Duration::from_secs(45)).await;
@@ -774,9 +775,9 @@ async fn scram_credentials_pass_through_and_a_wrong_password_fails_startup_witho
     let tag = format!("scram-{}", uuid::Uuid::new_v4().simple());
     let (status, _) = post_tagged(&http(), &edge, &tag, 4).await;
     assert_eq!(status, 200, "the edge publishes over SASL");
-    kafka::wait_events(&config, 4, Duration::from_secs(60)).await;
+    clickhouse::wait_events(&config, 4, Duration::from_secs(60)).await;
     assert_eq!(
-        kafka::count(&config, &format!("events FINAL WHERE session_id = '{tag}'")).await,
+        clickhouse::count(&config, &format!("events FINAL WHERE session_id = '{tag}'")).await,
         4
     );
     consumer.stop().await;

@@ -6,11 +6,11 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::clickhouse::{self, query, ClickHouse};
+use common::clickhouse::{self, pairs, query, ClickHouse};
 use common::{CorpusBody, TestEdge};
 use cowork_ingest::config::Config;
 use cowork_ingest::consumer;
@@ -22,8 +22,6 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-
-const CORPUS_EVENTS: u64 = 1232;
 
 struct Pipeline {
     cluster: DevCluster,
@@ -101,12 +99,8 @@ impl Pipeline {
         common::post_corpus(&client, &self.edge, bodies).await;
     }
 
-    async fn count(&self, sql_from: &str) -> u64 {
-        query(self.url(), &format!("SELECT count() FROM {}.{sql_from}", self.db()))
-            .await
-            .trim()
-            .parse()
-            .unwrap()
+    async fn count(&self, from: &str) -> u64 {
+        clickhouse::count(&self.config, from).await
     }
 
     /// Waits until the group has committed every message of the raw topic.
@@ -123,28 +117,11 @@ impl Pipeline {
     }
 
     async fn wait_events(&self, want: u64, within: Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            let n = self.count("events FINAL").await;
-            if n == want {
-                return;
-            }
-            assert!(n < want, "{n} events stored, more than the {want} sent");
-            assert!(
-                Instant::now() < deadline,
-                "only {n} of {want} events reached ClickHouse"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        clickhouse::wait_events(&self.config, want, within).await
     }
 
     async fn rows(&self, sql: &str) -> Vec<Vec<String>> {
-        let sql = sql.replace("{db}", self.db());
-        query(self.url(), &format!("{sql} FORMAT TabSeparated"))
-            .await
-            .lines()
-            .map(|l| l.split('\t').map(clickhouse::unescape).collect())
-            .collect()
+        clickhouse::rows(&self.config, sql).await
     }
 }
 
@@ -177,142 +154,6 @@ fn lag(brokers: &str, group: &str, topic: &str) -> Option<i64> {
     Some(total)
 }
 
-fn expected() -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(common::fixtures().join("expected.json")).unwrap()).unwrap()
-}
-
-fn pairs(rows: Vec<Vec<String>>) -> BTreeMap<String, u64> {
-    rows.into_iter()
-        .map(|r| (r[0].clone(), r[1].parse().unwrap()))
-        .collect()
-}
-
-fn json_map(v: &serde_json::Value) -> BTreeMap<String, u64> {
-    serde_json::from_value(v.clone()).unwrap()
-}
-
-/// Every aggregate of expected.json, computed in ClickHouse the way the README documents.
-async fn assert_matches_expected(p: &Pipeline, context: &str) {
-    let want = expected();
-    assert_eq!(p.count("events FINAL").await, CORPUS_EVENTS, "{context}: events");
-    let by_event = pairs(
-        p.rows("SELECT event_name, count() FROM {db}.events FINAL GROUP BY event_name")
-            .await,
-    );
-    assert_eq!(by_event, json_map(&want["by_event"]), "{context}: by_event");
-    let by_service = pairs(
-        p.rows("SELECT service_name, count() FROM {db}.events FINAL GROUP BY service_name")
-            .await,
-    );
-    assert_eq!(by_service, json_map(&want["by_service"]), "{context}: by_service");
-
-    let cost: HashMap<String, f64> = p
-        .rows("SELECT user_email, sum(cost_usd) FROM {db}.api_requests FINAL GROUP BY user_email")
-        .await
-        .into_iter()
-        .map(|r| (r[0].clone(), r[1].parse().unwrap()))
-        .collect();
-    let want_cost: HashMap<String, f64> = serde_json::from_value(want["cost_by_user"].clone()).unwrap();
-    assert_eq!(cost.len(), want_cost.len(), "{context}: users with cost");
-    for (user, c) in &want_cost {
-        let got = cost
-            .get(user)
-            .unwrap_or_else(|| panic!("{context}: no cost for {user}"));
-        assert!((got - c).abs() < 1e-6, "{context}: cost of {user}: {got} != {c}");
-    }
-    // cost_daily holds the same money as api_requests, to the nano-dollar.
-    let daily = p.rows("SELECT sum(cost_usd) FROM {db}.cost_daily").await;
-    let direct = p.rows("SELECT sum(cost_usd) FROM {db}.api_requests FINAL").await;
-    assert_eq!(daily, direct, "{context}: cost_daily total");
-
-    for r in p
-        .rows(
-            "SELECT model, sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_creation_tokens), count() \
-             FROM {db}.api_requests FINAL GROUP BY model",
-        )
-        .await
-    {
-        let m = &want["tokens_by_model"][&r[0]];
-        let got: Vec<u64> = r[1..].iter().map(|v| v.parse().unwrap()).collect();
-        let exp: Vec<u64> = ["input", "output", "cache_read", "cache_creation", "requests"]
-            .iter()
-            .map(|k| m[k].as_u64().unwrap())
-            .collect();
-        assert_eq!(got, exp, "{context}: tokens of {}", r[0]);
-    }
-    let decisions: BTreeMap<String, u64> = p
-        .rows("SELECT tool_name, decision, count() FROM {db}.tool_decisions FINAL GROUP BY tool_name, decision")
-        .await
-        .into_iter()
-        .map(|r| (format!("{}|{}", r[0], r[1]), r[2].parse().unwrap()))
-        .collect();
-    assert_eq!(decisions, json_map(&want["decisions"]), "{context}: decisions");
-    let outcomes = pairs(
-        p.rows("SELECT if(success = 1, 'success', 'failure'), count() FROM {db}.tool_results FINAL GROUP BY success")
-            .await,
-    );
-    assert_eq!(outcomes, json_map(&want["tool_results"]), "{context}: tool results");
-    let errors = pairs(
-        p.rows("SELECT toString(status_code), count() FROM {db}.api_errors FINAL GROUP BY status_code")
-            .await,
-    );
-    assert_eq!(errors, json_map(&want["api_errors_by_status"]), "{context}: errors");
-    assert_eq!(
-        p.count("user_prompts FINAL").await,
-        want["prompts"].as_u64().unwrap(),
-        "{context}: prompts"
-    );
-    let sessions = pairs(
-        p.rows("SELECT service_name, count() FROM {db}.sessions GROUP BY service_name")
-            .await,
-    );
-    assert_eq!(sessions, json_map(&want["sessions_by_service"]), "{context}: sessions");
-    let with_paths = p
-        .rows("SELECT count() FROM {db}.sessions WHERE notEmpty(workspace_host_paths)")
-        .await;
-    assert_eq!(
-        with_paths[0][0],
-        want["cowork_host_paths_sessions"].to_string(),
-        "{context}: host paths"
-    );
-    // The session totals agree with the typed tables.
-    let totals = p
-        .rows("SELECT sum(prompts), sum(api_requests), sum(api_errors), sum(tool_decisions), sum(tool_rejects), sum(tool_failures) FROM {db}.sessions")
-        .await;
-    let rejects: u64 = want["decisions"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(k, _)| k.ends_with("|reject"))
-        .map(|(_, v)| v.as_u64().unwrap())
-        .sum();
-    let e = &want["by_event"];
-    assert_eq!(
-        totals[0],
-        [
-            e["user_prompt"].to_string(),
-            e["api_request"].to_string(),
-            e["api_error"].to_string(),
-            e["tool_decision"].to_string(),
-            rejects.to_string(),
-            want["tool_results"]["failure"].to_string()
-        ],
-        "{context}: session totals"
-    );
-    let one = &want["one_prompt"];
-    let sequence: Vec<String> = p
-        .rows(&format!(
-            "SELECT event_name FROM {{db}}.events FINAL WHERE prompt_id = '{}' ORDER BY timestamp_ns, event_sequence",
-            one["prompt_id"].as_str().unwrap()
-        ))
-        .await
-        .into_iter()
-        .map(|r| r[0].clone())
-        .collect();
-    let want_seq: Vec<String> = serde_json::from_value(one["events"].clone()).unwrap();
-    assert_eq!(sequence, want_seq, "{context}: one prompt's events");
-}
-
 /// The corpus in one encoding: stored exactly; a client resend and a full replay from offset 0
 /// change nothing.
 async fn corpus_round_trip(folder: &str) {
@@ -320,20 +161,23 @@ async fn corpus_round_trip(folder: &str) {
     let mut p = Pipeline::start(&ch.url, &[]).await;
     let bodies = common::corpus(folder);
     p.send(&bodies).await;
-    p.wait_events(CORPUS_EVENTS, Duration::from_secs(60)).await;
+    p.wait_events(clickhouse::CORPUS_EVENTS, Duration::from_secs(60)).await;
     p.wait_caught_up("cowork-test", Duration::from_secs(30)).await;
-    assert_matches_expected(&p, &format!("{folder}, first delivery")).await;
+    clickhouse::assert_matches_expected(&p.config, &format!("{folder}, first delivery")).await;
 
     // Every request again, as an exporter retrying after a lost response would: new offsets.
     p.send(&bodies).await;
     p.wait_caught_up("cowork-test", Duration::from_secs(60)).await;
-    assert!(p.count("events").await >= CORPUS_EVENTS, "the resend was written");
-    assert_matches_expected(&p, &format!("{folder}, after a resend")).await;
+    assert!(
+        p.count("events").await >= clickhouse::CORPUS_EVENTS,
+        "the resend was written"
+    );
+    clickhouse::assert_matches_expected(&p.config, &format!("{folder}, after a resend")).await;
 
     // A full replay of the topic from offset 0 by another group.
     p.start_consumer(Some("cowork-replay")).await;
     p.wait_caught_up("cowork-replay", Duration::from_secs(60)).await;
-    assert_matches_expected(&p, &format!("{folder}, after a replay")).await;
+    clickhouse::assert_matches_expected(&p.config, &format!("{folder}, after a replay")).await;
     p.stop_consumers().await;
 }
 
@@ -441,7 +285,7 @@ async fn clickhouse_restart_loses_and_doubles_nothing() {
     p.send(first).await;
     p.wait_caught_up("cowork-test", Duration::from_secs(60)).await;
     let before = p.count("events FINAL").await;
-    assert!(before > 0 && before < CORPUS_EVENTS);
+    assert!(before > 0 && before < clickhouse::CORPUS_EVENTS);
 
     ch.stop();
     p.send(second).await; // the edge still accepts: Kafka has it
@@ -492,9 +336,9 @@ async fn clickhouse_restart_loses_and_doubles_nothing() {
     assert_ne!(behind, Some(0), "nothing is committed while ClickHouse is down");
     ch.restart();
     p.start_consumer(None).await;
-    p.wait_events(CORPUS_EVENTS, Duration::from_secs(90)).await;
+    p.wait_events(clickhouse::CORPUS_EVENTS, Duration::from_secs(90)).await;
     p.wait_caught_up("cowork-test", Duration::from_secs(60)).await;
-    assert_matches_expected(&p, "after a ClickHouse restart").await;
+    clickhouse::assert_matches_expected(&p.config, "after a ClickHouse restart").await;
 }
 
 /// `migrate` twice is a no-op; `consume` refuses an unmigrated database and names what is
@@ -703,7 +547,7 @@ async fn forget_erases_one_user_everywhere() {
     let ch = clickhouse::shared();
     let p = Pipeline::start(&ch.url, &[]).await;
     p.send(&common::corpus("proto-gzip")).await;
-    p.wait_events(CORPUS_EVENTS, Duration::from_secs(60)).await;
+    p.wait_events(clickhouse::CORPUS_EVENTS, Duration::from_secs(60)).await;
     let user = "bo.o'neil@acme.example";
     let quoted = cowork_ingest::clickhouse::erasure::quote(user);
     let mut before = BTreeMap::new();
@@ -729,7 +573,7 @@ async fn forget_erases_one_user_everywhere() {
     assert_eq!(p.count(&format!("sessions WHERE user_email = {quoted}")).await, 0);
     assert_eq!(
         p.count("events FINAL").await,
-        CORPUS_EVENTS - before["events"],
+        clickhouse::CORPUS_EVENTS - before["events"],
         "others are kept"
     );
     let other = cowork_ingest::clickhouse::erasure::forget(&store, "globex", "chen.smith@acme.example")
@@ -808,17 +652,20 @@ batch_max_age_ms = 50
     };
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    assert!(at_kill < CORPUS_EVENTS, "killed mid-stream ({at_kill} events stored)");
+    assert!(
+        at_kill < clickhouse::CORPUS_EVENTS,
+        "killed mid-stream ({at_kill} events stored)"
+    );
 
     let mut child = spawn();
-    p.wait_events(CORPUS_EVENTS, Duration::from_secs(90)).await;
+    p.wait_events(clickhouse::CORPUS_EVENTS, Duration::from_secs(90)).await;
     p.wait_caught_up("cowork-kill", Duration::from_secs(60)).await;
     let _ = child.kill();
     let _ = child.wait();
     if std::env::var_os("KEEP_LOG").is_some() {
         std::fs::copy(dir.path().join("consumer.log"), "/tmp/sigkill-consumer.log").unwrap();
     }
-    assert_matches_expected(&p, "after SIGKILL and restart").await;
+    clickhouse::assert_matches_expected(&p.config, "after SIGKILL and restart").await;
 }
 
 /// `loadgen` traffic in every protocol and attribute style lands exactly: what it reports as

@@ -2,6 +2,7 @@
 //! ordinary process with its own config, data directory and free ports. It dies with the test
 //! process (PR_SET_PDEATHSIG), so no server outlives a test run.
 
+use std::collections::{BTreeMap, HashMap};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -359,4 +360,204 @@ pub fn run_on_chdb(corpus: &LoadedCorpus, queries: &[String]) -> (String, Vec<Ve
     let major: u32 = version.split('.').next().unwrap().parse().unwrap();
     assert!(major >= 23, "chdb runs a current ClickHouse ({version})");
     (version, serde_json::from_value(current["results"].clone()).unwrap())
+}
+
+/// Events in the corpus (`expected.json`'s `events`).
+pub const CORPUS_EVENTS: u64 = 1232;
+
+/// `SELECT count() FROM <db>.<from>` on `config`'s ClickHouse.
+pub async fn count(config: &Config, from: &str) -> u64 {
+    let ch = &config.clickhouse;
+    query(&ch.url, &format!("SELECT count() FROM {}.{from}", ch.database))
+        .await
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Waits until `events FINAL` holds exactly `want` rows (and never more).
+pub async fn wait_events(config: &Config, want: u64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let n = count(config, "events FINAL").await;
+        if n == want {
+            return;
+        }
+        assert!(n < want, "{n} events stored, more than the {want} sent");
+        assert!(
+            Instant::now() < deadline,
+            "only {n} of {want} events reached ClickHouse within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// TabSeparated rows of `sql`, with `{db}` replaced by `config`'s database.
+pub async fn rows(config: &Config, sql: &str) -> Vec<Vec<String>> {
+    let ch = &config.clickhouse;
+    query(
+        &ch.url,
+        &format!("{} FORMAT TabSeparated", sql.replace("{db}", &ch.database)),
+    )
+    .await
+    .lines()
+    .map(|l| l.split('\t').map(unescape).collect())
+    .collect()
+}
+
+pub fn expected() -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(super::fixtures().join("expected.json")).unwrap()).unwrap()
+}
+
+pub fn pairs(rows: Vec<Vec<String>>) -> BTreeMap<String, u64> {
+    rows.into_iter()
+        .map(|r| (r[0].clone(), r[1].parse().unwrap()))
+        .collect()
+}
+
+pub fn json_map(v: &serde_json::Value) -> BTreeMap<String, u64> {
+    serde_json::from_value(v.clone()).unwrap()
+}
+
+/// Every aggregate of expected.json, computed in ClickHouse the way the README documents.
+pub async fn assert_matches_expected(config: &Config, context: &str) {
+    let want = expected();
+    assert_eq!(count(config, "events FINAL").await, CORPUS_EVENTS, "{context}: events");
+    let by_event = pairs(
+        rows(
+            config,
+            "SELECT event_name, count() FROM {db}.events FINAL GROUP BY event_name",
+        )
+        .await,
+    );
+    assert_eq!(by_event, json_map(&want["by_event"]), "{context}: by_event");
+    let by_service = pairs(
+        rows(
+            config,
+            "SELECT service_name, count() FROM {db}.events FINAL GROUP BY service_name",
+        )
+        .await,
+    );
+    assert_eq!(by_service, json_map(&want["by_service"]), "{context}: by_service");
+
+    let cost: HashMap<String, f64> = rows(
+        config,
+        "SELECT user_email, sum(cost_usd) FROM {db}.api_requests FINAL GROUP BY user_email",
+    )
+    .await
+    .into_iter()
+    .map(|r| (r[0].clone(), r[1].parse().unwrap()))
+    .collect();
+    let want_cost: HashMap<String, f64> = serde_json::from_value(want["cost_by_user"].clone()).unwrap();
+    assert_eq!(cost.len(), want_cost.len(), "{context}: users with cost");
+    for (user, c) in &want_cost {
+        let got = cost
+            .get(user)
+            .unwrap_or_else(|| panic!("{context}: no cost for {user}"));
+        assert!((got - c).abs() < 1e-6, "{context}: cost of {user}: {got} != {c}");
+    }
+    // cost_daily holds the same money as api_requests, to the nano-dollar.
+    let daily = rows(config, "SELECT sum(cost_usd) FROM {db}.cost_daily").await;
+    let direct = rows(config, "SELECT sum(cost_usd) FROM {db}.api_requests FINAL").await;
+    assert_eq!(daily, direct, "{context}: cost_daily total");
+
+    for r in rows(config,
+            "SELECT model, sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_creation_tokens), count() \
+             FROM {db}.api_requests FINAL GROUP BY model",
+        )
+        .await
+    {
+        let m = &want["tokens_by_model"][&r[0]];
+        let got: Vec<u64> = r[1..].iter().map(|v| v.parse().unwrap()).collect();
+        let exp: Vec<u64> = ["input", "output", "cache_read", "cache_creation", "requests"]
+            .iter()
+            .map(|k| m[k].as_u64().unwrap())
+            .collect();
+        assert_eq!(got, exp, "{context}: tokens of {}", r[0]);
+    }
+    let decisions: BTreeMap<String, u64> = rows(
+        config,
+        "SELECT tool_name, decision, count() FROM {db}.tool_decisions FINAL GROUP BY tool_name, decision",
+    )
+    .await
+    .into_iter()
+    .map(|r| (format!("{}|{}", r[0], r[1]), r[2].parse().unwrap()))
+    .collect();
+    assert_eq!(decisions, json_map(&want["decisions"]), "{context}: decisions");
+    let outcomes = pairs(
+        rows(
+            config,
+            "SELECT if(success = 1, 'success', 'failure'), count() FROM {db}.tool_results FINAL GROUP BY success",
+        )
+        .await,
+    );
+    assert_eq!(outcomes, json_map(&want["tool_results"]), "{context}: tool results");
+    let errors = pairs(
+        rows(
+            config,
+            "SELECT toString(status_code), count() FROM {db}.api_errors FINAL GROUP BY status_code",
+        )
+        .await,
+    );
+    assert_eq!(errors, json_map(&want["api_errors_by_status"]), "{context}: errors");
+    assert_eq!(
+        count(config, "user_prompts FINAL").await,
+        want["prompts"].as_u64().unwrap(),
+        "{context}: prompts"
+    );
+    let sessions = pairs(
+        rows(
+            config,
+            "SELECT service_name, count() FROM {db}.sessions GROUP BY service_name",
+        )
+        .await,
+    );
+    assert_eq!(sessions, json_map(&want["sessions_by_service"]), "{context}: sessions");
+    let with_paths = rows(
+        config,
+        "SELECT count() FROM {db}.sessions WHERE notEmpty(workspace_host_paths)",
+    )
+    .await;
+    assert_eq!(
+        with_paths[0][0],
+        want["cowork_host_paths_sessions"].to_string(),
+        "{context}: host paths"
+    );
+    // The session totals agree with the typed tables.
+    let totals = rows(config, "SELECT sum(prompts), sum(api_requests), sum(api_errors), sum(tool_decisions), sum(tool_rejects), sum(tool_failures) FROM {db}.sessions")
+        .await;
+    let rejects: u64 = want["decisions"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.ends_with("|reject"))
+        .map(|(_, v)| v.as_u64().unwrap())
+        .sum();
+    let e = &want["by_event"];
+    assert_eq!(
+        totals[0],
+        [
+            e["user_prompt"].to_string(),
+            e["api_request"].to_string(),
+            e["api_error"].to_string(),
+            e["tool_decision"].to_string(),
+            rejects.to_string(),
+            want["tool_results"]["failure"].to_string()
+        ],
+        "{context}: session totals"
+    );
+    let one = &want["one_prompt"];
+    let sequence: Vec<String> = rows(
+        config,
+        &format!(
+            "SELECT event_name FROM {{db}}.events FINAL WHERE prompt_id = '{}' ORDER BY timestamp_ns, event_sequence",
+            one["prompt_id"].as_str().unwrap()
+        ),
+    )
+    .await
+    .into_iter()
+    .map(|r| r[0].clone())
+    .collect();
+    let want_seq: Vec<String> = serde_json::from_value(one["events"].clone()).unwrap();
+    assert_eq!(sequence, want_seq, "{context}: one prompt's events");
 }
