@@ -155,7 +155,7 @@ pub fn topics(config: &Config) -> Vec<Topic> {
 /// Drops `client` on a plain thread and waits at most `timeout` for it. librdkafka's close
 /// (leaving the group, committing) waits on brokers; with none answering it would block the
 /// caller for minutes. What a close did not commit is read again, and deduplicated.
-pub fn close_within<T: Send + 'static>(client: T, timeout: Duration) -> bool {
+fn close_within<T: Send + 'static>(client: T, timeout: Duration) -> bool {
     let (done, closed) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new().name("kafka-close".into()).spawn(move || {
         drop(client);
