@@ -60,11 +60,6 @@ impl Rows {
         &self.bufs[table.index()]
     }
 
-    /// How many rows of `table` are held.
-    pub fn count(&self, table: Table) -> usize {
-        self.counts[table.index()]
-    }
-
     /// Events held (one `events` row per event).
     pub fn events(&self) -> usize {
         self.counts[Table::Events as usize]
