@@ -2,7 +2,7 @@
 and runs queries. Called by tests/engines.rs with one JSON argument file:
 
   {"database": ..., "ddl": "<migrate --print-sql>", "tables": [{"name", "columns", "path"}],
-   "queries": ["SELECT ...", ...]}
+   "after_load": ["INSERT INTO <rollup> SELECT ...", ...], "queries": ["SELECT ...", ...]}
 
 Prints {"version": ..., "results": [[[field, ...], ...], ...]} as JSON (TabSeparated fields).
 """
@@ -38,6 +38,9 @@ for t in args["tables"]:
         f"INSERT INTO {db}.{t['name']} ({', '.join(cols)}) "
         f"SELECT * FROM file('{t['path']}', 'RowBinary', '{structure}')"
     )
+
+for stmt in args.get("after_load", []):
+    run(stmt)
 
 results = []
 for q in args["queries"]:

@@ -353,11 +353,16 @@ async fn migrations_are_forward_only_and_checked() {
     config.clickhouse.database = format!("t_{}", uuid::Uuid::new_v4().simple());
     let store = Store::new(&config.clickhouse);
     let err = consumer::Consumer::new(config.clone()).await.err().expect("refused");
-    assert!(err.to_string().contains("001_tables, 002_rollups"), "{err}");
+    assert!(err.to_string().contains("001_tables, 002_rollups, 003_v2"), "{err}");
     assert!(err.to_string().contains("cowork-ingest migrate"), "{err}");
-    assert_eq!(schema::migrate(&store).await.unwrap(), ["001_tables", "002_rollups"]);
+    let target = schema::Target::detect(&store).await.unwrap();
+    assert_eq!(
+        schema::migrate(&store, &target, &mut |_| {}).await.unwrap(),
+        ["001_tables", "002_rollups", "003_v2"],
+        "an empty database gets v2 directly, and 001 and 002 are recorded"
+    );
     assert!(
-        schema::migrate(&store).await.unwrap().is_empty(),
+        schema::migrate(&store, &target, &mut |_| {}).await.unwrap().is_empty(),
         "second run applies nothing"
     );
     let db = &config.clickhouse.database;
@@ -372,7 +377,7 @@ async fn migrations_are_forward_only_and_checked() {
         &format!("INSERT INTO {db}.schema_migrations VALUES (1, '001_tables', 'edited', now())"),
     )
     .await;
-    let err = schema::migrate(&store).await.unwrap_err();
+    let err = schema::migrate(&store, &target, &mut |_| {}).await.unwrap_err();
     assert!(err.to_string().contains("forward-only"), "{err}");
 }
 
@@ -548,10 +553,16 @@ async fn forget_erases_one_user_everywhere() {
     let p = Pipeline::start(&ch.url, &[]).await;
     p.send(&common::corpus("proto-gzip")).await;
     p.wait_events(clickhouse::CORPUS_EVENTS, Duration::from_secs(60)).await;
+    clickhouse::wait_rollups(&p.config, Duration::from_secs(60)).await;
     let user = "bo.o'neil@acme.example";
     let quoted = cowork_ingest::clickhouse::erasure::quote(user);
     let mut before = BTreeMap::new();
-    for table in cowork_ingest::clickhouse::Table::ALL.map(|t| t.name()) {
+    let rollups = cowork_ingest::clickhouse::tables::Rollup::ALL.map(|r| r.name());
+    for table in cowork_ingest::clickhouse::Table::ALL
+        .map(|t| t.name())
+        .into_iter()
+        .chain(rollups)
+    {
         let n = p.count(&format!("{table} WHERE user_email = {quoted}")).await;
         before.insert(table, n);
     }
@@ -570,7 +581,13 @@ async fn forget_erases_one_user_everywhere() {
             "{table}"
         );
     }
-    assert_eq!(p.count(&format!("sessions WHERE user_email = {quoted}")).await, 0);
+    for rollup in cowork_ingest::clickhouse::tables::Rollup::ALL.map(|r| r.name()) {
+        assert_eq!(
+            p.count(&format!("{rollup} WHERE user_email = {quoted}")).await,
+            0,
+            "{rollup}"
+        );
+    }
     assert_eq!(
         p.count("events FINAL").await,
         clickhouse::CORPUS_EVENTS - before["events"],
@@ -660,6 +677,7 @@ batch_max_age_ms = 50
     let mut child = spawn();
     p.wait_events(clickhouse::CORPUS_EVENTS, Duration::from_secs(90)).await;
     p.wait_caught_up("cowork-kill", Duration::from_secs(60)).await;
+    clickhouse::wait_rollups(&p.config, Duration::from_secs(60)).await;
     let _ = child.kill();
     let _ = child.wait();
     if std::env::var_os("KEEP_LOG").is_some() {
@@ -722,5 +740,6 @@ async fn loadgen_traffic_lands_exactly_in_every_protocol() {
     assert_eq!(p.count("tool_results FINAL WHERE tool_name = ''").await, 0);
     assert_eq!(p.count("api_requests FINAL WHERE model = '' OR cost_usd = 0").await, 0);
     assert_eq!(p.count("api_errors FINAL WHERE isNull(status_code)").await, 0);
-    assert_eq!(p.count("sessions").await, 36);
+    clickhouse::wait_rollups(&p.config, Duration::from_secs(60)).await;
+    assert_eq!(p.count("sessions FINAL").await, 36);
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::store::{Store, StoreError};
-use super::tables::Table;
+use super::tables::{Rollup, Table};
 
 /// Why `forget` did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -21,14 +21,27 @@ pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// Deletes one user's rows of one tenant from every table (GDPR erasure), waits for the
-/// deletions to finish, and returns the rows removed per table. The rollup views read these
-/// tables, so they forget the user too.
+/// Deletes one user's rows of one tenant from every table and every rollup (GDPR erasure), waits
+/// for the deletions to finish, and returns the rows removed per table.
+///
+/// A rollup refresh that read the user's rows before the erasure may write them back into a
+/// rollup after it, so the rollups are checked again [`RECHECK`] later and erased again.
 pub async fn forget(store: &Store, tenant: &str, user_email: &str) -> Result<Vec<(&'static str, u64)>, EraseError> {
-    let db = store.database();
     let filter = format!("tenant = {} AND user_email = {}", quote(tenant), quote(user_email));
+    let mut removed = erase(store, &filter, &Table::ALL.map(Table::name)).await?;
+    removed.extend(erase(store, &filter, &Rollup::ALL.map(Rollup::name)).await?);
+    tokio::time::sleep(RECHECK).await;
+    erase(store, &filter, &Rollup::ALL.map(Rollup::name)).await?;
+    Ok(removed)
+}
+
+/// How long after the erasure the rollups are checked again: longer than one refresh of a day.
+pub const RECHECK: Duration = Duration::from_secs(3);
+
+async fn erase(store: &Store, filter: &str, tables: &[&'static str]) -> Result<Vec<(&'static str, u64)>, EraseError> {
+    let db = store.database();
     let mut removed = Vec::new();
-    for table in Table::ALL.map(Table::name) {
+    for &table in tables {
         let count = store
             .rows(&format!("SELECT count() FROM {db}.{table} WHERE {filter}"))
             .await?;
@@ -39,11 +52,21 @@ pub async fn forget(store: &Store, tenant: &str, user_email: &str) -> Result<Vec
             .unwrap_or(0);
         if n > 0 {
             store
-                .execute(&format!("ALTER TABLE {db}.{table} DELETE WHERE {filter}"))
+                .execute(&format!(
+                    "ALTER TABLE {}{} DELETE WHERE {filter}",
+                    store.local(table),
+                    store.on_cluster()
+                ))
                 .await?;
         }
         removed.push((table, n));
     }
+    wait_for_mutations(store).await?;
+    Ok(removed)
+}
+
+async fn wait_for_mutations(store: &Store) -> Result<(), EraseError> {
+    let db = store.database();
     // ALTER ... DELETE is an asynchronous mutation on every version: wait until none is pending.
     for _ in 0..600 {
         let pending = store
@@ -52,7 +75,7 @@ pub async fn forget(store: &Store, tenant: &str, user_email: &str) -> Result<Vec
             ))
             .await?;
         if pending.first().and_then(|r| r.first()).is_some_and(|c| c == "0") {
-            return Ok(removed);
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -4,6 +4,7 @@
 
 pub mod erasure;
 pub mod retention;
+pub mod rollups;
 pub mod rows;
 pub mod schema;
 pub mod store;
@@ -23,6 +24,8 @@ pub const DEFAULT_CLICKHOUSE_DATABASE: &str = "cowork";
 /// A batch insert, including server-side work, must answer within this; past it the insert is
 /// retried (ReplacingMergeTree makes the retry harmless).
 pub const DEFAULT_INSERT_TIMEOUT_MS: u64 = 60_000;
+/// How often the consumer refreshes the rollups of the days it wrote to.
+pub const DEFAULT_ROLLUP_REFRESH_MS: u64 = 5_000;
 /// How often retention looks for partitions to drop.
 pub const DEFAULT_RETENTION_CHECK_MS: u64 = 3_600_000;
 
@@ -51,6 +54,18 @@ pub struct ClickHouseConfig {
     pub retention_days: BTreeMap<Table, u32>,
     /// How often retention runs in `consume`. Default 3600000 ms (hourly).
     pub retention_check_ms: u64,
+    /// Cluster mode: the name of a cluster in the servers' `remote_servers`. Migrations run
+    /// `ON CLUSTER`, tables are `Replicated` local tables (`NAME_local`) under `Distributed`
+    /// tables (`NAME`), and inserts go through the Distributed tables synchronously. Empty = one
+    /// server. Default empty.
+    #[serde(deserialize_with = "text::string")]
+    pub cluster: String,
+    /// Cluster mode: replicas of a shard that must confirm each insert before it counts
+    /// (`insert_quorum`); 0 or 1 = the one replica written (replication follows). Default 0.
+    pub insert_quorum: u32,
+    /// How often the consumer refreshes the rollups of the (tenant, day)s it wrote to. The
+    /// refresh re-aggregates each such day from the deduplicated tables. Default 5000 ms.
+    pub rollup_refresh_ms: u64,
 }
 
 impl Default for ClickHouseConfig {
@@ -63,6 +78,9 @@ impl Default for ClickHouseConfig {
             insert_timeout_ms: DEFAULT_INSERT_TIMEOUT_MS,
             retention_days: BTreeMap::new(),
             retention_check_ms: DEFAULT_RETENTION_CHECK_MS,
+            cluster: String::new(),
+            insert_quorum: 0,
+            rollup_refresh_ms: DEFAULT_ROLLUP_REFRESH_MS,
         }
     }
 }
@@ -74,6 +92,7 @@ impl fmt::Debug for ClickHouseConfig {
             .field("database", &self.database)
             .field("user", &self.user)
             .field("retention_days", &self.retention_days)
+            .field("cluster", &self.cluster)
             .finish_non_exhaustive()
     }
 }

@@ -82,11 +82,13 @@ impl Rows {
         let policy = origin.policy;
         let id = ev.event_id.to_be_bytes();
         let ts = (ev.timestamp_ns / 1_000_000_000) as u32;
+        let day = ev.event_day().to_le_bytes();
 
         let b = &mut bufs[Table::Events as usize];
         b.extend_from_slice(&id);
         put_str(b, origin.tenant);
         b.extend_from_slice(&ts.to_le_bytes());
+        b.extend_from_slice(&day);
         b.extend_from_slice(&ev.timestamp_ns.to_le_bytes());
         put_str(b, ev.time_source.as_str());
         put_str(b, ev.event_name);
@@ -135,6 +137,7 @@ impl Rows {
         b.extend_from_slice(&id);
         put_str(b, origin.tenant);
         b.extend_from_slice(&ts.to_le_bytes());
+        b.extend_from_slice(&day);
         put_str(b, i.session_id);
         put_str(b, i.prompt_id);
         put_str(b, i.user_email);

@@ -7,15 +7,75 @@
 use std::collections::BTreeMap;
 
 use super::store::{Store, StoreError};
+use super::tables::Table;
 
 /// Applied migrations are recorded here, in the pipeline's database.
 pub const MIGRATIONS_TABLE: &str = "schema_migrations";
+
+/// What a server supports, detected from its version at migrate time. ClickHouse 18.16 gets the
+/// plain forms; current releases (users run 23.8 and later) get all of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features {
+    /// `LowCardinality(String)` for strings with few distinct values (19.x experimental; 20.1+).
+    pub low_cardinality: bool,
+    /// Column codecs: DoubleDelta, T64, ZSTD (20.1+ for all three).
+    pub codecs: bool,
+    /// Table TTL, used for retention instead of dropping partitions (20.1+).
+    pub ttl: bool,
+    /// Data-skipping indexes: bloom filters on `prompt_id` and `user_email` (20.1+).
+    pub skip_indexes: bool,
+    /// `max_partitions_per_insert_block` exists (and defaults to 100, which a backfill's batch
+    /// can exceed).
+    pub partitions_per_insert_limit: bool,
+}
+
+impl Features {
+    /// The forms for server version `(major, minor)`.
+    pub fn for_version((major, _minor): (u32, u32)) -> Features {
+        let current = major >= 20;
+        Features {
+            low_cardinality: current,
+            codecs: current,
+            ttl: current,
+            skip_indexes: current,
+            partitions_per_insert_limit: major >= 19,
+        }
+    }
+}
+
+/// Where the schema is rendered for: a server's features and, in cluster mode, the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub features: Features,
+    pub cluster: Option<String>,
+}
+
+impl Target {
+    /// Detects the server behind `store`.
+    pub async fn detect(store: &Store) -> Result<Target, StoreError> {
+        Ok(Target {
+            features: Features::for_version(store.server_version().await?),
+            cluster: store.cluster().map(String::from),
+        })
+    }
+}
+
+/// How a migration's statements run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Every statement in order; each is idempotent (`IF NOT EXISTS`).
+    Plain,
+    /// Schema v2: a template rendered for the server ([`render_statement`]); on a database with
+    /// v1 tables, each table is copied into its v2 form and swapped in ([`upgrade_to_v2`]).
+    V2,
+}
 
 /// One migration file, embedded in the binary.
 pub struct Migration {
     pub version: u32,
     pub name: &'static str,
     pub sql: &'static str,
+    pub kind: Kind,
 }
 
 pub const MIGRATIONS: &[Migration] = &[
@@ -23,37 +83,154 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 1,
         name: "001_tables",
         sql: include_str!("../../schemas/001_tables.sql"),
+        kind: Kind::Plain,
     },
     Migration {
         version: 2,
         name: "002_rollups",
         sql: include_str!("../../schemas/002_rollups.sql"),
+        kind: Kind::Plain,
+    },
+    Migration {
+        version: 3,
+        name: "003_v2",
+        sql: include_str!("../../schemas/003_v2.sql"),
+        kind: Kind::V2,
     },
 ];
 
 /// The newest migration this build writes through: `consume` needs every migration up to it.
-pub const REQUIRED_VERSION: u32 = 2;
+pub const REQUIRED_VERSION: u32 = 3;
 
 impl Migration {
-    /// The statements of this migration for `database`, without comments.
-    pub fn statements(&self, database: &str) -> Vec<String> {
-        let text: String = self
-            .sql
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("--"))
-            .collect::<Vec<_>>()
-            .join("\n")
-            .replace("{database}", database);
-        text.split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
+    /// The statements of this migration as written, without comments.
+    fn raw_statements(&self) -> Vec<&'static str> {
+        self.sql
+            .split(";\n")
+            .map(|s| s.trim().trim_end_matches(';'))
+            .filter(|s| {
+                s.lines()
+                    .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
+            })
+            .collect()
+    }
+
+    /// The statements of this migration for `database` on `target`, without comments.
+    pub fn statements(&self, database: &str, target: &Target) -> Vec<String> {
+        self.raw_statements()
+            .into_iter()
+            .flat_map(|s| match self.kind {
+                Kind::Plain => vec![strip_comments(s).replace("{database}", database)],
+                Kind::V2 => render_statement(s, database, target, None),
+            })
             .collect()
     }
 
     /// Identifies the file's text: an applied migration whose file changed is refused.
     pub fn checksum(&self) -> String {
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(self.sql.as_bytes()))
+    }
+}
+
+fn strip_comments(s: &str) -> String {
+    s.lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_string()
+}
+
+/// The table a `CREATE TABLE IF NOT EXISTS {database}.NAME` statement creates.
+fn created_table(stmt: &str) -> Option<String> {
+    let text = strip_comments(stmt);
+    let head = text.strip_prefix("CREATE TABLE IF NOT EXISTS {database}.")?;
+    let end = head.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
+    Some(head[..end].to_string())
+}
+
+/// Renders one statement of the v2 template for `target` (see `schemas/003_v2.sql` for the
+/// placeholders). `rename` creates the table under another name (the upgrade's `NAME_v2`). In
+/// cluster mode a table becomes two statements: the replicated local table and the Distributed
+/// table over it.
+pub fn render_statement(stmt: &str, database: &str, target: &Target, rename: Option<&str>) -> Vec<String> {
+    let f = target.features;
+    let name = created_table(stmt).unwrap_or_default().to_string();
+    let mut shard_by = None;
+    let mut lines = Vec::new();
+    for line in strip_comments(stmt).lines() {
+        let t = line.trim();
+        if let Some(expr) = t.strip_prefix("SHARD BY ") {
+            shard_by = Some(expr.to_string());
+            continue;
+        }
+        if let Some(index) = t.strip_prefix("{index ") {
+            if f.skip_indexes {
+                let body = index.trim_end_matches(',').trim_end_matches('}');
+                lines.push(format!("    INDEX {body},"));
+            }
+            continue;
+        }
+        lines.push(line.to_string());
+    }
+    // A column list may now end in a comma (a dropped index line, or the last index line's).
+    let mut text = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        let closes = lines.get(i + 1).is_some_and(|next| next.trim() == ")");
+        text.push_str(if closes { line.trim_end_matches(',') } else { line });
+        text.push('\n');
+    }
+    let lc = if f.low_cardinality {
+        "LowCardinality(String)"
+    } else {
+        "String"
+    };
+    let codec = |c: &str| {
+        if f.codecs {
+            format!(" CODEC({c})")
+        } else {
+            String::new()
+        }
+    };
+    let mut text = text
+        .trim_end()
+        .replace("{lc}", lc)
+        .replace("{codec_time}", &codec("DoubleDelta, ZSTD(1)"))
+        .replace("{codec_int}", &codec("T64, ZSTD(1)"))
+        .replace("{codec_text}", &codec("ZSTD(3)"));
+    let created = rename.unwrap_or(&name).to_string();
+    let local = match &target.cluster {
+        Some(_) => format!("{created}_local"),
+        None => created.clone(),
+    };
+    if let Some(at) = text.find("{replacing ") {
+        let end = at + text[at..].find('}').expect("a closing brace");
+        let version = text[at + "{replacing ".len()..end].to_string();
+        let engine = match &target.cluster {
+            Some(_) => format!(
+                "ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{database}/{local}', '{{replica}}', {version})"
+            ),
+            None => format!("ReplacingMergeTree({version})"),
+        };
+        text.replace_range(at..=end, &engine);
+    }
+    if name.is_empty() {
+        return vec![text.replace("{database}", database)];
+    }
+    let head = format!("{{database}}.{name}");
+    match &target.cluster {
+        None => vec![text.replacen(&head, &format!("{database}.{local}"), 1)],
+        Some(cluster) => {
+            let local_ddl = text.replacen(&head, &format!("{database}.{local} ON CLUSTER {cluster}"), 1);
+            let shard = shard_by.unwrap_or_else(|| "rand()".into());
+            vec![
+                local_ddl,
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {database}.{created} ON CLUSTER {cluster} AS {database}.{local} \
+                     ENGINE = Distributed({cluster}, {database}, {local}, {shard})"
+                ),
+            ]
+        }
     }
 }
 
@@ -65,48 +242,107 @@ pub enum SchemaError {
     Missing { database: String, missing: String },
     #[error("migration {name} was applied with different contents; migrations are forward-only: add a new file instead of editing an applied one")]
     Changed { name: &'static str },
+    /// The upgrade found something it will not guess about; nothing was dropped.
+    #[error("upgrade to schema v2 stopped: {0}")]
+    Upgrade(String),
 }
 
-fn bootstrap(database: &str) -> [String; 2] {
-    [
-        format!("CREATE DATABASE IF NOT EXISTS {database}"),
-        format!(
-            "CREATE TABLE IF NOT EXISTS {database}.{MIGRATIONS_TABLE} (version UInt32, name String, checksum String, applied_at DateTime('UTC')) ENGINE = MergeTree ORDER BY version"
-        ),
-    ]
+fn bootstrap(database: &str, target: &Target) -> Vec<String> {
+    match &target.cluster {
+        None => vec![
+            format!("CREATE DATABASE IF NOT EXISTS {database}"),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {database}.{MIGRATIONS_TABLE} (version UInt32, name String, checksum String, applied_at DateTime('UTC')) ENGINE = MergeTree ORDER BY version"
+            ),
+        ],
+        // One copy on every node of the cluster (one ZooKeeper path for all shards), so that a
+        // consumer connected to any node sees the same schema version.
+        Some(c) => vec![
+            format!("CREATE DATABASE IF NOT EXISTS {database} ON CLUSTER {c}"),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {database}.{MIGRATIONS_TABLE} ON CLUSTER {c} (version UInt32, name String, checksum String, applied_at DateTime('UTC')) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{database}/{MIGRATIONS_TABLE}', '{{replica}}') ORDER BY version"
+            ),
+        ],
+    }
 }
 
-/// Every statement `migrate` would run on an empty server, as one SQL script.
-pub fn render(database: &str) -> String {
-    let mut out = String::new();
-    for s in bootstrap(database) {
+/// Every statement `migrate` would run on an empty server of `target`, as one SQL script. An
+/// empty database gets schema v2 directly; migrations 001 and 002 are recorded as superseded.
+pub fn render(database: &str, target: &Target) -> String {
+    let mut out = format!(
+        "-- cowork-ingest schema v{REQUIRED_VERSION} for {}: LowCardinality {}, codecs {}, TTL {}, skip indexes {}\n\n",
+        match &target.cluster {
+            Some(c) => format!("cluster {c}"),
+            None => "one server".into(),
+        },
+        yes(target.features.low_cardinality),
+        yes(target.features.codecs),
+        yes(target.features.ttl),
+        yes(target.features.skip_indexes),
+    );
+    for s in bootstrap(database, target) {
         out.push_str(&s);
         out.push_str(";\n\n");
     }
-    for m in MIGRATIONS {
-        out.push_str(&format!("-- migration {}\n", m.name));
-        for s in m.statements(database) {
-            out.push_str(&s);
-            out.push_str(";\n\n");
-        }
+    let v2 = MIGRATIONS.last().expect("migrations");
+    out.push_str(&format!("-- migration {}\n", v2.name));
+    for s in v2.statements(database, target) {
+        out.push_str(&s);
+        out.push_str(";\n\n");
     }
     out
 }
 
-/// Applied migrations: version to checksum. Empty when the database or table does not exist.
-async fn applied(store: &Store) -> Result<BTreeMap<u32, String>, StoreError> {
+fn yes(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+async fn scalar(store: &Store, sql: &str) -> Result<String, StoreError> {
+    Ok(store
+        .rows(sql)
+        .await?
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next())
+        .unwrap_or_default())
+}
+
+/// The engine of `db.table`, or `None` when it does not exist.
+async fn engine(store: &Store, table: &str) -> Result<Option<String>, StoreError> {
     let db = store.database();
-    let exists = store
+    let rows = store
         .rows(&format!(
-            "SELECT count() FROM system.tables WHERE database = '{db}' AND name = '{MIGRATIONS_TABLE}'"
+            "SELECT engine FROM system.tables WHERE database = '{db}' AND name = '{table}'"
         ))
         .await?;
-    if exists.first().and_then(|r| r.first()).is_none_or(|c| c == "0") {
+    Ok(rows.into_iter().next().and_then(|r| r.into_iter().next()))
+}
+
+async fn has_column(store: &Store, table: &str, column: &str) -> Result<bool, StoreError> {
+    let db = store.database();
+    Ok(scalar(
+        store,
+        &format!(
+            "SELECT count() FROM system.columns WHERE database = '{db}' AND table = '{table}' AND name = '{column}'"
+        ),
+    )
+    .await?
+        != "0")
+}
+
+/// Applied migrations: version to checksum. Empty when the database or table does not exist.
+async fn applied(store: &Store) -> Result<BTreeMap<u32, String>, StoreError> {
+    if engine(store, MIGRATIONS_TABLE).await?.is_none() {
         return Ok(BTreeMap::new());
     }
     let rows = store
         .rows(&format!(
-            "SELECT version, any(checksum) FROM {db}.{MIGRATIONS_TABLE} GROUP BY version"
+            "SELECT version, any(checksum) FROM {}.{MIGRATIONS_TABLE} GROUP BY version",
+            store.database()
         ))
         .await?;
     Ok(rows
@@ -115,35 +351,170 @@ async fn applied(store: &Store) -> Result<BTreeMap<u32, String>, StoreError> {
         .collect())
 }
 
-/// Applies the migrations not yet applied, in order, and returns their names. Each statement is
-/// idempotent (`IF NOT EXISTS`), so a migration interrupted half-way is simply run again.
-pub async fn migrate(store: &Store) -> Result<Vec<&'static str>, SchemaError> {
-    for s in bootstrap(store.database()) {
+async fn record(store: &Store, m: &Migration) -> Result<(), StoreError> {
+    store
+        .execute(&format!(
+            "INSERT INTO {}.{MIGRATIONS_TABLE} (version, name, checksum, applied_at) VALUES ({}, '{}', '{}', now())",
+            store.database(),
+            m.version,
+            m.name,
+            m.checksum()
+        ))
+        .await
+}
+
+/// Applies the migrations not yet applied, in order, and returns their names (with `progress`
+/// told about long steps). An empty database gets schema v2 directly. Every step can be run
+/// again after an interruption.
+pub async fn migrate(
+    store: &Store,
+    target: &Target,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<&'static str>, SchemaError> {
+    for s in bootstrap(store.database(), target) {
         store.execute(&s).await?;
     }
     let done = applied(store).await?;
-    let mut ran = Vec::new();
     for m in MIGRATIONS {
-        match done.get(&m.version) {
-            Some(sum) if *sum == m.checksum() => continue,
-            Some(_) => return Err(SchemaError::Changed { name: m.name }),
-            None => {}
+        if done.get(&m.version).is_some_and(|sum| *sum != m.checksum()) {
+            return Err(SchemaError::Changed { name: m.name });
         }
-        for s in m.statements(store.database()) {
+    }
+    let fresh = done.is_empty() && engine(store, Table::Events.name()).await?.is_none();
+    let mut ran = Vec::new();
+    if fresh {
+        let v2 = MIGRATIONS.last().expect("migrations");
+        for s in v2.statements(store.database(), target) {
             store.execute(&s).await?;
         }
-        store
-            .execute(&format!(
-                "INSERT INTO {}.{MIGRATIONS_TABLE} (version, name, checksum, applied_at) VALUES ({}, '{}', '{}', now())",
-                store.database(),
-                m.version,
-                m.name,
-                m.checksum()
-            ))
-            .await?;
+        for m in MIGRATIONS {
+            record(store, m).await?;
+            ran.push(m.name);
+        }
+        return Ok(ran);
+    }
+    for m in MIGRATIONS.iter().filter(|m| !done.contains_key(&m.version)) {
+        match m.kind {
+            Kind::Plain if target.cluster.is_some() => {
+                return Err(SchemaError::Upgrade(
+                    "cluster mode starts from an empty database; this one holds a v1 schema".into(),
+                ))
+            }
+            Kind::Plain => {
+                for s in m.statements(store.database(), target) {
+                    store.execute(&s).await?;
+                }
+            }
+            Kind::V2 => upgrade_to_v2(store, target, m, progress).await?,
+        }
+        record(store, m).await?;
         ran.push(m.name);
     }
     Ok(ran)
+}
+
+/// The `event_day` of a v1 row, as v2 would have filed it: the day of its timestamp, or day 0
+/// when the event had no time of its own (v1 stored those at the receive time).
+fn v1_event_day(table: Table, database: &str) -> String {
+    let fallback = "time_source IN ('received', 'clamped')";
+    match table {
+        Table::Events => format!("if({fallback}, toDate('1970-01-01'), toDate(timestamp))"),
+        _ => format!(
+            "if(event_id IN (SELECT event_id FROM {database}.events WHERE {fallback}), toDate('1970-01-01'), toDate(timestamp))"
+        ),
+    }
+}
+
+/// Upgrades a v1 database (migrations 001 and 002) to v2 without losing a row:
+/// - each base table is copied, one v1 day partition at a time, into `NAME_v2`, then swapped in
+///   (`NAME` → `NAME_v1`, `NAME_v2` → `NAME`); `NAME_v1` is dropped once the new table holds at
+///   least as many distinct events;
+/// - the `sessions` and `cost_daily` views are replaced by tables; the caller rebuilds the
+///   rollups.
+///
+/// Every step checks what is there first, so an interrupted upgrade is simply run again.
+async fn upgrade_to_v2(
+    store: &Store,
+    target: &Target,
+    m: &Migration,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), SchemaError> {
+    let db = store.database().to_string();
+    let statements = m.raw_statements();
+    let template = |table: &str| {
+        statements
+            .iter()
+            .find(|s| created_table(s).as_deref() == Some(table))
+            .copied()
+            .expect("every table has a statement")
+    };
+    for table in Table::ALL {
+        let name = table.name();
+        let (v1, v2) = (format!("{name}_v1"), format!("{name}_v2"));
+        let current = engine(store, name).await?;
+        if current.is_none() && engine(store, &v2).await?.is_some() {
+            // Interrupted between the two renames.
+            store.execute(&format!("RENAME TABLE {db}.{v2} TO {db}.{name}")).await?;
+        } else if current.is_some() && !has_column(store, name, "event_day").await? {
+            if engine(store, &v1).await?.is_some() {
+                return Err(SchemaError::Upgrade(format!(
+                    "both {db}.{name} (v1) and {db}.{v1} exist; compare them and drop one"
+                )));
+            }
+            store.execute(&format!("DROP TABLE IF EXISTS {db}.{v2}")).await?;
+            for s in render_statement(template(name), &db, target, Some(&v2)) {
+                store.execute(&s).await?;
+            }
+            let days = store
+                .rows(&format!(
+                    "SELECT DISTINCT partition FROM system.parts WHERE database = '{db}' AND table = '{name}' AND active ORDER BY partition"
+                ))
+                .await?;
+            let columns = table.columns();
+            let select = columns.replace("event_day", &format!("{} AS event_day", v1_event_day(table, &db)));
+            for (i, day) in days.iter().filter_map(|r| r.first()).enumerate() {
+                progress(&format!("{name}: copying day {day} ({} of {})", i + 1, days.len()));
+                store
+                    .execute(&format!(
+                        "INSERT INTO {db}.{v2} ({columns}) SELECT {select} FROM {db}.{name} WHERE toDate(timestamp) = toDate('{day}')"
+                    ))
+                    .await?;
+            }
+            store
+                .execute(&format!(
+                    "RENAME TABLE {db}.{name} TO {db}.{v1}, {db}.{v2} TO {db}.{name}"
+                ))
+                .await?;
+        } else if current.is_none() {
+            for s in render_statement(template(name), &db, target, None) {
+                store.execute(&s).await?;
+            }
+        }
+        if engine(store, &v1).await?.is_some() {
+            let (old, new) = (distinct_events(store, &v1).await?, distinct_events(store, name).await?);
+            if new < old {
+                return Err(SchemaError::Upgrade(format!(
+                    "{db}.{name} holds {new} distinct events, fewer than the {old} of {db}.{v1}; {v1} is kept"
+                )));
+            }
+            store.execute(&format!("DROP TABLE {db}.{v1}")).await?;
+            progress(&format!("{name}: upgraded ({new} distinct events)"));
+        }
+    }
+    for view in ["sessions", "cost_daily"] {
+        if engine(store, view).await?.as_deref() == Some("View") {
+            store.execute(&format!("DROP TABLE {db}.{view}")).await?;
+        }
+    }
+    for s in m.statements(&db, target) {
+        store.execute(&s).await?;
+    }
+    Ok(())
+}
+
+async fn distinct_events(store: &Store, table: &str) -> Result<u64, StoreError> {
+    let sql = format!("SELECT uniqExact(event_id) FROM {}.{table}", store.database());
+    Ok(scalar(store, &sql).await?.parse().unwrap_or(0))
 }
 
 /// Fails unless every migration up to [`REQUIRED_VERSION`] is applied, naming the missing ones.
@@ -167,21 +538,89 @@ pub async fn check(store: &Store) -> Result<(), SchemaError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clickhouse::tables::Table;
+
+    fn target(major: u32, cluster: Option<&str>) -> Target {
+        Target {
+            features: Features::for_version((major, 8)),
+            cluster: cluster.map(String::from),
+        }
+    }
 
     #[test]
-    fn statements_are_split_and_rendered_for_the_database() {
-        let s = MIGRATIONS[0].statements("db1");
+    fn v1_statements_are_split_and_rendered_for_the_database() {
+        let s = MIGRATIONS[0].statements("db1", &target(18, None));
         assert_eq!(s.len(), Table::COUNT);
         for (stmt, table) in s.iter().zip(Table::ALL.map(Table::name)) {
             assert!(
                 stmt.starts_with(&format!("CREATE TABLE IF NOT EXISTS db1.{table}")),
                 "{stmt}"
             );
+            assert!(!stmt.ends_with(';'));
         }
-        let all = render("db1");
-        assert!(!all.contains("{database}"));
-        assert!(all.starts_with("CREATE DATABASE IF NOT EXISTS db1;"));
+    }
+
+    #[test]
+    fn v2_renders_plain_forms_for_18_16_and_current_forms_for_current_servers() {
+        let old = MIGRATIONS[2].statements("db1", &target(18, None)).join(";\n");
+        assert!(!old.contains('{') && !old.contains("SHARD BY"), "{old}");
+        for absent in [
+            "LowCardinality",
+            "CODEC",
+            "INDEX",
+            "Replicated",
+            "Distributed",
+            "ON CLUSTER",
+        ] {
+            assert!(!old.contains(absent), "{absent} in the 18.16 form");
+        }
+        assert!(old.contains("ORDER BY (tenant, event_day, session_id, event_id)"));
+        assert!(!old.contains(",\n)"), "no trailing comma before a closing parenthesis");
+        let new = render("db1", &target(24, None));
+        for present in [
+            "tenant LowCardinality(String)",
+            "CODEC(DoubleDelta, ZSTD(1))",
+            "INDEX idx_prompt_id prompt_id TYPE bloom_filter",
+        ] {
+            assert!(new.contains(present), "{present} missing from the current form");
+        }
+        assert!(!new.contains(",\n)"));
+        // Every v2 table has a tenant column (per-tenant readers filter on it).
+        for s in MIGRATIONS[2].statements("db1", &target(24, None)) {
+            assert!(s.contains("tenant "), "{s}");
+        }
+    }
+
+    #[test]
+    fn cluster_mode_makes_replicated_local_tables_under_distributed_ones() {
+        let sql = MIGRATIONS[2].statements("db1", &target(18, Some("c1")));
+        let events: Vec<&String> = sql.iter().filter(|s| s.contains("db1.events")).collect();
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!(events[0].starts_with("CREATE TABLE IF NOT EXISTS db1.events_local ON CLUSTER c1"));
+        assert!(events[0].contains(
+            "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db1/events_local', '{replica}', normalizer_version)"
+        ));
+        assert!(events[1]
+            .ends_with("AS db1.events_local ENGINE = Distributed(c1, db1, events_local, cityHash64(event_id))"));
+        let rendered = render("db1", &target(18, Some("c1")));
+        assert!(rendered.contains("CREATE DATABASE IF NOT EXISTS db1 ON CLUSTER c1"));
+        assert!(rendered.contains("ReplicatedMergeTree('/clickhouse/tables/all/db1/schema_migrations', '{replica}')"));
+    }
+
+    #[test]
+    fn the_upgrade_renames_and_versions_are_detected() {
+        let s = render_statement(
+            MIGRATIONS[2].raw_statements()[0],
+            "db1",
+            &target(18, None),
+            Some("events_v2"),
+        );
+        assert!(
+            s[0].starts_with("CREATE TABLE IF NOT EXISTS db1.events_v2\n("),
+            "{}",
+            s[0]
+        );
+        assert_eq!(Features::for_version((18, 16)).ttl, false);
+        assert_eq!(Features::for_version((23, 8)).ttl, true);
     }
 
     #[test]

@@ -51,26 +51,79 @@ fn classify(err: clickhouse::error::Error) -> StoreError {
 pub struct Store {
     client: clickhouse::Client,
     database: String,
+    cluster: Option<String>,
     insert_timeout: Duration,
 }
 
 impl Store {
     pub fn new(config: &ClickHouseConfig) -> Store {
-        let client = clickhouse::Client::default()
+        let mut client = clickhouse::Client::default()
             .with_url(&config.url)
             .with_user(&config.user)
             .with_password(&config.password)
             .with_validation(false)
             .with_compression(clickhouse::Compression::None);
+        let cluster = Some(config.cluster.clone()).filter(|c| !c.is_empty());
+        if cluster.is_some() {
+            // An insert through a Distributed table returns only once every shard has its rows
+            // (not once they are queued on the receiving node), so the offsets committed after it
+            // are covered. A shard that is down fails the insert, and the consumer retries.
+            client = client.with_option("insert_distributed_sync", "1");
+            if config.insert_quorum > 1 {
+                client = client.with_option("insert_quorum", config.insert_quorum.to_string());
+            }
+        }
         Store {
             client,
             database: config.database.clone(),
+            cluster,
             insert_timeout: Duration::from_millis(config.insert_timeout_ms),
         }
     }
 
+    /// The same endpoint with one more setting on every query (for settings only some server
+    /// versions know).
+    pub fn with_setting(mut self, name: &str, value: &str) -> Store {
+        self.client = self.client.with_option(name, value);
+        self
+    }
+
     pub fn database(&self) -> &str {
         &self.database
+    }
+
+    /// The cluster in cluster mode.
+    pub fn cluster(&self) -> Option<&str> {
+        self.cluster.as_deref()
+    }
+
+    /// ` ON CLUSTER name` in cluster mode, else nothing: for DDL and ALTERs.
+    pub fn on_cluster(&self) -> String {
+        self.cluster
+            .as_ref()
+            .map(|c| format!(" ON CLUSTER {c}"))
+            .unwrap_or_default()
+    }
+
+    /// The table that holds `table`'s parts: `db.table`, or `db.table_local` in cluster mode
+    /// (ALTERs, partitions and mutations act on the local tables, ON CLUSTER).
+    pub fn local(&self, table: &str) -> String {
+        format!("{}.{}", self.database, self.local_name(table))
+    }
+
+    /// [`Store::local`] without the database: the name in `system.tables` and `system.parts`.
+    pub fn local_name(&self, table: &str) -> String {
+        match self.cluster {
+            Some(_) => format!("{table}_local"),
+            None => table.to_string(),
+        }
+    }
+
+    /// The server's version, as `(major, minor)`.
+    pub async fn server_version(&self) -> Result<(u32, u32), StoreError> {
+        let rows = self.rows("SELECT version()").await?;
+        let text = rows.first().and_then(|r| r.first()).cloned().unwrap_or_default();
+        parse_version(&text).ok_or_else(|| StoreError::Retry(format!("unreadable server version {text:?}")))
     }
 
     /// Runs one statement that returns nothing (DDL, ALTER).
@@ -104,6 +157,12 @@ impl Store {
         insert.send(rows).await.map_err(classify)?;
         insert.end().await.map_err(classify)
     }
+}
+
+/// `(major, minor)` of a version such as `18.16.1` or `24.8.4.13`.
+pub fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let mut it = text.trim().split('.');
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }
 
 /// A TabSeparated field as text: ClickHouse escapes `\\`, `'`, tab, newline and a few others.

@@ -19,7 +19,7 @@ pub enum Table {
 /// The identity columns every typed table starts with (a macro, so that `concat!` can use it).
 macro_rules! identity {
     () => {
-        "event_id, tenant, timestamp, session_id, prompt_id, user_email, service_name, terminal_type, "
+        "event_id, tenant, timestamp, event_day, session_id, prompt_id, user_email, service_name, terminal_type, "
     };
 }
 
@@ -57,7 +57,7 @@ impl Table {
     pub fn columns(self) -> &'static str {
         match self {
             Table::Events => {
-                "event_id, tenant, timestamp, timestamp_ns, time_source, event_name, service_name, \
+                "event_id, tenant, timestamp, event_day, timestamp_ns, time_source, event_name, service_name, \
                  terminal_type, session_id, prompt_id, event_sequence, user_email, user_id, user_account_uuid, \
                  organization_id, app_version, workspace_host_paths, body, attribute_keys, attribute_values, \
                  resource_keys, resource_values, received_at, kafka_partition, kafka_offset, normalizer_version"
@@ -84,6 +84,54 @@ impl Table {
         }
     }
 }
+
+/// The rollup tables, refreshed by the consumer from the tables above ([`super::rollups`]), in
+/// refresh order: `sessions` is re-aggregated from `sessions_daily`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rollup {
+    CostDaily,
+    ApiRequestsHourly,
+    ApiErrorsHourly,
+    ToolDecisionsHourly,
+    ToolResultsHourly,
+    SessionsHourly,
+    WorkspacePathsDaily,
+    SessionsDaily,
+    Sessions,
+}
+
+impl Rollup {
+    pub const ALL: [Rollup; 9] = [
+        Rollup::CostDaily,
+        Rollup::ApiRequestsHourly,
+        Rollup::ApiErrorsHourly,
+        Rollup::ToolDecisionsHourly,
+        Rollup::ToolResultsHourly,
+        Rollup::SessionsHourly,
+        Rollup::WorkspacePathsDaily,
+        Rollup::SessionsDaily,
+        Rollup::Sessions,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Rollup::CostDaily => "cost_daily",
+            Rollup::ApiRequestsHourly => "api_requests_hourly",
+            Rollup::ApiErrorsHourly => "api_errors_hourly",
+            Rollup::ToolDecisionsHourly => "tool_decisions_hourly",
+            Rollup::ToolResultsHourly => "tool_results_hourly",
+            Rollup::SessionsHourly => "sessions_hourly",
+            Rollup::WorkspacePathsDaily => "workspace_paths_daily",
+            Rollup::SessionsDaily => "sessions_daily",
+            Rollup::Sessions => "sessions",
+        }
+    }
+}
+
+/// Which (tenant, day)s received rows since their last refresh.
+pub const ROLLUP_DIRTY: &str = "rollup_dirty";
+/// When each (tenant, day)'s rollups were last refreshed.
+pub const ROLLUP_STATE: &str = "rollup_state";
 
 impl std::fmt::Display for Table {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

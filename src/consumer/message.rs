@@ -85,7 +85,7 @@ impl Decoder {
         let mut stats = Stats::default();
         let mut visit = |resource: &[Attr<'_>], record: &Record<'_>| {
             let ev = normalize(env.tenant, resource, record, env.received_at_ns);
-            stats.count(kind(&ev.detail), ev.time_source, ev.coercion_failures);
+            stats.count(kind(&ev.detail), ev.event_day(), ev.time_source, ev.coercion_failures);
             rows.push(&origin, resource, record, &ev);
         };
         let result = match env.content_type {

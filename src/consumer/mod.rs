@@ -16,13 +16,15 @@
 //! By job: [`message`] turns one Kafka message into rows, `batch` keeps the rows and offsets
 //! since the last flush, `insert` is the retry and bisection policy (unit-tested against a fake
 //! store), `worker` is the loop, `dead_letter` the dead letters, and `group` the partitions this
-//! member owns and their lag. This module wires them to the admin port and retention.
+//! member owns and their lag, `refresher` the rollups. This module wires them to the admin port,
+//! retention and the refresher.
 
 mod batch;
 mod dead_letter;
 mod group;
 mod insert;
 pub mod message;
+mod refresher;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,10 +76,12 @@ pub async fn run(config: Config, admin_listener: TcpListener, shutdown: Cancella
         crate::config::ADMIN_MAX_CONNECTIONS,
     ));
     let retention = tokio::spawn(retention::run(config.clickhouse.clone(), shutdown.clone()));
+    let refresher = tokio::spawn(refresher::run(config.clickhouse.clone(), shutdown.clone()));
     tracing::info!(topic = %config.kafka.logs_topic, group = %config.consumer.group_id, database = %config.clickhouse.database, "consumer started");
     consumer.run(shutdown).await;
     stop_lag.store(true, Ordering::Relaxed);
     retention.abort();
+    refresher.abort();
     admin_stop.cancel();
     let _ = admin.await;
     Ok(())

@@ -23,7 +23,7 @@ use super::insert::{self, Pause};
 use super::message::{envelope, Decoder};
 use super::StartError;
 use crate::clickhouse::store::Store;
-use crate::clickhouse::{schema, Table};
+use crate::clickhouse::{rollups, schema, Table};
 use crate::config::Config;
 use crate::kafka::{self, Group};
 use crate::telemetry::consumer::{BatchStored, BytesConsumed, Paused};
@@ -125,8 +125,18 @@ pub struct Consumer {
 impl Consumer {
     /// Checks the schema, then joins the consumer group.
     pub async fn new(config: Config) -> Result<Consumer, StartError> {
-        let store = Store::new(&config.clickhouse);
+        let mut store = Store::new(&config.clickhouse);
         schema::check(&store).await?;
+        if schema::Target::detect(&store)
+            .await
+            .map_err(schema::SchemaError::from)?
+            .features
+            .partitions_per_insert_limit
+        {
+            // A backfill's batch spans more than the default 100 day partitions; the limit would
+            // reject it and dead-letter good payloads.
+            store = store.with_setting("max_partitions_per_insert_block", "0");
+        }
         let check = config.clone();
         tokio::task::spawn_blocking(move || kafka::check_credentials(&check, &check.kafka.consumer, CREDENTIALS_CHECK))
             .await
@@ -264,6 +274,9 @@ impl Consumer {
         if !self.insert_batch(stop).await {
             return false;
         }
+        if !self.mark_rollups(stop).await {
+            return false;
+        }
         let dlq = self.config.consumer.dlq_topic.clone();
         let mut backoff = self.backoff();
         loop {
@@ -298,6 +311,30 @@ impl Consumer {
             self.take(msg);
         }
         true
+    }
+
+    /// Marks the (tenant, day)s the batch wrote to for the rollup refresher, retrying while
+    /// ClickHouse is unavailable. Before the offsets are stored: a crash after the rows landed
+    /// but before the mark replays the batch, which marks them again.
+    async fn mark_rollups(&mut self, stop: &CancellationToken) -> bool {
+        let touched: Vec<(&str, u16)> = self
+            .batch
+            .stats
+            .iter()
+            .flat_map(|(tenant, s)| s.days.iter().map(move |d| (tenant.as_str(), *d)))
+            .collect();
+        let mut backoff = self.backoff();
+        loop {
+            match rollups::mark(&self.store, &touched).await {
+                Ok(()) => return true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "marking the rollups to refresh failed; retrying");
+                    if !self.intake.wait(backoff.next_delay(), stop).await {
+                        return false;
+                    }
+                }
+            }
+        }
     }
 
     /// Inserts every held message's rows, then dead-letters the messages ClickHouse rejected

@@ -1,25 +1,69 @@
-//! `cowork-ingest migrate [--print-sql]` and `cowork-ingest forget`.
+//! `cowork-ingest migrate [--print-sql]`, `cowork-ingest rollups rebuild` and
+//! `cowork-ingest forget`.
 
-use crate::clickhouse::store::Store;
-use crate::clickhouse::{erasure, schema};
+use anyhow::Context;
+
+use crate::clickhouse::schema::{Features, Target};
+use crate::clickhouse::store::{parse_version, Store};
+use crate::clickhouse::{erasure, retention, rollups, schema};
 use crate::config::Config;
 
-/// Applies the migrations not applied yet, saying what it did on stderr.
+/// Applies the migrations not applied yet and the configured TTLs, saying what it did on stderr.
+/// After the upgrade to schema v2 it rebuilds the rollups from the copied rows.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     let store = Store::new(&config.clickhouse);
-    let ran = schema::migrate(&store).await?;
+    let target = Target::detect(&store).await?;
+    let ran = schema::migrate(&store, &target, &mut |step| eprintln!("{step}")).await?;
     if ran.is_empty() {
         eprintln!("schema of database {} is up to date", store.database());
     }
-    for name in ran {
+    for name in &ran {
         eprintln!("applied migration {name} to database {}", store.database());
+    }
+    if ran.contains(&"003_v2") {
+        let days = rollups::rebuild(&store, None, None, &mut |step| eprintln!("rollups: {step}")).await?;
+        if days > 0 {
+            eprintln!("rebuilt the rollups of {days} (tenant, day)s");
+        }
+    }
+    if target.features.ttl {
+        for change in retention::apply_ttl(&store, &config.clickhouse.retention_days).await? {
+            eprintln!("{change}");
+        }
     }
     Ok(())
 }
 
-/// The DDL `migrate` would run on an empty server.
-pub fn print_sql(config: &Config) {
-    print!("{}", schema::render(&config.clickhouse.database));
+/// The DDL `migrate` would run on an empty server: the configured one, or a server of
+/// `server_version` (such as `18.16` or `24.8`) without connecting.
+pub async fn print_sql(config: &Config, server_version: Option<&str>) -> anyhow::Result<()> {
+    let target = match server_version {
+        Some(v) => Target {
+            features: Features::for_version(
+                parse_version(v)
+                    .with_context(|| format!("--server-version {v:?}: expected MAJOR.MINOR, such as 24.8"))?,
+            ),
+            cluster: Some(config.clickhouse.cluster.clone()).filter(|c| !c.is_empty()),
+        },
+        None => Target::detect(&Store::new(&config.clickhouse))
+            .await
+            .context("reading the server's version (or pass --server-version)")?,
+    };
+    print!("{}", schema::render(&config.clickhouse.database, &target));
+    Ok(())
+}
+
+/// Re-aggregates the rollups from the base tables.
+pub async fn rebuild_rollups(config: &Config, since: Option<&str>, tenant: Option<&str>) -> anyhow::Result<()> {
+    let store = Store::new(&config.clickhouse);
+    schema::check(&store).await?;
+    let started = std::time::Instant::now();
+    let days = rollups::rebuild(&store, since, tenant, &mut |step| eprintln!("{step}")).await?;
+    eprintln!(
+        "rebuilt the rollups of {days} (tenant, day)s in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// Erases one user's rows of one tenant: the rows removed per table on stdout, a total on

@@ -1,7 +1,7 @@
 //! The consumer's observable events. Each `emit()` writes its log line (where there is one) and
 //! its series together.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
@@ -18,6 +18,8 @@ pub struct Stats {
     pub coercion_failures: u64,
     /// Events by the [`TimeSource`] that timed them (index into [`TimeSource::ALL`]).
     pub time_sources: [u64; TimeSource::ALL.len()],
+    /// The `event_day`s of the events: the days whose rollups the batch makes stale.
+    pub days: BTreeSet<u16>,
 }
 
 impl Stats {
@@ -33,10 +35,15 @@ impl Stats {
             *a += b;
         }
         self.coercion_failures += other.coercion_failures;
+        self.days.extend(other.days.iter().copied());
     }
 
-    /// Counts one event of `kind` timed by `source`, with `coercion_failures` unreadable values.
-    pub fn count(&mut self, kind: EventKind, source: TimeSource, coercion_failures: u32) {
+    /// Counts one event of `kind` on `day`, timed by `source`, with `coercion_failures`
+    /// unreadable values.
+    pub fn count(&mut self, kind: EventKind, day: u16, source: TimeSource, coercion_failures: u32) {
+        if self.days.last() != Some(&day) {
+            self.days.insert(day);
+        }
         self.events[kind.index()] += 1;
         self.time_sources[source as usize] += 1;
         self.coercion_failures += u64::from(coercion_failures);
@@ -184,5 +191,47 @@ impl Rebalanced<'_> {
             }
         }
         counter!(CONSUMER_REBALANCES, "kind" => self.kind.as_str()).increment(1);
+    }
+}
+
+/// Rollups waiting for a refresh, in (tenant, day)s.
+pub struct RollupsPending {
+    pub days: usize,
+}
+
+impl RollupsPending {
+    pub fn emit(self) {
+        gauge!(CONSUMER_ROLLUPS_PENDING).set(self.days as f64);
+    }
+}
+
+/// One (tenant, day)'s rollups refreshed.
+pub struct RollupRefreshed<'a> {
+    pub tenant: &'a str,
+    pub day: &'a str,
+    pub took: Duration,
+}
+
+impl RollupRefreshed<'_> {
+    pub fn emit(self) {
+        tracing::debug!(
+            tenant = self.tenant,
+            day = self.day,
+            seconds = self.took.as_secs_f64(),
+            "rollups refreshed"
+        );
+        histogram!(CONSUMER_ROLLUP_REFRESH_DURATION).record(self.took.as_secs_f64());
+    }
+}
+
+/// A refresh round failed; its days stay pending.
+pub struct RollupRefreshFailed<'a> {
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl RollupRefreshFailed<'_> {
+    pub fn emit(self) {
+        tracing::warn!(error = %self.error, "rollup refresh failed; trying again on the next round");
+        counter!(CONSUMER_ROLLUP_REFRESH_ERRORS).increment(1);
     }
 }

@@ -56,6 +56,9 @@ pub const CONSUMER_PAUSED_PARTITIONS: &str = "cowork_consumer_paused_partitions"
 pub const CONSUMER_COMMITTED_RECEIVED_AT: &str = "cowork_consumer_committed_received_at_seconds";
 pub const CONSUMER_LAST_INSERT: &str = "cowork_consumer_last_insert_seconds";
 pub const CONSUMER_REBALANCES: &str = "cowork_consumer_rebalances_total";
+pub const CONSUMER_ROLLUPS_PENDING: &str = "cowork_consumer_rollups_pending_days";
+pub const CONSUMER_ROLLUP_REFRESH_DURATION: &str = "cowork_consumer_rollup_refresh_duration_seconds";
+pub const CONSUMER_ROLLUP_REFRESH_ERRORS: &str = "cowork_consumer_rollup_refresh_errors_total";
 /// Rendered by [`render_lag`], not through the recorder: a revoked partition's series must
 /// disappear, and the recorder cannot forget a series.
 pub const CONSUMER_LAG: &str = "cowork_consumer_lag";
@@ -224,6 +227,21 @@ pub fn describe_consumer() {
         "Unix time of the last successful batch insert"
     );
     describe_counter!(CONSUMER_REBALANCES, "Partition assignments and revocations, by kind");
+    describe_gauge!(
+        CONSUMER_ROLLUPS_PENDING,
+        "(tenant, day)s holding rows newer than their rollups' last refresh"
+    );
+    describe_histogram!(
+        CONSUMER_ROLLUP_REFRESH_DURATION,
+        Unit::Seconds,
+        "Time to re-aggregate every rollup of one (tenant, day)"
+    );
+    describe_counter!(
+        CONSUMER_ROLLUP_REFRESH_ERRORS,
+        "Rollup refresh rounds that failed (retried on the next round)"
+    );
+    counter!(CONSUMER_ROLLUP_REFRESH_ERRORS).increment(0);
+    gauge!(CONSUMER_ROLLUPS_PENDING).set(0.0);
     for kind in RebalanceKind::ALL {
         counter!(CONSUMER_REBALANCES, "kind" => kind.as_str()).increment(0);
     }

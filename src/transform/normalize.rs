@@ -14,10 +14,11 @@ use crate::otlp::decode::{Attr, Record, Value};
 /// typed tables, so re-consuming after a fix supersedes old rows instead of adding to them.
 pub const NORMALIZER_VERSION: u32 = 1;
 
-/// Events older than this before the receive time are stored at the receive time, flagged.
-pub const MAX_PAST_NS: u64 = 7 * 24 * 3600 * 1_000_000_000;
-/// Events further than this after the receive time are stored at the receive time, flagged.
-pub const MAX_FUTURE_NS: u64 = 3600 * 1_000_000_000;
+/// The earliest sent time taken as the event's own: 2000-01-01T00:00:00Z.
+pub const MIN_EVENT_NS: u64 = 946_684_800 * 1_000_000_000;
+/// The first sent time no longer taken as the event's own: 2100-01-01T00:00:00Z.
+pub const END_EVENT_NS: u64 = 4_102_444_800 * 1_000_000_000;
+const DAY_NS: u64 = 86_400 * 1_000_000_000;
 
 /// Which clock the stored timestamp came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,9 +29,11 @@ pub enum TimeSource {
     Observed,
     /// The `event.timestamp` attribute (ISO 8601), when both OTLP times are missing.
     EventTimestamp,
-    /// The edge's receive time: no usable time was sent.
+    /// No time was sent: stored at the edge's receive time, filed under day 1970-01-01.
     Received,
-    /// The sent time was outside [receive − 7 days, receive + 1 hour]: stored as the receive time.
+    /// The sent time was outside 2000–2100: stored at the edge's receive time, filed under day
+    /// 1970-01-01. The bounds are fixed, never relative to the receive time, so that a resend on
+    /// another day is filed under the same day as its first copy.
     Clamped,
 }
 
@@ -146,6 +149,7 @@ pub enum Detail<'a> {
 /// One normalized event, borrowing from the decoded payload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event<'a> {
+    /// Deterministic: the same for every copy of the event, however and whenever it is resent.
     pub event_id: u128,
     pub event_name: &'a str,
     pub timestamp_ns: u64,
@@ -155,6 +159,18 @@ pub struct Event<'a> {
     pub workspace_host_paths: Vec<&'a str>,
     pub detail: Detail<'a>,
     pub coercion_failures: u32,
+}
+
+impl Event<'_> {
+    /// The event's day (days since 1970-01-01): the `event_day` column, its partition and the
+    /// second column of every sort key. A function of the event as sent and nothing else: the
+    /// day of its own time, or day 0 when it sent no usable time.
+    pub fn event_day(&self) -> u16 {
+        match self.time_source {
+            TimeSource::Received | TimeSource::Clamped => 0,
+            _ => (self.timestamp_ns / DAY_NS) as u16,
+        }
+    }
 }
 
 /// Every attribute the pipeline types, under one canonical name.
@@ -547,7 +563,7 @@ pub fn normalize<'a>(tenant: &str, resource: &[Attr<'a>], record: &Record<'a>, r
     } else {
         (received_at_ns, TimeSource::Received)
     };
-    if timestamp_ns < received_at_ns.saturating_sub(MAX_PAST_NS) || timestamp_ns > received_at_ns + MAX_FUTURE_NS {
+    if time_source != TimeSource::Received && !(MIN_EVENT_NS..END_EVENT_NS).contains(&timestamp_ns) {
         timestamp_ns = received_at_ns;
         time_source = TimeSource::Clamped;
     }
@@ -900,7 +916,7 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_fall_back_and_are_clamped() {
+    fn timestamps_fall_back_and_days_do_not_depend_on_the_receive_time() {
         let mut r = record(
             "user_prompt",
             vec![attr("event.timestamp", Value::Str("2026-11-19T00:00:00.500Z"))],
@@ -914,13 +930,36 @@ mod tests {
             (e.time_source, e.timestamp_ns),
             (TimeSource::EventTimestamp, 1_795_046_400_500_000_000)
         );
+        assert_eq!(e.event_day(), 20_776, "2026-11-19");
         r.attributes.pop();
-        assert_eq!(one(&r).time_source, TimeSource::Received);
-        r.time_unix_nano = RECEIVED - MAX_PAST_NS - 1;
         let e = one(&r);
-        assert_eq!((e.time_source, e.timestamp_ns), (TimeSource::Clamped, RECEIVED));
-        r.time_unix_nano = RECEIVED + MAX_FUTURE_NS + 1;
+        assert_eq!(
+            (e.time_source, e.timestamp_ns, e.event_day()),
+            (TimeSource::Received, RECEIVED, 0)
+        );
+        // Outside the fixed bounds: the receive time, filed under day 0.
+        r.time_unix_nano = MIN_EVENT_NS - 1;
+        let e = one(&r);
+        assert_eq!(
+            (e.time_source, e.timestamp_ns, e.event_day()),
+            (TimeSource::Clamped, RECEIVED, 0)
+        );
+        r.time_unix_nano = END_EVENT_NS;
         assert_eq!(one(&r).time_source, TimeSource::Clamped);
+        // A month old, or a day ahead of the receive time, is still the event's own time: a
+        // resend weeks later must land on the same day as its first copy.
+        for t in [RECEIVED - 30 * DAY_NS, RECEIVED + DAY_NS] {
+            r.time_unix_nano = t;
+            let (early, late) = (
+                normalize("acme", &[], &r, RECEIVED),
+                normalize("acme", &[], &r, RECEIVED + 40 * DAY_NS),
+            );
+            assert_eq!((early.time_source, early.timestamp_ns), (TimeSource::Record, t));
+            assert_eq!(
+                (early.event_day(), early.timestamp_ns),
+                (late.event_day(), late.timestamp_ns)
+            );
+        }
     }
 
     #[test]

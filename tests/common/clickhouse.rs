@@ -242,9 +242,41 @@ pub async fn query(url: &str, sql: &str) -> String {
 pub async fn migrated(mut config: Config, url: &str) -> Config {
     config.clickhouse.url = url.to_string();
     config.clickhouse.database = format!("t_{}", uuid::Uuid::new_v4().simple());
+    config.clickhouse.rollup_refresh_ms = 200;
     let store = Store::new(&config.clickhouse);
-    schema::migrate(&store).await.expect("migrations apply");
+    let target = schema::Target::detect(&store).await.expect("the server's version");
+    schema::migrate(&store, &target, &mut |_| {})
+        .await
+        .expect("migrations apply");
     config
+}
+
+/// The schema as current ClickHouse (chdb's 26.x) gets it.
+pub fn current_target() -> schema::Target {
+    schema::Target {
+        features: schema::Features::for_version((26, 1)),
+        cluster: None,
+    }
+}
+
+/// Waits until no (tenant, day) of `config`'s database awaits a rollup refresh (a running
+/// consumer's refresher does them), failing after `within`.
+pub async fn wait_rollups(config: &Config, within: Duration) {
+    let store = Store::new(&config.clickhouse);
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let pending = cowork_ingest::clickhouse::rollups::pending(&store)
+            .await
+            .expect("pending rollups");
+        if pending.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rollups of {pending:?} not refreshed within {within:?}: is a consumer's refresher running?"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A TabSeparated field as text (the library's own unescaping).
@@ -261,6 +293,9 @@ pub struct LoadedCorpus {
     pub events: usize,
     /// `[{"name", "columns", "path"}]`, as `tests/chdb_check.py` takes them.
     pub tables: Vec<serde_json::Value>,
+    /// The rollup refresh statements for the corpus' (tenant, day)s, for chdb to run once the
+    /// rows are loaded.
+    pub refresh: Vec<String>,
     pub dir: tempfile::TempDir,
 }
 
@@ -298,11 +333,29 @@ pub async fn load_corpus() -> LoadedCorpus {
         std::fs::write(&path, &data).unwrap();
         tables.push(serde_json::json!({"name": t.name(), "columns": t.columns(), "path": path}));
     }
+    // The rollups, as `rollups rebuild` makes them; chdb runs the same refresh statements.
+    let days = store
+        .rows(&format!(
+            "SELECT DISTINCT tenant, toString(event_day) FROM {}.events ORDER BY 1, 2",
+            config.clickhouse.database
+        ))
+        .await
+        .unwrap();
+    cowork_ingest::clickhouse::rollups::rebuild(&store, None, None, &mut |_| {})
+        .await
+        .unwrap();
+    let refresh: Vec<String> = days
+        .iter()
+        .flat_map(|d| {
+            cowork_ingest::clickhouse::rollups::refresh_statements(&config.clickhouse.database, &d[0], &d[1], 1)
+        })
+        .collect();
     LoadedCorpus {
         url: ch.url.clone(),
         db: config.clickhouse.database,
         events: rows.events(),
         tables,
+        refresh,
         dir,
     }
 }
@@ -337,8 +390,9 @@ pub fn run_on_chdb(corpus: &LoadedCorpus, queries: &[String]) -> (String, Vec<Ve
         &args,
         serde_json::json!({
             "database": corpus.db,
-            "ddl": cowork_ingest::clickhouse::schema::render(&corpus.db),
+            "ddl": cowork_ingest::clickhouse::schema::render(&corpus.db, &current_target()),
             "tables": corpus.tables,
+            "after_load": corpus.refresh,
             "queries": queries,
         })
         .to_string(),
@@ -423,6 +477,7 @@ pub fn json_map(v: &serde_json::Value) -> BTreeMap<String, u64> {
 pub async fn assert_matches_expected(config: &Config, context: &str) {
     let want = expected();
     assert_eq!(count(config, "events FINAL").await, CORPUS_EVENTS, "{context}: events");
+    wait_rollups(config, Duration::from_secs(60)).await;
     let by_event = pairs(
         rows(
             config,
@@ -457,7 +512,7 @@ pub async fn assert_matches_expected(config: &Config, context: &str) {
         assert!((got - c).abs() < 1e-6, "{context}: cost of {user}: {got} != {c}");
     }
     // cost_daily holds the same money as api_requests, to the nano-dollar.
-    let daily = rows(config, "SELECT sum(cost_usd) FROM {db}.cost_daily").await;
+    let daily = rows(config, "SELECT sum(cost_usd) FROM {db}.cost_daily FINAL").await;
     let direct = rows(config, "SELECT sum(cost_usd) FROM {db}.api_requests FINAL").await;
     assert_eq!(daily, direct, "{context}: cost_daily total");
 
@@ -508,14 +563,14 @@ pub async fn assert_matches_expected(config: &Config, context: &str) {
     let sessions = pairs(
         rows(
             config,
-            "SELECT service_name, count() FROM {db}.sessions GROUP BY service_name",
+            "SELECT service_name, count() FROM {db}.sessions FINAL GROUP BY service_name",
         )
         .await,
     );
     assert_eq!(sessions, json_map(&want["sessions_by_service"]), "{context}: sessions");
     let with_paths = rows(
         config,
-        "SELECT count() FROM {db}.sessions WHERE notEmpty(workspace_host_paths)",
+        "SELECT count() FROM {db}.sessions FINAL WHERE notEmpty(workspace_host_paths)",
     )
     .await;
     assert_eq!(
@@ -524,7 +579,7 @@ pub async fn assert_matches_expected(config: &Config, context: &str) {
         "{context}: host paths"
     );
     // The session totals agree with the typed tables.
-    let totals = rows(config, "SELECT sum(prompts), sum(api_requests), sum(api_errors), sum(tool_decisions), sum(tool_rejects), sum(tool_failures) FROM {db}.sessions")
+    let totals = rows(config, "SELECT sum(prompts), sum(api_requests), sum(api_errors), sum(tool_decisions), sum(tool_rejects), sum(tool_failures) FROM {db}.sessions FINAL")
         .await;
     let rejects: u64 = want["decisions"]
         .as_object()

@@ -1,0 +1,286 @@
+//! Rollups: tables the dashboards read instead of scanning history, kept exact under resends and
+//! replays.
+//!
+//! The consumer marks each (tenant, day) it writes rows for in `rollup_dirty`, in the same step
+//! as the rows and before their Kafka offsets are committed. A refresh re-aggregates a marked
+//! (tenant, day) from the deduplicated base tables (FINAL, one day partition) and inserts the
+//! result with the refresh's start time as the ReplacingMergeTree version, so the newest refresh
+//! replaces every older one, and a replay rewrites the same figures instead of adding to them.
+//! `rollup_state` records each refresh; a day whose newest mark is not older than its newest
+//! refresh is refreshed again, which covers rows that landed while a refresh was reading.
+//! Marks and versions come from the server's clock, so consumers on different hosts agree.
+//!
+//! A refresh costs what one day of one tenant costs, never what history costs.
+
+use super::erasure::quote;
+use super::store::{Store, StoreError};
+use super::tables::{Rollup, ROLLUP_DIRTY, ROLLUP_STATE};
+
+/// The refresh of one rollup for one (tenant, day): `{db}`, `{tenant}`, `{day}` and `{version}`
+/// are replaced. Every statement reads the base tables with FINAL over one day partition.
+fn refresh_sql(rollup: Rollup) -> &'static str {
+    match rollup {
+        Rollup::CostDaily => {
+            "INSERT INTO {db}.cost_daily (tenant, day, user_email, model, cost_usd, input_tokens, output_tokens, \
+             cache_read_tokens, cache_creation_tokens, requests, version) \
+             SELECT tenant, event_day, user_email, model, sum(cost_usd), sum(input_tokens), sum(output_tokens), \
+             sum(cache_read_tokens), sum(cache_creation_tokens), count(), {version} \
+             FROM {db}.api_requests FINAL WHERE tenant = {tenant} AND event_day = {day} \
+             GROUP BY tenant, event_day, user_email, model"
+        }
+        Rollup::ApiRequestsHourly => {
+            "INSERT INTO {db}.api_requests_hourly (tenant, day, hour, user_email, service_name, session_id, model, \
+             requests, cost_usd, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, last_request, version) \
+             SELECT tenant, event_day, toStartOfHour(timestamp) AS hour, user_email, service_name, session_id, model, \
+             count(), sum(cost_usd), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), \
+             sum(cache_creation_tokens), max(timestamp), {version} \
+             FROM {db}.api_requests FINAL WHERE tenant = {tenant} AND event_day = {day} \
+             GROUP BY tenant, event_day, hour, user_email, service_name, session_id, model"
+        }
+        Rollup::ApiErrorsHourly => {
+            "INSERT INTO {db}.api_errors_hourly (tenant, day, hour, user_email, service_name, model, status, attempt, \
+             errors, duration_ms_sum, last_seen, version) \
+             SELECT tenant, event_day, toStartOfHour(timestamp) AS hour, user_email, service_name, model, \
+             if(isNull(status_code), 'none', toString(assumeNotNull(status_code))) AS status, attempt, \
+             count(), sum(duration_ms), max(timestamp), {version} \
+             FROM {db}.api_errors FINAL WHERE tenant = {tenant} AND event_day = {day} \
+             GROUP BY tenant, event_day, hour, user_email, service_name, model, status, attempt"
+        }
+        Rollup::ToolDecisionsHourly => {
+            "INSERT INTO {db}.tool_decisions_hourly (tenant, day, hour, user_email, tool_name, source, decision, \
+             decisions, version) \
+             SELECT tenant, event_day, toStartOfHour(timestamp) AS hour, user_email, tool_name, source, decision, \
+             count(), {version} \
+             FROM {db}.tool_decisions FINAL WHERE tenant = {tenant} AND event_day = {day} \
+             GROUP BY tenant, event_day, hour, user_email, tool_name, source, decision"
+        }
+        Rollup::ToolResultsHourly => {
+            "INSERT INTO {db}.tool_results_hourly (tenant, day, hour, user_email, tool_name, success, error_type, \
+             results, duration_ms_sum, duration_ms_max, version) \
+             SELECT tenant, event_day, toStartOfHour(timestamp) AS hour, user_email, tool_name, success, error_type, \
+             count(), sum(duration_ms), max(duration_ms), {version} \
+             FROM {db}.tool_results FINAL WHERE tenant = {tenant} AND event_day = {day} \
+             GROUP BY tenant, event_day, hour, user_email, tool_name, success, error_type"
+        }
+        Rollup::SessionsHourly => {
+            "INSERT INTO {db}.sessions_hourly (tenant, day, hour, session_id, user_email, service_name, events, version) \
+             SELECT tenant, event_day, toStartOfHour(timestamp) AS hour, session_id, max(user_email), \
+             max(service_name), count(), {version} \
+             FROM {db}.events FINAL WHERE tenant = {tenant} AND event_day = {day} AND session_id != '' \
+             GROUP BY tenant, event_day, hour, session_id"
+        }
+        Rollup::WorkspacePathsDaily => {
+            "INSERT INTO {db}.workspace_paths_daily (tenant, day, path, user_email, session_id, events, first_seen, \
+             last_seen, version) \
+             SELECT tenant, event_day, path, user_email, session_id, count(), min(timestamp), max(timestamp), {version} \
+             FROM {db}.events FINAL ARRAY JOIN workspace_host_paths AS path \
+             WHERE tenant = {tenant} AND event_day = {day} \
+             GROUP BY tenant, event_day, path, user_email, session_id"
+        }
+        // Every branch of a UNION ALL names every column: ClickHouse 18.16 merges same-named
+        // columns.
+        Rollup::SessionsDaily => {
+            "INSERT INTO {db}.sessions_daily (tenant, day, session_id, first_seen, last_seen, user_email, service_name, \
+             terminal_type, workspace_host_paths, events, prompts, api_requests, api_errors, cost_usd, input_tokens, \
+             output_tokens, cache_read_tokens, cache_creation_tokens, tool_decisions, tool_rejects, tool_failures, version) \
+             SELECT tenant, day, session_id, first_seen, last_seen, user_email, service_name, terminal_type, \
+             workspace_host_paths, events, prompts, api_requests, api_errors, cost_usd, input_tokens, output_tokens, \
+             cache_read_tokens, cache_creation_tokens, tool_decisions, tool_rejects, tool_failures, {version} \
+             FROM ( \
+                 SELECT tenant, event_day AS day, session_id, min(timestamp) AS first_seen, max(timestamp) AS last_seen, \
+                 max(user_email) AS user_email, max(service_name) AS service_name, max(terminal_type) AS terminal_type, \
+                 arraySort(groupUniqArrayArray(workspace_host_paths)) AS workspace_host_paths, count() AS events, \
+                 countIf(event_name = 'user_prompt') AS prompts, countIf(event_name = 'api_request') AS api_requests, \
+                 countIf(event_name = 'api_error') AS api_errors, countIf(event_name = 'tool_decision') AS tool_decisions \
+                 FROM {db}.events FINAL WHERE tenant = {tenant} AND event_day = {day} AND session_id != '' \
+                 GROUP BY tenant, day, session_id \
+             ) AS activity \
+             ANY LEFT JOIN ( \
+                 SELECT tenant, day, session_id, sum(cost) AS cost_usd, sum(input) AS input_tokens, \
+                 sum(output) AS output_tokens, sum(cache_read) AS cache_read_tokens, \
+                 sum(cache_creation) AS cache_creation_tokens, sum(reject) AS tool_rejects, sum(failure) AS tool_failures \
+                 FROM ( \
+                     SELECT tenant, event_day AS day, session_id, cost_usd AS cost, input_tokens AS input, \
+                     output_tokens AS output, cache_read_tokens AS cache_read, cache_creation_tokens AS cache_creation, \
+                     toUInt64(0) AS reject, toUInt64(0) AS failure \
+                     FROM {db}.api_requests FINAL WHERE tenant = {tenant} AND event_day = {day} \
+                     UNION ALL \
+                     SELECT tenant, event_day AS day, session_id, toDecimal64(0, 9) AS cost, toUInt64(0) AS input, \
+                     toUInt64(0) AS output, toUInt64(0) AS cache_read, toUInt64(0) AS cache_creation, \
+                     toUInt64(decision = 'reject') AS reject, toUInt64(0) AS failure \
+                     FROM {db}.tool_decisions FINAL WHERE tenant = {tenant} AND event_day = {day} \
+                     UNION ALL \
+                     SELECT tenant, event_day AS day, session_id, toDecimal64(0, 9) AS cost, toUInt64(0) AS input, \
+                     toUInt64(0) AS output, toUInt64(0) AS cache_read, toUInt64(0) AS cache_creation, \
+                     toUInt64(0) AS reject, toUInt64(success = 0) AS failure \
+                     FROM {db}.tool_results FINAL WHERE tenant = {tenant} AND event_day = {day} \
+                 ) AS parts \
+                 GROUP BY tenant, day, session_id \
+             ) AS totals USING (tenant, day, session_id)"
+        }
+        // Whole sessions, over all their days, for every session seen on the refreshed day.
+        Rollup::Sessions => {
+            "INSERT INTO {db}.sessions (tenant, session_id, first_seen, last_seen, user_email, service_name, \
+             terminal_type, workspace_host_paths, days, events, prompts, api_requests, api_errors, cost_usd, \
+             input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, tool_decisions, tool_rejects, \
+             tool_failures, version) \
+             SELECT tenant, session_id, min(first_seen), max(last_seen), max(user_email), max(service_name), \
+             max(terminal_type), arraySort(groupUniqArrayArray(workspace_host_paths)), toUInt32(count()), sum(events), \
+             sum(prompts), sum(api_requests), sum(api_errors), sum(cost_usd), sum(input_tokens), sum(output_tokens), \
+             sum(cache_read_tokens), sum(cache_creation_tokens), sum(tool_decisions), sum(tool_rejects), \
+             sum(tool_failures), {version} \
+             FROM {db}.sessions_daily FINAL \
+             WHERE tenant = {tenant} AND session_id GLOBAL IN \
+                 (SELECT session_id FROM {db}.sessions_daily WHERE tenant = {tenant} AND day = {day}) \
+             GROUP BY tenant, session_id"
+        }
+    }
+}
+
+/// `YYYY-MM-DD` of a day number (days since 1970-01-01, as `event_day` is encoded).
+pub fn day_text(day: u16) -> String {
+    let date = time::Date::from_julian_day(2_440_588 + i32::from(day)).expect("a u16 day is a valid date");
+    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
+}
+
+/// Every statement one refresh of (`tenant`, `day`) runs, in order, with `version`.
+pub fn refresh_statements(database: &str, tenant: &str, day: &str, version: u64) -> Vec<String> {
+    let day = format!("toDate({})", quote(day));
+    Rollup::ALL
+        .iter()
+        .map(|r| {
+            refresh_sql(*r)
+                .replace("{db}", database)
+                .replace("{tenant}", &quote(tenant))
+                .replace("{day}", &day)
+                .replace("{version}", &version.to_string())
+        })
+        .collect()
+}
+
+async fn server_now(store: &Store) -> Result<u64, StoreError> {
+    let rows = store.rows("SELECT toUInt64(now())").await?;
+    rows.first()
+        .and_then(|r| r.first())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError::Retry("the server did not say what time it is".into()))
+}
+
+/// Marks (tenant, day)s as holding new rows. Written before the rows' offsets are committed, so
+/// a crash after it leaves the mark for the next refresh, by any consumer.
+pub async fn mark(store: &Store, touched: &[(&str, u16)]) -> Result<(), StoreError> {
+    if touched.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<String> = touched
+        .iter()
+        .map(|(tenant, day)| format!("({}, toDate({}))", quote(tenant), quote(&day_text(*day))))
+        .collect();
+    store
+        .execute(&format!(
+            "INSERT INTO {}.{ROLLUP_DIRTY} (tenant, day) VALUES {}",
+            store.database(),
+            values.join(", ")
+        ))
+        .await
+}
+
+/// Re-aggregates every rollup of one (tenant, day) (`day` as `YYYY-MM-DD`). Returns the version
+/// written.
+pub async fn refresh(store: &Store, tenant: &str, day: &str) -> Result<u64, StoreError> {
+    let version = server_now(store).await?;
+    for sql in refresh_statements(store.database(), tenant, day, version) {
+        store.execute(&sql).await?;
+    }
+    store
+        .execute(&format!(
+            "INSERT INTO {}.{ROLLUP_STATE} (tenant, day, refreshed_at) VALUES ({}, toDate({}), {version})",
+            store.database(),
+            quote(tenant),
+            quote(day)
+        ))
+        .await?;
+    Ok(version)
+}
+
+/// The (tenant, day)s marked since their last refresh began, oldest first.
+pub async fn pending(store: &Store) -> Result<Vec<(String, String)>, StoreError> {
+    let db = store.database();
+    let rows = store
+        .rows(&format!(
+            "SELECT tenant, toString(day) FROM \
+             (SELECT tenant, day, max(marked_at) AS marked FROM {db}.{ROLLUP_DIRTY} GROUP BY tenant, day) AS d \
+             ANY LEFT JOIN \
+             (SELECT tenant, day, max(refreshed_at) AS refreshed FROM {db}.{ROLLUP_STATE} GROUP BY tenant, day) AS s \
+             USING (tenant, day) \
+             WHERE marked >= refreshed ORDER BY day, tenant"
+        ))
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let mut it = r.into_iter();
+            Some((it.next()?, it.next()?))
+        })
+        .collect())
+}
+
+/// `rollups rebuild`: refreshes every (tenant, day) the base tables hold, optionally from `since`
+/// (`YYYY-MM-DD`) and for one tenant. For backfills, after a redrive, and after an upgrade.
+pub async fn rebuild(
+    store: &Store,
+    since: Option<&str>,
+    tenant: Option<&str>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<usize, StoreError> {
+    let db = store.database();
+    let mut filter = vec!["1 = 1".to_string()];
+    if let Some(since) = since {
+        filter.push(format!("event_day >= toDate({})", quote(since)));
+    }
+    if let Some(tenant) = tenant {
+        filter.push(format!("tenant = {}", quote(tenant)));
+    }
+    let days = store
+        .rows(&format!(
+            "SELECT DISTINCT tenant, toString(event_day) AS day FROM {db}.events WHERE {} ORDER BY day, tenant",
+            filter.join(" AND ")
+        ))
+        .await?;
+    for (i, row) in days.iter().enumerate() {
+        let (Some(t), Some(d)) = (row.first(), row.get(1)) else {
+            continue;
+        };
+        let started = std::time::Instant::now();
+        refresh(store, t, d).await?;
+        progress(&format!(
+            "{t} {d}: refreshed in {:.2} s ({} of {})",
+            started.elapsed().as_secs_f64(),
+            i + 1,
+            days.len()
+        ));
+    }
+    Ok(days.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_rendered_as_dates() {
+        assert_eq!(day_text(0), "1970-01-01");
+        assert_eq!(day_text(20_776), "2026-11-19");
+    }
+
+    #[test]
+    fn every_rollup_refreshes_one_tenant_day() {
+        let s = refresh_statements("db1", "ac'me", "2026-11-19", 42);
+        assert_eq!(s.len(), Rollup::ALL.len());
+        for (sql, r) in s.iter().zip(Rollup::ALL) {
+            assert!(sql.starts_with(&format!("INSERT INTO db1.{} (", r.name())), "{sql}");
+            assert!(sql.contains(r"tenant = 'ac\'me'") && sql.contains(", 42"), "{sql}");
+            assert!(!sql.contains('{'), "{sql}");
+        }
+    }
+}
