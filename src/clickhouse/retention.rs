@@ -60,7 +60,7 @@ const NO_TIME_PARTITION: u32 = 19_700_101;
 
 /// The TTL clause for `days` of retention: rows expire `days` after their `event_day`, except on
 /// day 0.
-fn ttl_clause(days: u32) -> String {
+pub fn ttl_clause(days: u32) -> String {
     format!("TTL if(event_day = toDate('1970-01-01'), toDate('2149-01-01'), event_day + toIntervalDay({days}))")
 }
 
