@@ -36,9 +36,19 @@ enum Command {
     Consume,
     /// Apply the ClickHouse migrations not applied yet (`schemas/`). Running it again is a no-op.
     Migrate {
-        /// Print the DDL for `clickhouse.database` instead of applying it.
+        /// Print the DDL for `clickhouse.database` instead of applying it: what the configured
+        /// server gets, or a server of `--server-version`.
         #[arg(long)]
         print_sql: bool,
+        /// With `--print-sql`: render for this server version (such as 18.16 or 24.8) without
+        /// connecting.
+        #[arg(long, requires = "print_sql")]
+        server_version: Option<String>,
+    },
+    /// The rollup tables the dashboards read.
+    Rollups {
+        #[command(subcommand)]
+        command: RollupsCommand,
     },
     /// Delete one user's rows of one tenant from every table (GDPR erasure), and report them.
     Forget {
@@ -111,6 +121,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage per-tenant read-only ClickHouse users (row policies; ClickHouse 20.4 or later).
+    Readers {
+        #[command(subcommand)]
+        command: ReadersCommand,
+    },
     /// Run an in-memory Kafka-protocol broker (librdkafka's mock cluster). Not durable.
     DevBroker {
         /// Number of brokers.
@@ -122,6 +137,19 @@ enum Command {
         /// Also write the bootstrap address to this file.
         #[arg(long)]
         bootstrap_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RollupsCommand {
+    /// Re-aggregate the rollups from the base tables: after a backfill, a redrive or an upgrade.
+    Rebuild {
+        /// From this day on (YYYY-MM-DD). Default: all of history.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 
@@ -154,6 +182,36 @@ enum KeysCommand {
     List,
     /// Revoke a key by id. The edge stops accepting it within `edge.keys_reload_ms`.
     Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum ReadersCommand {
+    /// Create the user `cowork_reader_<TENANT>`: SELECT on every table and view of
+    /// `clickhouse.database` with a `tenant` column, only that tenant's rows, a memory limit per
+    /// query. A generated password is printed once, on stdout's last line.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// Memory one query may use; the reader cannot raise it.
+        #[arg(long, default_value_t = ops::readers::DEFAULT_MAX_MEMORY_BYTES)]
+        max_memory_bytes: u64,
+        /// Take the password from this file (its first line) instead of generating one.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// An address or network the reader may connect from (`10.0.0.0/8`). Repeatable;
+        /// default: any.
+        #[arg(long = "host-ip")]
+        hosts: Vec<String>,
+    },
+    /// List readers and the tables their filters cover.
+    List,
+    /// Remove a tenant's reader: its row policies, then the user.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Point every reader at the tables that have a `tenant` column now (run after `migrate`).
+    Sync,
 }
 
 fn init_logging() {
@@ -220,11 +278,18 @@ fn main() -> anyhow::Result<()> {
             consumer::run(config, admin, shutdown_on_signal()).await?;
             anyhow::Ok(())
         }),
-        Command::Migrate { print_sql: true } => {
-            ops::database::print_sql(&config);
-            Ok(())
-        }
-        Command::Migrate { print_sql: false } => runtime()?.block_on(ops::database::migrate(&config)),
+        Command::Migrate {
+            print_sql: true,
+            server_version,
+        } => runtime()?.block_on(ops::database::print_sql(&config, server_version.as_deref())),
+        Command::Migrate { print_sql: false, .. } => runtime()?.block_on(ops::database::migrate(&config)),
+        Command::Rollups {
+            command: RollupsCommand::Rebuild { since, tenant },
+        } => runtime()?.block_on(ops::database::rebuild_rollups(
+            &config,
+            since.as_deref(),
+            tenant.as_deref(),
+        )),
         Command::Forget { tenant, user } => runtime()?.block_on(ops::database::forget(&config, &tenant, &user)),
         Command::Redrive { limit } => {
             let n = runtime()?.block_on(ops::redrive::redrive(&config, limit))?;
@@ -301,6 +366,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command } => run_keys(&config, command),
+        Command::Readers { command } => runtime()?.block_on(run_readers(&config, command)),
         Command::DevBroker {
             brokers,
             partitions,
@@ -333,6 +399,70 @@ fn run_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
         } => ops::keys::create(path, &tenant, role, kind, expires),
         KeysCommand::List => ops::keys::list(path),
         KeysCommand::Revoke { id } => ops::keys::revoke(path, &id),
+    }
+}
+
+async fn run_readers(config: &Config, command: ReadersCommand) -> anyhow::Result<()> {
+    use cowork_ingest::clickhouse::store::Store;
+    use ops::readers;
+    let store = Store::new(&config.clickhouse);
+    match command {
+        ReadersCommand::Create {
+            tenant,
+            max_memory_bytes,
+            password_file,
+            hosts,
+        } => {
+            let password = match password_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
+                None => None,
+            };
+            let generated = password.is_none();
+            let options = readers::ReaderOptions {
+                max_memory_bytes,
+                hosts,
+            };
+            let new = readers::create(&store, &tenant, password, &options).await?;
+            eprintln!(
+                "created reader {} for tenant {tenant}: {} table(s) of database {} ({}), {max_memory_bytes} bytes per query",
+                new.user,
+                new.tables.len(),
+                store.database(),
+                new.tables.join(", ")
+            );
+            if generated {
+                eprintln!("its password, below, is shown only once");
+                println!("{}", new.password);
+            }
+            Ok(())
+        }
+        ReadersCommand::List => {
+            println!("{:<20}  {:<34}  tables", "tenant", "user");
+            for r in readers::list(&store).await? {
+                println!("{:<20}  {:<34}  {}", r.tenant, r.user, r.tables.join(","));
+            }
+            Ok(())
+        }
+        ReadersCommand::Revoke { tenant } => {
+            readers::revoke(&store, &tenant).await?;
+            eprintln!("revoked the reader of tenant {tenant}");
+            Ok(())
+        }
+        ReadersCommand::Sync => {
+            let n = readers::sync(&store).await?;
+            eprintln!(
+                "{n} reader(s) now cover the tenant tables of database {}",
+                store.database()
+            );
+            Ok(())
+        }
     }
 }
 

@@ -26,6 +26,8 @@ pub const DEFAULT_CLICKHOUSE_DATABASE: &str = "cowork";
 pub const DEFAULT_INSERT_TIMEOUT_MS: u64 = 60_000;
 /// How often the consumer refreshes the rollups of the days it wrote to.
 pub const DEFAULT_ROLLUP_REFRESH_MS: u64 = 5_000;
+/// How long after a day's newest rows its rollups are refreshed once more.
+pub const DEFAULT_ROLLUP_SETTLE_MS: u64 = 10_000;
 /// How often retention looks for partitions to drop.
 pub const DEFAULT_RETENTION_CHECK_MS: u64 = 3_600_000;
 
@@ -66,6 +68,10 @@ pub struct ClickHouseConfig {
     /// How often the consumer refreshes the rollups of the (tenant, day)s it wrote to. The
     /// refresh re-aggregates each such day from the deduplicated tables. Default 5000 ms.
     pub rollup_refresh_ms: u64,
+    /// A (tenant, day) is refreshed again until one refresh begins this long after its newest
+    /// rows were marked: in cluster mode, that covers a replica that had not fetched the rows
+    /// yet when a refresh read it (after a failover). 0 is safe on one server. Default 10000 ms.
+    pub rollup_settle_ms: u64,
 }
 
 impl Default for ClickHouseConfig {
@@ -81,6 +87,7 @@ impl Default for ClickHouseConfig {
             cluster: String::new(),
             insert_quorum: 0,
             rollup_refresh_ms: DEFAULT_ROLLUP_REFRESH_MS,
+            rollup_settle_ms: DEFAULT_ROLLUP_SETTLE_MS,
         }
     }
 }

@@ -7,7 +7,9 @@
 //! result with the refresh's start time as the ReplacingMergeTree version, so the newest refresh
 //! replaces every older one, and a replay rewrites the same figures instead of adding to them.
 //! `rollup_state` records each refresh; a day whose newest mark is not older than its newest
-//! refresh is refreshed again, which covers rows that landed while a refresh was reading.
+//! refresh is refreshed again, which covers rows that landed while a refresh was reading. With a
+//! settle time, a day is refreshed again until a refresh begins that long after its newest mark:
+//! in cluster mode, a replica that had not fetched the rows yet has caught up by then.
 //! Marks and versions come from the server's clock, so consumers on different hosts agree.
 //!
 //! A refresh costs what one day of one tenant costs, never what history costs.
@@ -203,8 +205,9 @@ pub async fn refresh(store: &Store, tenant: &str, day: &str) -> Result<u64, Stor
     Ok(version)
 }
 
-/// The (tenant, day)s marked since their last refresh began, oldest first.
-pub async fn pending(store: &Store) -> Result<Vec<(String, String)>, StoreError> {
+/// The (tenant, day)s due for a refresh, oldest first: marked since `settle_s` before their last
+/// refresh began (with `settle_s` 0, marked since it began).
+pub async fn pending(store: &Store, settle_s: u64) -> Result<Vec<(String, String)>, StoreError> {
     let db = store.database();
     let rows = store
         .rows(&format!(
@@ -213,7 +216,7 @@ pub async fn pending(store: &Store) -> Result<Vec<(String, String)>, StoreError>
              ANY LEFT JOIN \
              (SELECT tenant, day, max(refreshed_at) AS refreshed FROM {db}.{ROLLUP_STATE} GROUP BY tenant, day) AS s \
              USING (tenant, day) \
-             WHERE marked >= refreshed ORDER BY day, tenant"
+             WHERE marked + {settle_s} >= refreshed ORDER BY day, tenant"
         ))
         .await?;
     Ok(rows
@@ -223,6 +226,44 @@ pub async fn pending(store: &Store) -> Result<Vec<(String, String)>, StoreError>
             Some((it.next()?, it.next()?))
         })
         .collect())
+}
+
+/// Cluster mode: how many replicas of the pipeline's tables, on any reachable node, may lack
+/// rows already committed elsewhere: read-only (no ZooKeeper session), fetching new parts, or
+/// behind on the replication log. A refresh waits until this is 0, so that whichever replica it
+/// reads has every row written before it began. Always 0 on one server.
+pub async fn replicas_behind(store: &Store) -> Result<u64, StoreError> {
+    let Some(cluster) = store.cluster() else {
+        return Ok(0);
+    };
+    let nodes: Vec<String> = store
+        .rows(&format!(
+            "SELECT concat(host_address, ':', toString(port)) FROM system.clusters WHERE cluster = {}",
+            quote(cluster)
+        ))
+        .await?
+        .into_iter()
+        .filter_map(|r| r.into_iter().next())
+        .collect();
+    if nodes.is_empty() {
+        return Err(StoreError::Retry(format!(
+            "cluster {cluster} is not in system.clusters"
+        )));
+    }
+    let rows = store
+        .rows(&format!(
+            "SELECT count() FROM remote({}, system, replicas) \
+             WHERE database = {} AND (is_readonly OR inserts_in_queue > 0 OR (log_max_index > 0 AND log_pointer <= log_max_index)) \
+             SETTINGS skip_unavailable_shards = 1",
+            quote(&nodes.join(",")),
+            quote(store.database())
+        ))
+        .await?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
 }
 
 /// `rollups rebuild`: refreshes every (tenant, day) the base tables hold, optionally from `since`
@@ -240,6 +281,15 @@ pub async fn rebuild(
     }
     if let Some(tenant) = tenant {
         filter.push(format!("tenant = {}", quote(tenant)));
+    }
+    for _ in 0..120 {
+        match replicas_behind(store).await? {
+            0 => break,
+            n => {
+                progress(&format!("waiting for {n} replica(s) to catch up"));
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
     }
     let days = store
         .rows(&format!(

@@ -69,8 +69,17 @@ impl Store {
             // (not once they are queued on the receiving node), so the offsets committed after it
             // are covered. A shard that is down fails the insert, and the consumer retries.
             client = client.with_option("insert_distributed_sync", "1");
+            // Writes and reads go to the first healthy replica of each shard, in the order of
+            // `remote_servers`: the rollup refresh reads the replica the rows were written to,
+            // not one still fetching them (`clickhouse.rollup_settle_ms` covers a failover).
+            client = client.with_option("load_balancing", "in_order");
             if config.insert_quorum > 1 {
-                client = client.with_option("insert_quorum", config.insert_quorum.to_string());
+                // Every quorum replica has the rows before the insert returns, and reads only go
+                // to replicas that have every quorum insert.
+                client = client
+                    .with_option("insert_quorum", config.insert_quorum.to_string())
+                    .with_option("insert_quorum_timeout", config.insert_timeout_ms.to_string())
+                    .with_option("select_sequential_consistency", "1");
             }
         }
         Store {

@@ -11,9 +11,17 @@ use crate::clickhouse::store::{Store, StoreError};
 use crate::clickhouse::ClickHouseConfig;
 use crate::telemetry::consumer::{RollupRefreshFailed, RollupRefreshed, RollupsPending};
 
-async fn round(store: &Store) -> Result<(), StoreError> {
-    let due = rollups::pending(store).await?;
+async fn round(store: &Store, settle_s: u64) -> Result<(), StoreError> {
+    let due = rollups::pending(store, settle_s).await?;
     RollupsPending { days: due.len() }.emit();
+    if !due.is_empty() {
+        let behind = rollups::replicas_behind(store).await?;
+        if behind > 0 {
+            // A replica still fetching rows could be the one a refresh reads: wait for it.
+            tracing::debug!(replicas = behind, "rollup refresh waits for replicas to catch up");
+            return Ok(());
+        }
+    }
     for (i, (tenant, day)) in due.iter().enumerate() {
         let started = Instant::now();
         rollups::refresh(store, tenant, day).await?;
@@ -36,8 +44,9 @@ async fn round(store: &Store) -> Result<(), StoreError> {
 pub async fn run(config: ClickHouseConfig, shutdown: CancellationToken) {
     let store = Store::new(&config);
     let every = Duration::from_millis(config.rollup_refresh_ms.max(100));
+    let settle_s = config.rollup_settle_ms.div_ceil(1000);
     loop {
-        if let Err(error) = round(&store).await {
+        if let Err(error) = round(&store, settle_s).await {
             RollupRefreshFailed { error: &error }.emit();
         }
         tokio::select! {

@@ -6,11 +6,13 @@
 //! - [`loadgen`]: synthetic Claude Code and Cowork traffic;
 //! - [`redrive`]: dead letters back to their topic;
 //! - [`keys`]: create, list and revoke API keys;
-//! - [`database`]: `migrate` and `forget`.
+//! - [`database`]: `migrate` and `forget`;
+//! - [`readers`]: per-tenant read-only ClickHouse users (`readers create | list | revoke | sync`).
 
 pub mod database;
 pub mod keys;
 pub mod loadgen;
+pub mod readers;
 pub mod redrive;
 pub mod status;
 pub mod topics;

@@ -243,6 +243,11 @@ pub async fn migrated(mut config: Config, url: &str) -> Config {
     config.clickhouse.url = url.to_string();
     config.clickhouse.database = format!("t_{}", uuid::Uuid::new_v4().simple());
     config.clickhouse.rollup_refresh_ms = 200;
+    if config.clickhouse.cluster.is_empty() {
+        config.clickhouse.rollup_settle_ms = 0;
+    } else {
+        config.clickhouse.rollup_settle_ms = 3000;
+    }
     let store = Store::new(&config.clickhouse);
     let target = schema::Target::detect(&store).await.expect("the server's version");
     schema::migrate(&store, &target, &mut |_| {})
@@ -259,23 +264,41 @@ pub fn current_target() -> schema::Target {
     }
 }
 
-/// Waits until no (tenant, day) of `config`'s database awaits a rollup refresh (a running
-/// consumer's refresher does them), failing after `within`.
+/// Waits until the rollups are current: every (tenant, day) of `events` was refreshed, and none
+/// awaits a refresh, twice in a row half a second apart (the consumer marks a day just after
+/// its rows land). A running consumer's refresher does them; fails after `within`.
 pub async fn wait_rollups(config: &Config, within: Duration) {
     let store = Store::new(&config.clickhouse);
+    let db = &config.clickhouse.database;
+    let settle_s = config.clickhouse.rollup_settle_ms.div_ceil(1000);
     let deadline = std::time::Instant::now() + within;
+    let mut quiet = 0;
     loop {
-        let pending = cowork_ingest::clickhouse::rollups::pending(&store)
+        let pending = cowork_ingest::clickhouse::rollups::pending(&store, settle_s)
             .await
             .expect("pending rollups");
-        if pending.is_empty() {
-            return;
+        let unrefreshed = rows(
+            config,
+            &format!(
+                "SELECT count() FROM (SELECT DISTINCT tenant, event_day AS day FROM {db}.events) \
+                 WHERE (tenant, day) NOT IN (SELECT tenant, day FROM {db}.rollup_state)"
+            ),
+        )
+        .await;
+        if pending.is_empty() && unrefreshed[0][0] == "0" {
+            quiet += 1;
+            if quiet == 2 {
+                return;
+            }
+        } else {
+            quiet = 0;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "rollups of {pending:?} not refreshed within {within:?}: is a consumer's refresher running?"
+            "rollups of {pending:?} (and {} never refreshed days) not refreshed within {within:?}: is a consumer's refresher running?",
+            unrefreshed[0][0]
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -419,14 +442,29 @@ pub fn run_on_chdb(corpus: &LoadedCorpus, queries: &[String]) -> (String, Vec<Ve
 /// Events in the corpus (`expected.json`'s `events`).
 pub const CORPUS_EVENTS: u64 = 1232;
 
+/// Where the tests read: in cluster mode, from the first healthy replica of each shard, as the
+/// consumer writes and reads (a replica still fetching the newest parts would be read otherwise).
+fn read_url(config: &Config) -> String {
+    match config.clickhouse.cluster.is_empty() {
+        true => config.clickhouse.url.clone(),
+        false => format!(
+            "{}/?load_balancing=in_order",
+            config.clickhouse.url.trim_end_matches('/')
+        ),
+    }
+}
+
 /// `SELECT count() FROM <db>.<from>` on `config`'s ClickHouse.
 pub async fn count(config: &Config, from: &str) -> u64 {
     let ch = &config.clickhouse;
-    query(&ch.url, &format!("SELECT count() FROM {}.{from}", ch.database))
-        .await
-        .trim()
-        .parse()
-        .unwrap()
+    query(
+        &read_url(config),
+        &format!("SELECT count() FROM {}.{from}", ch.database),
+    )
+    .await
+    .trim()
+    .parse()
+    .unwrap()
 }
 
 /// Waits until `events FINAL` holds exactly `want` rows (and never more).
@@ -450,7 +488,7 @@ pub async fn wait_events(config: &Config, want: u64, within: Duration) {
 pub async fn rows(config: &Config, sql: &str) -> Vec<Vec<String>> {
     let ch = &config.clickhouse;
     query(
-        &ch.url,
+        &read_url(config),
         &format!("{} FORMAT TabSeparated", sql.replace("{db}", &ch.database)),
     )
     .await

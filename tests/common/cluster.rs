@@ -1,0 +1,282 @@
+//! A local ClickHouse cluster for tests of the cluster mode (`scripts/cluster`): 2 shards x 2
+//! replicas of Debian's clickhouse-server 18.16 (nodes `s1r1`, `s1r2`, `s2r1`, `s2r2`, in that
+//! order) and one ZooKeeper, as ordinary processes, in a temporary directory of the test's own.
+//! Every node defines the cluster `cowork`, the macros `shard` (`01`, `02`) and `replica` (its
+//! name), and `distributed_ddl`, so `ON CLUSTER` DDL, `Replicated*MergeTree` and `Distributed`
+//! tables work as in production.
+//!
+//! A node can be SIGKILLed and started again on its data ([`Cluster::kill_node`],
+//! [`Cluster::start_node`]; `"zookeeper"` names ZooKeeper). Dropping the cluster SIGKILLs all of
+//! it; so does the script's watcher when the test process dies without dropping it
+//! (`--watch-pid`), and nextest's kill of the test's process group.
+//!
+//! Ports: `scripts/cluster` derives 13 ports from a base port (ZooKeeper on the base, HTTP on
+//! base+1..4, TCP on base+11..14, interserver HTTP on base+21..24). The base is picked at random
+//! below the kernel's ephemeral range (so no outgoing connection holds one of them), all 13 are
+//! checked free, and the base is locked (`flock` on a file under `CARGO_TARGET_TMPDIR`) for the
+//! cluster's lifetime so that concurrent test processes never pick the same one; a port taken
+//! anyway makes the script exit 4, and then another base is tried.
+
+use std::fs::File;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The nodes, in the order of [`Cluster::urls`].
+pub const NODES: [&str; 4] = ["s1r1", "s1r2", "s2r1", "s2r2"];
+
+/// The cluster's name in `<remote_servers>`.
+pub const NAME: &str = "cowork";
+
+/// How long one `scripts/cluster` command may take (it bounds its own waits at 90 s).
+const SCRIPT_LIMIT: Duration = Duration::from_secs(150);
+
+/// `scripts/cluster`: `COWORK_CLUSTER_SCRIPT`, else the one in this checkout.
+pub fn script() -> PathBuf {
+    std::env::var_os("COWORK_CLUSTER_SCRIPT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster"))
+}
+
+/// Runs `scripts/cluster ARGS` with its output in files beside `dir`, and waits for it at most
+/// `within`: SIGKILL and panic after that. Returns its output and exit code.
+fn run_script(dir: &Path, args: &[&str], within: Duration) -> Output {
+    let out_path = dir.with_extension("out");
+    let err_path = dir.with_extension("err");
+    let mut child = Command::new(script())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(File::create(&out_path).unwrap())
+        .stderr(File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} cannot run: {e}", script().display()));
+    let deadline = Instant::now() + within;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "scripts/cluster {} did not finish within {within:?}:\n{}",
+                args.join(" "),
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap_or_default(),
+        stderr: std::fs::read(&err_path).unwrap_or_default(),
+    }
+}
+
+fn describe(args: &[&str], out: &Output) -> String {
+    format!(
+        "scripts/cluster {} failed ({}):\n{}{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A base port whose 25 ports (13 used) are free now, locked against other test processes.
+fn pick_base() -> (u16, File) {
+    let locks = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cluster-ports");
+    std::fs::create_dir_all(&locks).unwrap();
+    // Below the ephemeral range (32768.. on Linux), above the usual service ports.
+    let low = 20000u32;
+    let high = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768)
+        .clamp(low + 1000, 32768);
+    let slots = (high - low) / 32 - 1;
+    for _ in 0..200 {
+        let r = u32::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..4].try_into().unwrap());
+        let base = (low + (r % slots) * 32) as u16;
+        let lock = File::create(locks.join(format!("{base}.lock"))).unwrap();
+        // SAFETY: flock(2) on a descriptor we own; the lock goes with the File.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            continue;
+        }
+        let ports = std::iter::once(0).chain(1..=4).chain(11..=14).chain(21..=24);
+        if ports
+            .map(|o| base + o)
+            .all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        {
+            return (base, lock);
+        }
+    }
+    panic!("no free block of ports for a ClickHouse cluster in {low}..{high}");
+}
+
+pub struct Cluster {
+    urls: Vec<String>,
+    zookeeper: String,
+    dir: PathBuf,
+    _port_lock: File,
+    _tmp: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts ZooKeeper and the four nodes and waits until every node answers and reaches
+    /// ZooKeeper (about 1-2 s; panics with the script's output after a few tries on new ports).
+    pub fn start() -> Cluster {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("cluster");
+        let pid = std::process::id().to_string();
+        let mut last = String::new();
+        for _ in 0..5 {
+            let started = Instant::now();
+            let (base, lock) = pick_base();
+            let base = base.to_string();
+            let args = [
+                "start",
+                "--dir",
+                dir.to_str().unwrap(),
+                "--base-port",
+                &base,
+                "--watch-pid",
+                &pid,
+            ];
+            let out = run_script(&dir, &args, SCRIPT_LIMIT);
+            if out.status.code() == Some(4) {
+                // A port was taken after we checked it: another base.
+                last = describe(&args, &out);
+                continue;
+            }
+            assert!(out.status.success(), "{}", describe(&args, &out));
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let mut lines = stdout.lines().rev();
+            let urls: Vec<String> = lines
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .split(',')
+                .map(str::to_string)
+                .collect();
+            assert!(
+                urls.len() == NODES.len() && urls.iter().all(|u| u.starts_with("http://")),
+                "scripts/cluster start printed no URLs on its last line:\n{stdout}"
+            );
+            let zookeeper = lines
+                .next()
+                .and_then(|l| l.strip_prefix("zookeeper "))
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            eprintln!(
+                "ClickHouse cluster {NAME} on {} (ZooKeeper {zookeeper}) ready in {:?}",
+                urls.join(","),
+                started.elapsed()
+            );
+            return Cluster {
+                urls,
+                zookeeper,
+                dir,
+                _port_lock: lock,
+                _tmp: tmp,
+            };
+        }
+        panic!("the ports of the ClickHouse cluster were taken at every try; last:\n{last}");
+    }
+
+    /// The HTTP URLs of the nodes, s1r1 s1r2 s2r1 s2r2.
+    pub fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    /// The HTTP URL of node `name` (s1r1 ...).
+    pub fn url(&self, name: &str) -> &str {
+        let i = NODES
+            .iter()
+            .position(|n| *n == name)
+            .unwrap_or_else(|| panic!("no node {name} (nodes: {NODES:?})"));
+        &self.urls[i]
+    }
+
+    /// ZooKeeper's client address, host:port.
+    pub fn zookeeper(&self) -> &str {
+        &self.zookeeper
+    }
+
+    /// Where the cluster's files are (see `scripts/cluster --help`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// SIGKILLs node `name` (or `"zookeeper"`) and waits until it is gone; its data stays.
+    pub fn kill_node(&self, name: &str) {
+        let args = ["kill-node", name, "--dir", self.dir.to_str().unwrap()];
+        let out = run_script(&self.dir, &args, Duration::from_secs(30));
+        assert!(out.status.success(), "{}", describe(&args, &out));
+        eprintln!("kill-node {name}: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+
+    /// Starts node `name` (or `"zookeeper"`) again on its data and ports, and waits until it
+    /// answers and reaches ZooKeeper.
+    pub fn start_node(&self, name: &str) {
+        let started = Instant::now();
+        let args = ["start-node", name, "--dir", self.dir.to_str().unwrap()];
+        let mut out = run_script(&self.dir, &args, SCRIPT_LIMIT);
+        if !out.status.success() {
+            // Seen rarely under load: the restarted node is gone before it answers, leaving no
+            // log line. One more try, saying so; a second failure fails the test.
+            eprintln!(
+                "start-node {name} failed once; trying again:\n{}",
+                describe(&args, &out)
+            );
+            std::thread::sleep(Duration::from_secs(1));
+            out = run_script(&self.dir, &args, SCRIPT_LIMIT);
+        }
+        assert!(out.status.success(), "{}", describe(&args, &out));
+        eprintln!("{name} started again in {:?}", started.elapsed());
+    }
+
+    /// The end of node `name`'s error log (or ZooKeeper's log), for failure messages.
+    pub fn log_tail(&self, name: &str) -> String {
+        let path = if name == "zookeeper" {
+            self.dir.join("zookeeper.log")
+        } else {
+            self.dir.join(name).join("log/error.log")
+        };
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let args = ["stop", "--dir", self.dir.to_str().unwrap(), "--kill"];
+        // Bounded like every other wait; a panic in drop would abort, so only report.
+        let mut child = match Command::new(script())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => return eprintln!("scripts/cluster stop cannot run: {e}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        eprintln!(
+            "scripts/cluster stop --dir {} did not finish within 30 s",
+            self.dir.display()
+        );
+    }
+}
