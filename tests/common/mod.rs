@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub mod clickhouse;
+pub mod cluster;
 pub mod kafka;
 
 pub const PARTITIONS: i32 = 3;
