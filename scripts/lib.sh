@@ -46,6 +46,12 @@ install_exporter() {
 }
 
 # Debian's ClickHouse server (18.16): tests start their own instances of it.
+# ZooKeeper for the ClickHouse cluster (scripts/cluster): Debian's package, run as a plain java
+# process by scripts/cluster.
+install_zookeeper() {
+  [ -f /usr/share/java/zookeeper.jar ] || apt_install zookeeper
+}
+
 install_clickhouse() {
   command -v clickhouse-server >/dev/null || command -v clickhouse >/dev/null || apt_install clickhouse-server clickhouse-client
 }

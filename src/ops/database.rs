@@ -31,6 +31,11 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
             eprintln!("{change}");
         }
     }
+    // Tables a migration added get the per-tenant readers' row policies.
+    let readers = super::readers::sync(&store).await?;
+    if readers > 0 {
+        eprintln!("re-applied the row policies of {readers} tenant reader(s)");
+    }
     Ok(())
 }
 
