@@ -22,7 +22,8 @@ use cowork_ingest::config::Config;
 use cowork_ingest::ops::readers::{self, ReaderOptions};
 
 /// A store on the shared 18.16 server, over a new database with two tenant tables, a view over
-/// one of them, and a table without a `tenant` column; rows of tenants A and B.
+/// one of them, a `_local` table as cluster mode names them, and a table without a `tenant`
+/// column; rows of tenants A and B.
 async fn tenant_database() -> Store {
     let ch = shared();
     let db = format!("t_{}", uuid::Uuid::new_v4().simple());
@@ -30,6 +31,7 @@ async fn tenant_database() -> Store {
         format!("CREATE DATABASE {db}"),
         format!("CREATE TABLE {db}.requests (tenant String, n UInt64) ENGINE = MergeTree ORDER BY tenant"),
         format!("CREATE TABLE {db}.sessions (tenant String, id String) ENGINE = MergeTree ORDER BY tenant"),
+        format!("CREATE TABLE {db}.sessions_local (tenant String, id String) ENGINE = MergeTree ORDER BY tenant"),
         format!("CREATE VIEW {db}.requests_view AS SELECT tenant, n FROM {db}.requests"),
         format!("CREATE TABLE {db}.state (k String) ENGINE = MergeTree ORDER BY k"),
         format!("INSERT INTO {db}.requests VALUES ('A', 1), ('B', 2)"),
@@ -50,17 +52,17 @@ async fn tables_to_cover_are_those_with_a_tenant_column() {
         .await
         .expect("system.columns answers within 30 s")
         .unwrap();
-    assert_eq!(tables, ["requests", "requests_view", "sessions"]);
+    assert_eq!(tables, ["requests", "requests_view", "sessions", "sessions_local"]);
 }
 
 #[tokio::test]
 async fn clickhouse_18_16_is_refused_and_sync_does_nothing() {
     let store = tenant_database().await;
     let within = Duration::from_secs(30);
-    let version = readers::server_version(&store).await.unwrap();
+    let version = store.server_version().await.unwrap();
     assert!(
-        !version.has_sql_access_control(),
-        "the shared server is 18.16 ({version})"
+        !readers::has_sql_access_control(version),
+        "the shared server is 18.16 ({version:?})"
     );
 
     let err = tokio::time::timeout(within, readers::create(&store, "A", None, &ReaderOptions::default()))
@@ -117,7 +119,8 @@ fn bad_tenant_names_are_refused_before_connecting() {
 }
 
 /// Every statement `readers` sends to a current server, for a tenant whose name has every
-/// allowed punctuation mark, over table names that need quoting.
+/// allowed punctuation mark, over table names that need quoting: on one server, then (from
+/// index [`CLUSTER_FROM`] on) in cluster mode.
 fn current_statements() -> Vec<String> {
     let tenant = "a.b-c_1";
     let tables = vec!["events".to_string(), ".inner.cost_daily".to_string()];
@@ -126,13 +129,38 @@ fn current_statements() -> Vec<String> {
         hosts: vec!["10.0.0.0/8".into(), "::1".into()],
     };
     let mut sql = vec![
-        readers::create_user_sql(tenant, &"ab".repeat(32), &options),
-        readers::create_user_sql(tenant, &"ab".repeat(32), &ReaderOptions::default()),
+        readers::create_user_sql(tenant, &"ab".repeat(32), &options, None),
+        readers::create_user_sql(tenant, &"ab".repeat(32), &ReaderOptions::default(), None),
     ];
-    sql.extend(readers::cover_sql("cowork", tenant, &tables, &["gone".to_string()]));
-    sql.extend(readers::revoke_sql(tenant, &[("cowork".into(), "events".into())]));
+    sql.extend(readers::cover_sql(
+        "cowork",
+        tenant,
+        &tables,
+        &["gone".to_string()],
+        None,
+    ));
+    sql.extend(readers::revoke_sql(tenant, &[("cowork".into(), "events".into())], None));
+    assert_eq!(sql.len(), CLUSTER_FROM);
+    let cluster = Some("c1");
+    let tables = vec!["events".to_string(), "events_local".to_string()];
+    sql.push(readers::create_user_sql(tenant, &"ab".repeat(32), &options, cluster));
+    sql.extend(readers::cover_sql(
+        "cowork",
+        tenant,
+        &tables,
+        &["gone_local".to_string()],
+        cluster,
+    ));
+    sql.extend(readers::revoke_sql(
+        tenant,
+        &[("cowork".into(), "events_local".into())],
+        cluster,
+    ));
     sql
 }
+
+/// Where the cluster-mode statements start in [`current_statements`].
+const CLUSTER_FROM: usize = 2 + 8 + 2;
 
 #[test]
 fn current_clickhouse_parses_every_statement() {
@@ -205,4 +233,23 @@ print(json.dumps({"version": str(s.query("SELECT version()", "TabSeparatedRaw"))
             .any(|f| f.contains("AS RESTRICTIVE FOR SELECT USING tenant = 'a.b-c_1' TO `cowork_reader_a.b-c_1`")),
         "{formatted:#?}"
     );
+    // One server: nothing runs ON CLUSTER. Cluster mode: everything does, where ClickHouse
+    // puts it (the formatter moves a row policy's ON CLUSTER after its table).
+    let (single, cluster) = formatted.split_at(CLUSTER_FROM);
+    assert!(single.iter().all(|f| !f.contains("ON CLUSTER")), "{single:#?}");
+    assert!(cluster.iter().all(|f| f.contains(" ON CLUSTER c1")), "{cluster:#?}");
+    assert!(
+        cluster[0].starts_with("CREATE USER `cowork_reader_a.b-c_1` ON CLUSTER c1 IDENTIFIED"),
+        "{}",
+        cluster[0]
+    );
+    for needle in [
+        "CREATE ROW POLICY OR REPLACE `cowork_reader_a.b-c_1` ON cowork.events_local ON CLUSTER c1 AS RESTRICTIVE",
+        "GRANT ON CLUSTER c1 SELECT ON cowork.events_local TO `cowork_reader_a.b-c_1`",
+        "REVOKE ON CLUSTER c1 ALL ON *.* FROM `cowork_reader_a.b-c_1`",
+        "DROP ROW POLICY IF EXISTS `cowork_reader_a.b-c_1` ON cowork.events_local ON CLUSTER c1",
+        "DROP USER IF EXISTS `cowork_reader_a.b-c_1` ON CLUSTER c1",
+    ] {
+        assert!(cluster.iter().any(|f| f.starts_with(needle)), "{needle}\n{cluster:#?}");
+    }
 }

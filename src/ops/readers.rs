@@ -11,6 +11,8 @@
 //!     ROW POLICY cowork_all_rows  ON db.T  PERMISSIVE  USING 1            TO ALL
 //!     ROW POLICY cowork_reader_A  ON db.T  RESTRICTIVE USING tenant = 'A' TO cowork_reader_A
 //!     GRANT SELECT ON db.T TO cowork_reader_A
+//!   (in cluster mode every statement runs ON CLUSTER, and T ranges over the Distributed
+//!   tables and their `_local` tables alike)
 //!   rows a user sees = (OR of its permissive policies) AND (AND of its restrictive ones)
 //!     cowork_reader_A: 1 AND tenant = 'A'      every other user: 1
 //! ```
@@ -42,6 +44,15 @@
 //! reader's access to the tables the view reads). So on 18.16 `create`, `list` and `revoke`
 //! fail with a sentence that says so, and `sync` does nothing (no reader can exist there), so
 //! `migrate` can call it on every server.
+//!
+//! In cluster mode (`clickhouse.cluster`) the users, row policies and grants are made
+//! `ON CLUSTER`, so that they exist on every node: a reader may connect to any of them, and a
+//! query on a Distributed table reads the `_local` tables on every shard. Both kinds of table
+//! have a `tenant` column, so both are covered: the Distributed table's policy filters the rows
+//! on the node the reader is connected to, and the `_local` table's policy filters them on the
+//! shards when those run the query as the reader (a cluster with an inter-server `<secret>`);
+//! a cluster that sends shard queries as its configured `<user>` still gets the Distributed
+//! table's filter.
 
 use std::fmt;
 
@@ -57,37 +68,18 @@ pub const ALL_ROWS_POLICY: &str = "cowork_all_rows";
 /// Memory one query of a reader may use: 2 GB, a dashboard query's worth on a small server
 /// without letting one tenant's ad-hoc query starve the consumer's inserts.
 pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 2_000_000_000;
-/// The first release with `CREATE USER`, `CREATE ROW POLICY` and settings constraints in SQL.
-pub const SQL_ACCESS_CONTROL_SINCE: ServerVersion = ServerVersion { major: 20, minor: 4 };
+/// The first release with `CREATE USER`, `CREATE ROW POLICY` and settings constraints in SQL,
+/// as `(major, minor)` ([`Store::server_version`]).
+pub const SQL_ACCESS_CONTROL_SINCE: (u32, u32) = (20, 4);
 /// Random bytes in a generated password (hex-encoded: 48 characters, safe in URLs and YAML).
 const PASSWORD_BYTES: usize = 24;
 /// ClickHouse's "not enough privileges" code.
 const ACCESS_DENIED: u32 = 497;
 
-/// A ClickHouse release, as `SELECT version()` reports it (`18.16.1`, `23.8.2.7`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ServerVersion {
-    pub major: u32,
-    pub minor: u32,
-}
-
-impl ServerVersion {
-    pub fn parse(text: &str) -> Option<ServerVersion> {
-        let mut parts = text.trim().split('.');
-        let major = parts.next()?.parse().ok()?;
-        let minor = parts.next()?.parse().ok()?;
-        Some(ServerVersion { major, minor })
-    }
-
-    pub fn has_sql_access_control(self) -> bool {
-        self >= SQL_ACCESS_CONTROL_SINCE
-    }
-}
-
-impl fmt::Display for ServerVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.major, self.minor)
-    }
+/// Whether a server of version `(major, minor)` (as [`Store::server_version`] reads it) can
+/// host readers: it has `CREATE USER` and row policies.
+pub fn has_sql_access_control(version: (u32, u32)) -> bool {
+    version >= SQL_ACCESS_CONTROL_SINCE
 }
 
 /// One reader, as `list` finds it.
@@ -162,9 +154,19 @@ fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
+/// ` ON CLUSTER name` in cluster mode, else nothing (as [`Store::on_cluster`] renders it).
+fn on_cluster(cluster: Option<&str>) -> String {
+    cluster.map(|c| format!(" ON CLUSTER {c}")).unwrap_or_default()
+}
+
 /// `CREATE USER` for a reader: a SHA-256 password, the hosts it may come from, `readonly = 2`
-/// and a memory limit it cannot change.
-pub fn create_user_sql(tenant: &str, password_sha256_hex: &str, options: &ReaderOptions) -> String {
+/// and a memory limit it cannot change; on every node of `cluster` in cluster mode.
+pub fn create_user_sql(
+    tenant: &str,
+    password_sha256_hex: &str,
+    options: &ReaderOptions,
+    cluster: Option<&str>,
+) -> String {
     let hosts = if options.hosts.is_empty() {
         "ANY".to_string()
     } else {
@@ -176,9 +178,10 @@ pub fn create_user_sql(tenant: &str, password_sha256_hex: &str, options: &Reader
             .join(", ")
     };
     format!(
-        "CREATE USER {} IDENTIFIED WITH sha256_hash BY {} HOST {hosts} \
+        "CREATE USER {}{} IDENTIFIED WITH sha256_hash BY {} HOST {hosts} \
          SETTINGS readonly = 2, max_memory_usage = {} READONLY",
         ident(&user_name(tenant)),
+        on_cluster(cluster),
         literal(password_sha256_hex),
         options.max_memory_bytes
     )
@@ -188,62 +191,69 @@ pub fn create_user_sql(tenant: &str, password_sha256_hex: &str, options: &Reader
 /// order they must run: policies before grants, so no moment exists at which the reader can
 /// read a table unfiltered; the all-rows policy before the reader's, so other users never lose
 /// rows. `stale` are tables that carry the reader's policy but no longer have a `tenant`
-/// column (or no longer exist).
-pub fn cover_sql(database: &str, tenant: &str, tables: &[String], stale: &[String]) -> Vec<String> {
+/// column (or no longer exist). In cluster mode every statement runs on every node of
+/// `cluster`, and `tables` holds the Distributed tables and their `_local` tables alike.
+pub fn cover_sql(
+    database: &str,
+    tenant: &str,
+    tables: &[String],
+    stale: &[String],
+    cluster: Option<&str>,
+) -> Vec<String> {
     let user = ident(&user_name(tenant));
+    let on_cluster = on_cluster(cluster);
+    let table = |t: &str| format!("{}.{}", ident(database), ident(t));
     let mut sql = Vec::new();
     for t in tables {
-        let on = format!("{}.{}", ident(database), ident(t));
+        let on = table(t);
         sql.push(format!(
-            "CREATE ROW POLICY IF NOT EXISTS {} ON {on} AS PERMISSIVE FOR SELECT USING 1 TO ALL",
+            "CREATE ROW POLICY IF NOT EXISTS {}{on_cluster} ON {on} AS PERMISSIVE FOR SELECT USING 1 TO ALL",
             ident(ALL_ROWS_POLICY)
         ));
         sql.push(format!(
-            "CREATE ROW POLICY OR REPLACE {user} ON {on} AS RESTRICTIVE FOR SELECT USING tenant = {} TO {user}",
+            "CREATE ROW POLICY OR REPLACE {user}{on_cluster} ON {on} AS RESTRICTIVE FOR SELECT USING tenant = {} TO {user}",
             literal(tenant)
         ));
     }
-    sql.push(format!("REVOKE ALL ON *.* FROM {user}"));
+    sql.push(format!("REVOKE{on_cluster} ALL ON *.* FROM {user}"));
     for t in stale {
-        sql.push(format!(
-            "DROP ROW POLICY IF EXISTS {user} ON {}.{}",
-            ident(database),
-            ident(t)
-        ));
+        sql.push(format!("DROP ROW POLICY IF EXISTS {user} ON {}{on_cluster}", table(t)));
     }
     for t in tables {
-        sql.push(format!("GRANT SELECT ON {}.{} TO {user}", ident(database), ident(t)));
+        sql.push(format!("GRANT{on_cluster} SELECT ON {} TO {user}", table(t)));
     }
     sql
 }
 
 /// The statements that remove `tenant`'s reader: its policies on `(database, table)`, then the
-/// user. The all-rows policies stay: they change nothing for anyone.
-pub fn revoke_sql(tenant: &str, policies: &[(String, String)]) -> Vec<String> {
+/// user; on every node of `cluster` in cluster mode. The all-rows policies stay: they change
+/// nothing for anyone.
+pub fn revoke_sql(tenant: &str, policies: &[(String, String)], cluster: Option<&str>) -> Vec<String> {
     let user = ident(&user_name(tenant));
+    let on_cluster = on_cluster(cluster);
     let mut sql: Vec<String> = policies
         .iter()
-        .map(|(db, t)| format!("DROP ROW POLICY IF EXISTS {user} ON {}.{}", ident(db), ident(t)))
+        .map(|(db, t)| {
+            format!(
+                "DROP ROW POLICY IF EXISTS {user} ON {}.{}{on_cluster}",
+                ident(db),
+                ident(t)
+            )
+        })
         .collect();
-    sql.push(format!("DROP USER IF EXISTS {user}"));
+    sql.push(format!("DROP USER IF EXISTS {user}{on_cluster}"));
     sql
-}
-
-/// The server's release.
-pub async fn server_version(store: &Store) -> anyhow::Result<ServerVersion> {
-    let rows = store.rows("SELECT version()").await?;
-    let text = rows.first().and_then(|r| r.first()).cloned().unwrap_or_default();
-    ServerVersion::parse(&text).with_context(|| format!("cannot read ClickHouse's version from {text:?}"))
 }
 
 /// Fails unless the server has SQL access control (see the module docs for why 18.16 cannot
 /// host readers at all).
 async fn require_access_control(store: &Store) -> anyhow::Result<()> {
-    let version = server_version(store).await?;
+    let (major, minor) = store.server_version().await?;
+    let (since_major, since_minor) = SQL_ACCESS_CONTROL_SINCE;
     anyhow::ensure!(
-        version.has_sql_access_control(),
-        "ClickHouse {version} cannot give a tenant read access: it has no row-level security \
-         (row policies arrived in {SQL_ACCESS_CONTROL_SINCE}, per-table filters in users.xml in 19.5), \
+        has_sql_access_control((major, minor)),
+        "ClickHouse {major}.{minor} cannot give a tenant read access: it has no row-level security \
+         (row policies arrived in {since_major}.{since_minor}, per-table filters in users.xml in 19.5), \
          so a reader would see every tenant's rows. Upgrade ClickHouse (23.8 or later) to use `readers`"
     );
     Ok(())
@@ -268,7 +278,10 @@ async fn run_all(store: &Store, sql: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The tables and views of the store's database that have a `tenant` column, sorted.
+/// The tables and views of the store's database that have a `tenant` column, sorted. Nothing
+/// is filtered by name or engine: in cluster mode that is the Distributed tables and their
+/// `_local` tables (both created ON CLUSTER, so every node lists both), and on one server the
+/// plain tables; views and a materialized view's inner table count like any other table.
 pub async fn tenant_tables(store: &Store) -> anyhow::Result<Vec<String>> {
     let rows = store
         .rows(&format!(
@@ -306,7 +319,26 @@ async fn reader_users(store: &Store) -> anyhow::Result<Vec<String>> {
 async fn cover(store: &Store, tenant: &str, tables: &[String]) -> anyhow::Result<()> {
     let covered = covered_tables(store, &user_name(tenant)).await?;
     let stale: Vec<String> = covered.into_iter().filter(|t| !tables.contains(t)).collect();
-    run_all(store, &cover_sql(store.database(), tenant, tables, &stale)).await
+    run_all(
+        store,
+        &cover_sql(store.database(), tenant, tables, &stale, store.cluster()),
+    )
+    .await
+}
+
+/// Removes `tenant`'s user and its row policies in every database.
+async fn remove(store: &Store, tenant: &str) -> anyhow::Result<()> {
+    let policies: Vec<(String, String)> = store
+        .rows(&format!(
+            "SELECT database, table FROM system.row_policies WHERE short_name = {}",
+            literal(&user_name(tenant))
+        ))
+        .await?
+        .into_iter()
+        .filter(|r| r.len() == 2)
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+    run_all(store, &revoke_sql(tenant, &policies, store.cluster())).await
 }
 
 /// Creates `tenant`'s reader with `password`, or a generated one. Fails if the reader exists:
@@ -338,11 +370,13 @@ pub async fn create(
     };
     let hash = hex::encode(Sha256::digest(password.as_bytes()));
     let tables = tenant_tables(store).await?;
-    run_all(store, &[create_user_sql(tenant, &hash, options)]).await?;
+    run_all(store, &[create_user_sql(tenant, &hash, options, store.cluster())]).await?;
     if let Err(e) = cover(store, tenant, &tables).await {
-        // Leave no half-made reader behind: without its policies it could read nothing (it has
-        // no grants yet), but a second `create` would refuse.
-        let _ = run_all(store, &revoke_sql(tenant, &[])).await;
+        // Leave no half-made reader behind (its policies so far, then the user): it could read
+        // nothing yet (grants come last), but a second `create` would refuse.
+        if let Err(cleanup) = remove(store, tenant).await {
+            tracing::warn!(tenant, error = %cleanup, "could not remove the half-made reader");
+        }
         return Err(e);
     }
     Ok(NewReader { user, password, tables })
@@ -372,28 +406,31 @@ pub async fn revoke(store: &Store, tenant: &str) -> anyhow::Result<()> {
         reader_users(store).await?.contains(&user),
         "tenant {tenant} has no reader ({user} does not exist)"
     );
-    let policies: Vec<(String, String)> = store
-        .rows(&format!(
-            "SELECT database, table FROM system.row_policies WHERE short_name = {}",
-            literal(&user)
-        ))
-        .await?
-        .into_iter()
-        .filter(|r| r.len() == 2)
-        .map(|r| (r[0].clone(), r[1].clone()))
-        .collect();
-    run_all(store, &revoke_sql(tenant, &policies)).await
+    remove(store, tenant).await
 }
 
 /// Rewrites every reader's policies and grants to cover the tables that have a `tenant` column
 /// now. `migrate` runs it after its migrations, so that a new table is readable (filtered)
-/// and a dropped one leaves no policy behind. Returns the readers rewritten; on a server
-/// without SQL access control there are none, and it does nothing.
+/// and a dropped one leaves no policy behind. Returns the readers rewritten. It does nothing
+/// (and returns 0) on a server without SQL access control (no reader can exist there), when
+/// there are no readers, and when the configured user may not list users (`system.users`
+/// fails: it then warns, since it could not have made readers either). Only rewriting readers
+/// that exist can fail.
 pub async fn sync(store: &Store) -> anyhow::Result<usize> {
-    if !server_version(store).await?.has_sql_access_control() {
+    if !has_sql_access_control(store.server_version().await?) {
         return Ok(0);
     }
-    let users = reader_users(store).await?;
+    let users = match reader_users(store).await {
+        Ok(users) => users,
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                "cannot list ClickHouse users, so tenant readers (if any) keep their row policies \
+                 and grants; run `cowork-ingest readers sync` as a user with access management"
+            );
+            return Ok(0);
+        }
+    };
     if users.is_empty() {
         return Ok(0);
     }
@@ -426,20 +463,21 @@ mod tests {
     }
 
     #[test]
-    fn versions_are_read_from_both_generations() {
-        let old = ServerVersion::parse("18.16.1").unwrap();
-        assert_eq!(old, ServerVersion { major: 18, minor: 16 });
-        assert!(!old.has_sql_access_control());
-        assert!(!ServerVersion::parse("20.3.21.2").unwrap().has_sql_access_control());
-        assert!(ServerVersion::parse("20.4.2.9").unwrap().has_sql_access_control());
-        assert!(ServerVersion::parse("23.8.2.7\n").unwrap().has_sql_access_control());
-        assert!(ServerVersion::parse("26.9.2.1").unwrap().has_sql_access_control());
-        assert_eq!(ServerVersion::parse("nonsense"), None);
+    fn access_control_starts_at_20_4() {
+        use crate::clickhouse::store::parse_version;
+        let at = |text: &str| has_sql_access_control(parse_version(text).unwrap());
+        assert!(!at("18.16.1"));
+        assert!(!at("19.17.4.11"));
+        assert!(!at("20.3.21.2"));
+        assert!(at("20.4.2.9"));
+        assert!(at("20.10.1"));
+        assert!(at("23.8.2.7\n"));
+        assert!(at("26.9.2.1"));
     }
 
     #[test]
     fn the_user_has_a_hashed_password_readonly_2_and_a_fixed_memory_limit() {
-        let sql = create_user_sql("acme", "ab12", &ReaderOptions::default());
+        let sql = create_user_sql("acme", "ab12", &ReaderOptions::default(), None);
         assert_eq!(
             sql,
             "CREATE USER `cowork_reader_acme` IDENTIFIED WITH sha256_hash BY 'ab12' HOST ANY \
@@ -449,14 +487,26 @@ mod tests {
             max_memory_bytes: 5,
             hosts: vec!["10.0.0.0/8".into(), "192.168.1.7".into()],
         };
-        assert!(create_user_sql("a", "h", &hosts).contains("HOST IP '10.0.0.0/8', IP '192.168.1.7' SETTINGS"));
-        assert!(create_user_sql("a", "h", &hosts).contains("max_memory_usage = 5 READONLY"));
+        let sql = create_user_sql("a", "h", &hosts, None);
+        assert!(sql.contains("HOST IP '10.0.0.0/8', IP '192.168.1.7' SETTINGS"), "{sql}");
+        assert!(sql.contains("max_memory_usage = 5 READONLY"), "{sql}");
+    }
+
+    #[test]
+    fn in_cluster_mode_the_user_is_made_on_every_node() {
+        let sql = create_user_sql("acme", "ab12", &ReaderOptions::default(), Some("c1"));
+        assert!(
+            sql.starts_with(
+                "CREATE USER `cowork_reader_acme` ON CLUSTER c1 IDENTIFIED WITH sha256_hash BY 'ab12' HOST ANY"
+            ),
+            "{sql}"
+        );
     }
 
     #[test]
     fn policies_come_before_grants_and_cover_every_table() {
         let tables = vec!["events".to_string(), ".inner.cost_daily".to_string()];
-        let sql = cover_sql("cowork", "acme", &tables, &["gone".to_string()]);
+        let sql = cover_sql("cowork", "acme", &tables, &["gone".to_string()], None);
         assert_eq!(
             sql,
             [
@@ -473,13 +523,39 @@ mod tests {
     }
 
     #[test]
-    fn revoke_drops_policies_then_the_user() {
-        let sql = revoke_sql("a.b", &[("cowork".into(), "events".into())]);
+    fn in_cluster_mode_policies_and_grants_are_made_on_every_node_for_both_tables() {
+        let tables = vec!["events".to_string(), "events_local".to_string()];
+        let sql = cover_sql("cowork", "acme", &tables, &["gone_local".to_string()], Some("c1"));
         assert_eq!(
             sql,
             [
+                "CREATE ROW POLICY IF NOT EXISTS `cowork_all_rows` ON CLUSTER c1 ON `cowork`.`events` AS PERMISSIVE FOR SELECT USING 1 TO ALL",
+                "CREATE ROW POLICY OR REPLACE `cowork_reader_acme` ON CLUSTER c1 ON `cowork`.`events` AS RESTRICTIVE FOR SELECT USING tenant = 'acme' TO `cowork_reader_acme`",
+                "CREATE ROW POLICY IF NOT EXISTS `cowork_all_rows` ON CLUSTER c1 ON `cowork`.`events_local` AS PERMISSIVE FOR SELECT USING 1 TO ALL",
+                "CREATE ROW POLICY OR REPLACE `cowork_reader_acme` ON CLUSTER c1 ON `cowork`.`events_local` AS RESTRICTIVE FOR SELECT USING tenant = 'acme' TO `cowork_reader_acme`",
+                "REVOKE ON CLUSTER c1 ALL ON *.* FROM `cowork_reader_acme`",
+                "DROP ROW POLICY IF EXISTS `cowork_reader_acme` ON `cowork`.`gone_local` ON CLUSTER c1",
+                "GRANT ON CLUSTER c1 SELECT ON `cowork`.`events` TO `cowork_reader_acme`",
+                "GRANT ON CLUSTER c1 SELECT ON `cowork`.`events_local` TO `cowork_reader_acme`",
+            ]
+        );
+    }
+
+    #[test]
+    fn revoke_drops_policies_then_the_user() {
+        let policies = [("cowork".to_string(), "events".to_string())];
+        assert_eq!(
+            revoke_sql("a.b", &policies, None),
+            [
                 "DROP ROW POLICY IF EXISTS `cowork_reader_a.b` ON `cowork`.`events`",
                 "DROP USER IF EXISTS `cowork_reader_a.b`",
+            ]
+        );
+        assert_eq!(
+            revoke_sql("a.b", &policies, Some("c1")),
+            [
+                "DROP ROW POLICY IF EXISTS `cowork_reader_a.b` ON `cowork`.`events` ON CLUSTER c1",
+                "DROP USER IF EXISTS `cowork_reader_a.b` ON CLUSTER c1",
             ]
         );
     }
