@@ -18,7 +18,7 @@
 -- and the same shard, and ReplacingMergeTree collapses them. `event_day` is the day of the
 -- event's own time; 1970-01-01 when it sent none (time_source `received` or `clamped`).
 --
--- Rollups are ReplacingMergeTree tables versioned by the time of the refresh that wrote them.
+-- Rollups are ReplacingMergeTree tables versioned by the refresh that wrote them.
 -- The consumer re-aggregates each (tenant, day) it touched from the deduplicated base tables
 -- (`rollup_dirty` says which; `rollup_state` says when each was last refreshed), so a replay
 -- rewrites the same figures instead of adding to them. Read them with FINAL.
@@ -189,8 +189,10 @@ PARTITION BY event_day
 ORDER BY (tenant, event_day, session_id, event_id)
 SHARD BY cityHash64(event_id);
 
--- Rollups. `version` is the refresh's start time (server clock, seconds): the newest refresh of
--- a (tenant, day) wins. Rows of one (tenant, day) share a shard.
+-- Rollups. `version` is the refresh's start time (server clock in seconds x 10^6, plus the
+-- refreshing host's microseconds): the newest refresh of a (tenant, day) wins. Read with FINAL,
+-- or keep each day's newest version: (tenant, day, version) IN (SELECT tenant, day,
+-- max(version) ... GROUP BY tenant, day). Rows of one (tenant, day) share a shard.
 
 CREATE TABLE IF NOT EXISTS {database}.cost_daily
 (
