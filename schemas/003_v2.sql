@@ -10,6 +10,8 @@
 --   {index ...}   a skip index, on servers that have them; dropped elsewhere
 --   {replacing V} ReplacingMergeTree(V), or its Replicated form in cluster mode
 --   SHARD BY e    the Distributed table's sharding key in cluster mode; dropped elsewhere
+--   {on_cluster}  ON CLUSTER name in cluster mode (for statements other than CREATE TABLE)
+--   {local:NAME}  NAME_local in cluster mode, else NAME
 -- In cluster mode (`clickhouse.cluster`) each table becomes NAME_local (replicated, ON CLUSTER)
 -- plus NAME, a Distributed table over it: every query and insert names NAME, as on one server.
 --
@@ -411,3 +413,23 @@ ENGINE = {replacing refreshed_at}
 PARTITION BY tuple()
 ORDER BY (tenant, day)
 SHARD BY cityHash64(tenant, day);
+
+-- Where each prompt ran: (tenant, prompt_id) to its day and session, for the prompt replay (a
+-- point lookup, where a scan of user_prompts for one prompt_id reads a month). Kept by a
+-- materialized view on user_prompts' inserts: an index, not a count, so a copy adds nothing.
+CREATE TABLE IF NOT EXISTS {database}.prompt_sessions
+(
+    tenant {lc},
+    prompt_id String,
+    event_day Date,
+    session_id String
+)
+ENGINE = {replacing}
+PARTITION BY toYYYYMM(event_day)
+ORDER BY (tenant, prompt_id, event_day, session_id)
+SHARD BY cityHash64(tenant, prompt_id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.prompt_sessions_mv{on_cluster} TO {database}.prompt_sessions AS
+SELECT tenant, prompt_id, event_day, session_id
+FROM {database}.{local:user_prompts}
+WHERE prompt_id != '';

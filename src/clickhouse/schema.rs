@@ -203,18 +203,35 @@ pub fn render_statement(stmt: &str, database: &str, target: &Target, rename: Opt
         Some(_) => format!("{created}_local"),
         None => created.clone(),
     };
-    if let Some(at) = text.find("{replacing ") {
+    if let Some(at) = text.find("{replacing") {
         let end = at + text[at..].find('}').expect("a closing brace");
-        let version = text[at + "{replacing ".len()..end].to_string();
+        let version = text[at + "{replacing".len()..end].trim().to_string();
         let engine = match &target.cluster {
             Some(_) => format!(
-                "ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{database}/{local}', '{{replica}}', {version})"
+                "ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{database}/{local}', '{{replica}}'{}{version})",
+                if version.is_empty() { "" } else { ", " }
             ),
             None => format!("ReplacingMergeTree({version})"),
         };
         text.replace_range(at..=end, &engine);
     }
     if name.is_empty() {
+        let on_cluster = target
+            .cluster
+            .as_ref()
+            .map(|c| format!(" ON CLUSTER {c}"))
+            .unwrap_or_default();
+        let mut text = text.replace("{on_cluster}", &on_cluster);
+        while let Some(at) = text.find("{local:") {
+            let end = at + text[at..].find('}').expect("a closing brace");
+            let table = text[at + "{local:".len()..end].to_string();
+            let local = if target.cluster.is_some() {
+                format!("{table}_local")
+            } else {
+                table
+            };
+            text.replace_range(at..=end, &local);
+        }
         return vec![text.replace("{database}", database)];
     }
     let head = format!("{{database}}.{name}");
@@ -509,6 +526,12 @@ async fn upgrade_to_v2(
     for s in m.statements(&db, target) {
         store.execute(&s).await?;
     }
+    // The materialized view sees only new inserts: index the prompts already there.
+    store
+        .execute(&format!(
+            "INSERT INTO {db}.prompt_sessions SELECT tenant, prompt_id, event_day, session_id FROM {db}.user_prompts WHERE prompt_id != ''"
+        ))
+        .await?;
     Ok(())
 }
 
@@ -586,8 +609,10 @@ mod tests {
         assert!(!new.contains(",\n)"));
         // Every v2 table has a tenant column (per-tenant readers filter on it).
         for s in MIGRATIONS[2].statements("db1", &target(24, None)) {
-            assert!(s.contains("tenant "), "{s}");
+            assert!(s.contains("tenant"), "{s}");
         }
+        assert!(old.contains("CREATE MATERIALIZED VIEW IF NOT EXISTS db1.prompt_sessions_mv TO db1.prompt_sessions AS\nSELECT tenant, prompt_id, event_day, session_id\nFROM db1.user_prompts\n"), "{old}");
+        assert!(old.contains("ENGINE = ReplacingMergeTree()\nPARTITION BY toYYYYMM(event_day)"));
     }
 
     #[test]
@@ -601,6 +626,12 @@ mod tests {
         ));
         assert!(events[1]
             .ends_with("AS db1.events_local ENGINE = Distributed(c1, db1, events_local, cityHash64(event_id))"));
+        assert!(sql.iter().any(|s| s.starts_with(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS db1.prompt_sessions_mv ON CLUSTER c1 TO db1.prompt_sessions AS"
+        ) && s.contains("FROM db1.user_prompts_local")));
+        assert!(sql.iter().any(|s| s.contains(
+            "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db1/prompt_sessions_local', '{replica}')"
+        )));
         let rendered = render("db1", &target(18, Some("c1")));
         assert!(rendered.contains("CREATE DATABASE IF NOT EXISTS db1 ON CLUSTER c1"));
         assert!(rendered.contains("ReplicatedMergeTree('/clickhouse/tables/all/db1/schema_migrations', '{replica}')"));
