@@ -223,17 +223,7 @@ impl Cluster {
     pub fn start_node(&self, name: &str) {
         let started = Instant::now();
         let args = ["start-node", name, "--dir", self.dir.to_str().unwrap()];
-        let mut out = run_script(&self.dir, &args, SCRIPT_LIMIT);
-        if !out.status.success() {
-            // Seen rarely under load: the restarted node is gone before it answers, leaving no
-            // log line. One more try, saying so; a second failure fails the test.
-            eprintln!(
-                "start-node {name} failed once; trying again:\n{}",
-                describe(&args, &out)
-            );
-            std::thread::sleep(Duration::from_secs(1));
-            out = run_script(&self.dir, &args, SCRIPT_LIMIT);
-        }
+        let out = run_script(&self.dir, &args, SCRIPT_LIMIT);
         assert!(out.status.success(), "{}", describe(&args, &out));
         eprintln!("{name} started again in {:?}", started.elapsed());
     }
