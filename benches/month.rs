@@ -1082,26 +1082,6 @@ fn panel_queries(dashboard: &Json, file: &str) -> Vec<PanelQuery> {
     out
 }
 
-fn current_dashboards() -> Vec<(String, Json)> {
-    let dir = root().join("grafana/dashboards");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (
-                name,
-                serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap(),
-            )
-        })
-        .collect()
-}
-
 struct Timing {
     seconds: Vec<f64>,
     rows: usize,
@@ -1192,7 +1172,7 @@ async fn time_panels(args: &Args, http: &Http, db: &str, plain: &str) -> Vec<Jso
     };
 
     let mut baseline: BTreeMap<(String, String, String), String> = BTreeMap::new();
-    for (file, _) in current_dashboards() {
+    for (file, _) in grafana::dashboards() {
         let Ok(text) = std::panic::catch_unwind(|| git_show(&format!("{V1_COMMIT}:grafana/dashboards/{file}"))) else {
             continue;
         };
@@ -1204,7 +1184,7 @@ async fn time_panels(args: &Args, http: &Http, db: &str, plain: &str) -> Vec<Jso
 
     let mut results = Vec::new();
     let mut seen_variables = std::collections::BTreeSet::new();
-    for (file, d) in current_dashboards() {
+    for (file, d) in grafana::dashboards() {
         for q in panel_queries(&d, &file) {
             if q.title.starts_with("variable ") && !seen_variables.insert(q.raw.clone()) {
                 continue;

@@ -13,7 +13,7 @@ mod grafana;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use grafana::{Range, VarValue, Vars};
+use grafana::{dashboards, Range, VarValue, Vars};
 use serde_json::Value;
 
 const CLICKHOUSE_UID: &str = "clickhouse";
@@ -37,26 +37,6 @@ const DEDUPLICATED_TABLES: [cowork_ingest::clickhouse::Table; 6] = cowork_ingest
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Every dashboard: (file name, JSON model), by file name.
-fn dashboards() -> Vec<(String, Value)> {
-    let dir = root().join("grafana/dashboards");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            let text = std::fs::read_to_string(&p).unwrap();
-            let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} is not valid JSON: {e}"));
-            (name, json)
-        })
-        .collect()
 }
 
 fn expected() -> Value {

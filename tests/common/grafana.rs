@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// The dashboard time range and `$__interval_s`, as the plugin's macros see them.
 #[derive(Clone, Copy, Debug)]
@@ -220,4 +221,24 @@ pub fn render(raw: &str, vars: &Vars, range: &Range) -> String {
     let sql = expand_macros(&interpolate(&apply_conditional_all(raw, vars), vars), range);
     assert!(!sql.contains('$'), "something was left unexpanded in:\n{sql}");
     sql
+}
+
+/// Every dashboard of this checkout's `grafana/dashboards`: (file name, JSON model), by name.
+pub fn dashboards() -> Vec<(String, serde_json::Value)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("grafana/dashboards");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&p).unwrap();
+            let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} is not valid JSON: {e}"));
+            (name, json)
+        })
+        .collect()
 }
