@@ -1380,7 +1380,7 @@ fn main() {
             report["load"] = json!({"event_rows_sent": l.rows_sent, "duplicates_sent": l.duplicates_sent,
                 "seconds": l.seconds, "events_per_s": l.rows_sent as f64 / l.seconds, "chdb_sample_event_rows": l.sample_events});
             let started = Instant::now();
-            let days = cowork_ingest::clickhouse::rollups::rebuild(&store, None, None, &mut |m| eprintln!("rebuild: {m}"))
+            let days = cowork_ingest::clickhouse::rollups::rebuild(&store, None, None, None, &mut |m| eprintln!("rebuild: {m}"))
                 .await
                 .unwrap();
             let rebuild_s = started.elapsed().as_secs_f64();

@@ -131,7 +131,7 @@ async fn a_v1_database_upgrades_to_v2_without_losing_a_row() {
         .unwrap();
     assert_eq!(ran, ["003_v2"]);
     assert!(steps.iter().any(|s| s.starts_with("events: copying day")), "{steps:?}");
-    cowork_ingest::clickhouse::rollups::rebuild(&store, None, None, &mut |_| {})
+    cowork_ingest::clickhouse::rollups::rebuild(&store, None, None, None, &mut |_| {})
         .await
         .unwrap();
 

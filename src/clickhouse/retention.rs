@@ -55,6 +55,19 @@ pub async fn apply_retention(
     Ok(dropped)
 }
 
+/// The first day whose rows every base table still keeps on `today` (`YYYY-MM-DD`), or `None`
+/// when nothing expires. Every base table feeds the rollups, so the shortest retention counts.
+pub fn kept_since(retention_days: &BTreeMap<Table, u32>, today: time::Date) -> Option<String> {
+    let days = retention_days.values().copied().filter(|d| *d > 0).min()?;
+    let first = today - time::Duration::days(i64::from(days));
+    Some(format!(
+        "{:04}-{:02}-{:02}",
+        first.year(),
+        u8::from(first.month()),
+        first.day()
+    ))
+}
+
 /// The partition of the events that sent no time of their own (day 0).
 const NO_TIME_PARTITION: u32 = 19_700_101;
 
@@ -129,5 +142,19 @@ pub async fn run(config: ClickHouseConfig, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shortest_retention_bounds_the_days_rollups_refresh() {
+        let today = time::macros::date!(2026 - 12 - 02);
+        assert_eq!(kept_since(&BTreeMap::new(), today), None);
+        let days = BTreeMap::from([(Table::Events, 90), (Table::ApiRequests, 30), (Table::ToolResults, 0)]);
+        assert_eq!(kept_since(&days, today).as_deref(), Some("2026-11-02"));
+        assert!(ttl_clause(30).contains("event_day + toIntervalDay(30)"));
     }
 }

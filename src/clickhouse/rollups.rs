@@ -225,8 +225,14 @@ pub async fn refresh(store: &Store, tenant: &str, day: &str) -> Result<u64, Stor
 }
 
 /// The (tenant, day)s due for a refresh, oldest first: marked since `settle_s` before their last
-/// refresh began (with `settle_s` 0, marked since it began).
-pub async fn pending(store: &Store, settle_s: u64) -> Result<Vec<(String, String)>, StoreError> {
+/// refresh began (with `settle_s` 0, marked since it began). Days before `kept_since`
+/// (`YYYY-MM-DD`, from [`super::retention::kept_since`]) are left alone: retention has dropped
+/// some of their rows, and a refresh would overwrite their rollups with what is left.
+pub async fn pending(
+    store: &Store,
+    settle_s: u64,
+    kept_since: Option<&str>,
+) -> Result<Vec<(String, String)>, StoreError> {
     let db = store.database();
     let rows = store
         .rows(&format!(
@@ -235,7 +241,8 @@ pub async fn pending(store: &Store, settle_s: u64) -> Result<Vec<(String, String
              ANY LEFT JOIN \
              (SELECT tenant, day, max(refreshed_at) AS refreshed FROM {db}.{ROLLUP_STATE} GROUP BY tenant, day) AS s \
              USING (tenant, day) \
-             WHERE marked + {settle_s} >= refreshed ORDER BY day, tenant"
+             WHERE marked + {settle_s} >= refreshed AND {} ORDER BY day, tenant",
+            kept(kept_since, "day")
         ))
         .await?;
     Ok(rows
@@ -285,16 +292,28 @@ pub async fn replicas_behind(store: &Store) -> Result<u64, StoreError> {
         .unwrap_or(0))
 }
 
+/// Day 0 (no time of its own, never expired), or a day from `kept_since` on.
+fn kept(kept_since: Option<&str>, column: &str) -> String {
+    match kept_since {
+        Some(day) => format!(
+            "({column} = toDate('1970-01-01') OR {column} >= toDate({}))",
+            quote(day)
+        ),
+        None => "1 = 1".into(),
+    }
+}
+
 /// `rollups rebuild`: refreshes every (tenant, day) the base tables hold, optionally from `since`
-/// (`YYYY-MM-DD`) and for one tenant. For backfills, after a redrive, and after an upgrade.
+/// (`YYYY-MM-DD`) and for one tenant, and never a day before `kept_since` (see [`pending`]). For backfills, after a redrive, and after an upgrade.
 pub async fn rebuild(
     store: &Store,
     since: Option<&str>,
     tenant: Option<&str>,
+    kept_since: Option<&str>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<usize, StoreError> {
     let db = store.database();
-    let mut filter = vec!["1 = 1".to_string()];
+    let mut filter = vec![kept(kept_since, "event_day")];
     if let Some(since) = since {
         filter.push(format!("event_day >= toDate({})", quote(since)));
     }

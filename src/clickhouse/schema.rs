@@ -532,6 +532,13 @@ async fn upgrade_to_v2(
             "INSERT INTO {db}.prompt_sessions SELECT tenant, prompt_id, event_day, session_id FROM {db}.user_prompts WHERE prompt_id != ''"
         ))
         .await?;
+    // Every day of history needs its rollups: marked, so that the consumers' refreshers build
+    // them even if `migrate`'s own rebuild is interrupted after this migration is recorded.
+    store
+        .execute(&format!(
+            "INSERT INTO {db}.rollup_dirty (tenant, day) SELECT DISTINCT tenant, event_day FROM {db}.events"
+        ))
+        .await?;
     Ok(())
 }
 

@@ -6,13 +6,16 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::clickhouse::rollups;
 use crate::clickhouse::store::{Store, StoreError};
 use crate::clickhouse::ClickHouseConfig;
+use crate::clickhouse::{retention, rollups};
 use crate::telemetry::consumer::{RollupRefreshFailed, RollupRefreshed, RollupsPending};
 
-async fn round(store: &Store, settle_s: u64) -> Result<(), StoreError> {
-    let due = rollups::pending(store, settle_s).await?;
+async fn round(store: &Store, config: &ClickHouseConfig) -> Result<(), StoreError> {
+    let settle_s = config.rollup_settle_ms.div_ceil(1000);
+    let today = time::OffsetDateTime::now_utc().date();
+    let kept_since = retention::kept_since(&config.retention_days, today);
+    let due = rollups::pending(store, settle_s, kept_since.as_deref()).await?;
     RollupsPending { days: due.len() }.emit();
     if !due.is_empty() {
         let behind = rollups::replicas_behind(store).await?;
@@ -44,9 +47,8 @@ async fn round(store: &Store, settle_s: u64) -> Result<(), StoreError> {
 pub async fn run(config: ClickHouseConfig, shutdown: CancellationToken) {
     let store = Store::new(&config);
     let every = Duration::from_millis(config.rollup_refresh_ms.max(100));
-    let settle_s = config.rollup_settle_ms.div_ceil(1000);
     loop {
-        if let Err(error) = round(&store, settle_s).await {
+        if let Err(error) = round(&store, &config).await {
             RollupRefreshFailed { error: &error }.emit();
         }
         tokio::select! {

@@ -21,7 +21,11 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
         eprintln!("applied migration {name} to database {}", store.database());
     }
     if ran.contains(&"003_v2") {
-        let days = rollups::rebuild(&store, None, None, &mut |step| eprintln!("rollups: {step}")).await?;
+        let kept = retention::kept_since(&config.clickhouse.retention_days, today());
+        let days = rollups::rebuild(&store, None, None, kept.as_deref(), &mut |step| {
+            eprintln!("rollups: {step}")
+        })
+        .await?;
         if days > 0 {
             eprintln!("rebuilt the rollups of {days} (tenant, day)s");
         }
@@ -58,12 +62,17 @@ pub async fn print_sql(config: &Config, server_version: Option<&str>) -> anyhow:
     Ok(())
 }
 
-/// Re-aggregates the rollups from the base tables.
+fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+/// Re-aggregates the rollups from the base tables (never a day retention has begun to drop).
 pub async fn rebuild_rollups(config: &Config, since: Option<&str>, tenant: Option<&str>) -> anyhow::Result<()> {
     let store = Store::new(&config.clickhouse);
     schema::check(&store).await?;
     let started = std::time::Instant::now();
-    let days = rollups::rebuild(&store, since, tenant, &mut |step| eprintln!("{step}")).await?;
+    let kept = retention::kept_since(&config.clickhouse.retention_days, today());
+    let days = rollups::rebuild(&store, since, tenant, kept.as_deref(), &mut |step| eprintln!("{step}")).await?;
     eprintln!(
         "rebuilt the rollups of {days} (tenant, day)s in {:.1} s",
         started.elapsed().as_secs_f64()

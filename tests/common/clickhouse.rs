@@ -274,7 +274,7 @@ pub async fn wait_rollups(config: &Config, within: Duration) {
     let deadline = std::time::Instant::now() + within;
     let mut quiet = 0;
     loop {
-        let pending = cowork_ingest::clickhouse::rollups::pending(&store, settle_s)
+        let pending = cowork_ingest::clickhouse::rollups::pending(&store, settle_s, None)
             .await
             .expect("pending rollups");
         let unrefreshed = rows(
@@ -364,7 +364,7 @@ pub async fn load_corpus() -> LoadedCorpus {
         ))
         .await
         .unwrap();
-    cowork_ingest::clickhouse::rollups::rebuild(&store, None, None, &mut |_| {})
+    cowork_ingest::clickhouse::rollups::rebuild(&store, None, None, None, &mut |_| {})
         .await
         .unwrap();
     let refresh: Vec<String> = days
