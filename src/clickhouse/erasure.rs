@@ -42,13 +42,10 @@ async fn erase(store: &Store, filter: &str, tables: &[&'static str]) -> Result<V
     let db = store.database();
     let mut removed = Vec::new();
     for &table in tables {
-        let count = store
-            .rows(&format!("SELECT count() FROM {db}.{table} WHERE {filter}"))
-            .await?;
-        let n: u64 = count
-            .first()
-            .and_then(|r| r.first())
-            .and_then(|c| c.parse().ok())
+        let n: u64 = store
+            .scalar(&format!("SELECT count() FROM {db}.{table} WHERE {filter}"))
+            .await?
+            .parse()
             .unwrap_or(0);
         if n > 0 {
             store

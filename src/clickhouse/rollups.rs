@@ -165,10 +165,11 @@ pub fn refresh_statements(database: &str, tenant: &str, day: &str, version: u64)
 }
 
 async fn server_now(store: &Store) -> Result<u64, StoreError> {
-    let rows = store.rows("SELECT toUInt64(now())").await?;
-    rows.first()
-        .and_then(|r| r.first())
-        .and_then(|v| v.parse().ok())
+    store
+        .scalar("SELECT toUInt64(now())")
+        .await?
+        .parse()
+        .ok()
         .ok_or_else(|| StoreError::Retry("the server did not say what time it is".into()))
 }
 
@@ -276,19 +277,16 @@ pub async fn replicas_behind(store: &Store) -> Result<u64, StoreError> {
             "cluster {cluster} is not in system.clusters"
         )));
     }
-    let rows = store
-        .rows(&format!(
+    Ok(store
+        .scalar(&format!(
             "SELECT count() FROM remote({}, system, replicas) \
              WHERE database = {} AND (is_readonly OR inserts_in_queue > 0 OR (log_max_index > 0 AND log_pointer <= log_max_index)) \
              SETTINGS skip_unavailable_shards = 1",
             quote(&nodes.join(",")),
             quote(store.database())
         ))
-        .await?;
-    Ok(rows
-        .first()
-        .and_then(|r| r.first())
-        .and_then(|v| v.parse().ok())
+        .await?
+        .parse()
         .unwrap_or(0))
 }
 

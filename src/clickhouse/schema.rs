@@ -318,16 +318,6 @@ fn yes(b: bool) -> &'static str {
     }
 }
 
-async fn scalar(store: &Store, sql: &str) -> Result<String, StoreError> {
-    Ok(store
-        .rows(sql)
-        .await?
-        .into_iter()
-        .next()
-        .and_then(|r| r.into_iter().next())
-        .unwrap_or_default())
-}
-
 /// The engine of `db.table`, or `None` when it does not exist.
 async fn engine(store: &Store, table: &str) -> Result<Option<String>, StoreError> {
     let db = store.database();
@@ -341,13 +331,11 @@ async fn engine(store: &Store, table: &str) -> Result<Option<String>, StoreError
 
 async fn has_column(store: &Store, table: &str, column: &str) -> Result<bool, StoreError> {
     let db = store.database();
-    Ok(scalar(
-        store,
-        &format!(
+    Ok(store
+        .scalar(&format!(
             "SELECT count() FROM system.columns WHERE database = '{db}' AND table = '{table}' AND name = '{column}'"
-        ),
-    )
-    .await?
+        ))
+        .await?
         != "0")
 }
 
@@ -544,7 +532,7 @@ async fn upgrade_to_v2(
 
 async fn distinct_events(store: &Store, table: &str) -> Result<u64, StoreError> {
     let sql = format!("SELECT uniqExact(event_id) FROM {}.{table}", store.database());
-    Ok(scalar(store, &sql).await?.parse().unwrap_or(0))
+    Ok(store.scalar(&sql).await?.parse().unwrap_or(0))
 }
 
 /// Fails unless every migration up to [`REQUIRED_VERSION`] is applied, naming the missing ones.

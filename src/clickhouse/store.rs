@@ -155,6 +155,17 @@ impl Store {
             .collect())
     }
 
+    /// The first field of the first row of `sql` (empty when there is none).
+    pub async fn scalar(&self, sql: &str) -> Result<String, StoreError> {
+        Ok(self
+            .rows(sql)
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next())
+            .unwrap_or_default())
+    }
+
     /// Inserts pre-encoded RowBinary rows into `table` (in this store's database), for the
     /// columns named, in one INSERT.
     pub async fn insert(&self, table: &str, columns: &str, rows: Bytes) -> Result<(), StoreError> {
