@@ -19,12 +19,12 @@ use serde_json::Value;
 const CLICKHOUSE_UID: &str = "clickhouse";
 const PROMETHEUS_UID: &str = "prometheus";
 
-/// The dashboard time range: 2026-11-17 00:00:00 to 2026-11-20 00:00:00 UTC (the corpus is
-/// dated 2026-11-18).
+/// The dashboard time range: 2026-11-17 00:00:00 to 2026-12-04 00:00:00 UTC (the log corpus is
+/// dated 2026-11-18, the captured metrics and spans 2026-12-01 and 2026-12-02).
 const FROM_S: i64 = 1_794_873_600;
-const TO_S: i64 = 1_795_132_800;
+const TO_S: i64 = 1_796_342_400;
 const FROM_DATE: &str = "2026-11-17";
-const TO_DATE: &str = "2026-11-20";
+const TO_DATE: &str = "2026-12-04";
 /// `$__interval_s`: one-minute buckets spread the corpus' seven minutes over several points.
 const INTERVAL_S: u32 = 60;
 const TENANT: &str = "acme";
@@ -33,7 +33,8 @@ const PROMPT_ID: &str = "df71b0aa-4a28-4781-9670-ca94b4f15781";
 const USERS: [&str; 2] = ["chen.smith@acme.example", "fay.o'neil@acme.example"];
 
 /// Tables whose rows are only exact when read with FINAL (the views apply it themselves).
-const DEDUPLICATED_TABLES: [cowork_ingest::clickhouse::Table; 6] = cowork_ingest::clickhouse::Table::ALL;
+const DEDUPLICATED_TABLES: [cowork_ingest::clickhouse::Table; cowork_ingest::clickhouse::Table::COUNT] =
+    cowork_ingest::clickhouse::Table::ALL;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -230,7 +231,10 @@ fn check_sql_rules(label: &str, raw: &str) {
         let base = DEDUPLICATED_TABLES.iter().any(|t| t.name() == table);
         let needle = format!("from cowork.{table}");
         let newest = !base && lower.contains(&format!("max(version) from cowork.{table} "));
-        let listed_once = base && lower.contains("limit 1 by event_id");
+        let listed_once = base
+            && (lower.contains("limit 1 by event_id")
+                || table == "spans" && lower.contains("limit 1 by trace_id, span_id")
+                || table == "metric_points" && lower.contains("limit 1 by point_id"));
         let distinct = lower.trim_start().starts_with("select distinct");
         let mut at = 0;
         while let Some(i) = lower[at..].find(&needle) {
@@ -284,6 +288,7 @@ fn dashboards_are_well_formed() {
         "tools.json",
         "errors.json",
         "pipeline.json",
+        "productivity.json",
     ] {
         assert!(names.contains(&expected), "grafana/dashboards/{expected} exists");
     }
@@ -620,7 +625,7 @@ async fn clickhouse_panels_run_on_the_corpus() {
     }
     assert!(
         queries.len() >= 40,
-        "the four ClickHouse dashboards have their panels ({})",
+        "the five ClickHouse dashboards have their panels ({})",
         queries.len()
     );
 
@@ -685,6 +690,49 @@ async fn clickhouse_panels_run_on_the_corpus() {
             "details are joined to their events"
         );
     }
+
+    // The Productivity dashboard gives the captured SDK exports' totals.
+    let signals: Value =
+        serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/signals/expected-delta.json")).unwrap())
+            .unwrap();
+    let totals = &signals["totals"];
+    let lines = answer("Lines of code", "all users");
+    assert_eq!(number(lines, "added"), totals["lines_added"].as_f64().unwrap());
+    assert_eq!(number(lines, "removed"), totals["lines_removed"].as_f64().unwrap());
+    let output = answer("Commits and pull requests", "all users");
+    assert_eq!(number(output, "commits"), totals["commits"].as_f64().unwrap());
+    assert_eq!(
+        number(output, "pull_requests"),
+        totals["pull_requests"].as_f64().unwrap()
+    );
+    let per_pr = answer("Cost per PR and per commit", "all users");
+    let cost = totals["cost_usd"].as_f64().unwrap();
+    assert!((number(per_pr, "cost_usd") - cost).abs() < 1e-6);
+    assert!((number(per_pr, "cost_per_pr") - cost / totals["pull_requests"].as_f64().unwrap()).abs() < 1e-6);
+    let active = answer("Active time", "all users");
+    assert!((number(active, "cli_hours") - totals["active_time_cli_s"].as_f64().unwrap() / 3600.0).abs() < 1e-3);
+    let blocked = answer("Time blocked on permission prompts", "all users");
+    assert_eq!(
+        number(blocked, "prompts") as u64,
+        signals["spans"]["by_name"]["claude_code.tool.blocked_on_user"]
+            .as_u64()
+            .unwrap()
+    );
+    let ttft = answer("Time to first token by model", "all users");
+    for (model, requests) in ttft.column("model").iter().zip(ttft.column("requests")) {
+        assert_eq!(
+            requests.parse::<u64>().unwrap(),
+            signals["spans"]["ttft_ms_by_model"][model]["count"].as_u64().unwrap(),
+            "TTFT requests of {model}"
+        );
+    }
+    let starts = answer("Sessions by start type", "all users");
+    let by_start: u64 = starts
+        .column("sessions")
+        .iter()
+        .map(|n| n.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(by_start, totals["sessions"].as_u64().unwrap());
 
     // The same queries on current ClickHouse (chdb) return the same answers.
     let chdb_queries: Vec<String> = queries

@@ -17,28 +17,12 @@ use common::clickhouse;
 use common::clickhouse::CORPUS_EVENTS;
 use common::kafka::{self, Broker, InProcessConsumer, Proc};
 use common::{CorpusBody, TestEdge};
-use cowork_ingest::config::Config;
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap()
-}
-
-/// An edge in-process on `brokers` (with `client` as `kafka.client`), topics and a group of its
-/// own created by `topics check --create`, and a migrated database: the edge and the
-/// configuration a consumer of the same pipeline uses.
-async fn pipeline(brokers: &str, client: BTreeMap<String, String>, extra: &[&str]) -> (TestEdge, Config) {
-    let dir = tempfile::tempdir().unwrap();
-    let keys = common::make_keys(&dir.path().join("keys.toml"));
-    let mut config = common::config(brokers, dir.path(), extra);
-    config.kafka.client = client;
-    kafka::isolate(&mut config);
-    kafka::create_topics(&config).await;
-    let config = clickhouse::migrated(kafka::consumer_settings(config), &clickhouse::shared().url).await;
-    let edge = common::start_edge_with(config.clone(), keys, dir).await;
-    (edge, config)
 }
 
 /// Posts every body as the exporter sent it; each must get 200.
@@ -102,7 +86,7 @@ async fn the_corpus_is_exact_end_to_end_through_real_kafka() {
     let started = Instant::now();
     let folders = common::CORPUS_FOLDERS;
     for (i, folder) in folders.iter().enumerate() {
-        let (edge, config) = pipeline(kafka::shared(), BTreeMap::new(), &[]).await;
+        let (edge, config) = kafka::pipeline(kafka::shared(), BTreeMap::new(), &[]).await;
         let consumer = InProcessConsumer::start(config.clone()).await;
         let first = common::corpus(folder);
         send(&edge, &first).await;
@@ -312,7 +296,7 @@ const RECORDS: usize = 3;
 async fn a_broker_killed_mid_stream_loses_nothing_that_got_a_200() {
     let started = Instant::now();
     let mut broker = Broker::start();
-    let (edge, config) = pipeline(&broker.addr, BTreeMap::new(), &[]).await;
+    let (edge, config) = kafka::pipeline(&broker.addr, BTreeMap::new(), &[]).await;
     let edge = Arc::new(edge);
     let consumer = InProcessConsumer::start(config.clone()).await;
 
@@ -770,7 +754,7 @@ async fn scram_credentials_pass_through_and_a_wrong_password_fails_startup_witho
     assert_ne!(sasl.addr, broker.addr, "SASL has a listener of its own");
 
     // Topics created over SASL, then the edge and the consumer logged in.
-    let (edge, config) = pipeline(&sasl.addr, sasl.client(&password), &[]).await;
+    let (edge, config) = kafka::pipeline(&sasl.addr, sasl.client(&password), &[]).await;
     let consumer = InProcessConsumer::start(config.clone()).await;
     let tag = format!("scram-{}", uuid::Uuid::new_v4().simple());
     let (status, _) = post_tagged(&http(), &edge, &tag, 4).await;

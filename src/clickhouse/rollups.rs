@@ -140,6 +140,48 @@ fn refresh_sql(rollup: Rollup) -> &'static str {
                  (SELECT session_id FROM {db}.sessions_daily WHERE tenant = {tenant} AND day = {day}) \
              GROUP BY tenant, session_id"
         }
+        // Sum metrics only. DELTA points (FINAL: each copy once) are summed. A CUMULATIVE series
+        // (its dimensions are attributes of the series, so constant within it)
+        // counts its highest value of the day minus its highest value before the day (0 when it
+        // started that day): its increase. Looking back only as far as the series' start time
+        // bounds the read. Both temporalities therefore give the same totals.
+        Rollup::MetricsDaily => {
+            "INSERT INTO {db}.metrics_daily (tenant, day, user_email, service_name, metric, type, model, start_type, \
+             tool_name, decision, source, language, query_source, value, points, sessions, version) \
+             SELECT tenant, day, user_email, service_name, metric, type, model, start_type, tool_name, decision, \
+             source, language, query_source, sum(increase), sum(n), uniqExact(session_id), {version} \
+             FROM ( \
+                 SELECT tenant, event_day AS day, user_email, service_name, metric, type, model, start_type, \
+                 tool_name, decision, source, language, query_source, session_id, value AS increase, toUInt64(1) AS n \
+                 FROM {db}.metric_points FINAL \
+                 WHERE tenant = {tenant} AND event_day = {day} AND kind = 'sum' AND temporality != 'cumulative' \
+                 UNION ALL \
+                 SELECT tenant, day, user_email, service_name, metric, type, model, start_type, tool_name, decision, \
+                 source, language, query_source, session_id, if(high > low, high - low, 0) AS increase, n \
+                 FROM ( \
+                     SELECT series_id, tenant, event_day AS day, user_email, service_name, metric, type, model, \
+                     start_type, tool_name, decision, source, language, query_source, session_id, \
+                     max(value) AS high, uniqExact(point_id) AS n \
+                     FROM {db}.metric_points \
+                     WHERE tenant = {tenant} AND event_day = {day} AND kind = 'sum' AND temporality = 'cumulative' \
+                     GROUP BY series_id, tenant, day, user_email, service_name, metric, type, model, start_type, \
+                     tool_name, decision, source, language, query_source, session_id \
+                 ) AS today \
+                 ANY LEFT JOIN ( \
+                     SELECT series_id, max(value) AS low \
+                     FROM {db}.metric_points \
+                     WHERE tenant = {tenant} AND event_day < {day} AND kind = 'sum' AND temporality = 'cumulative' \
+                     AND event_day >= (SELECT toDate(intDiv(min(start_time_unix_nano), 1000000000)) \
+                         FROM {db}.metric_points WHERE tenant = {tenant} AND event_day = {day} \
+                         AND kind = 'sum' AND temporality = 'cumulative') \
+                     AND series_id GLOBAL IN (SELECT series_id FROM {db}.metric_points \
+                         WHERE tenant = {tenant} AND event_day = {day} AND kind = 'sum' AND temporality = 'cumulative') \
+                     GROUP BY series_id \
+                 ) AS before USING (series_id) \
+             ) AS increases \
+             GROUP BY tenant, day, user_email, service_name, metric, type, model, start_type, tool_name, decision, \
+             source, language, query_source"
+        }
     }
 }
 
@@ -329,8 +371,11 @@ pub async fn rebuild(
     }
     let days = store
         .rows(&format!(
-            "SELECT DISTINCT tenant, toString(event_day) AS day FROM {db}.events WHERE {} ORDER BY day, tenant",
-            filter.join(" AND ")
+            "SELECT DISTINCT tenant, day FROM (\
+             SELECT tenant, toString(event_day) AS day FROM {db}.events WHERE {filter} \
+             UNION ALL SELECT tenant, toString(event_day) AS day FROM {db}.metric_points WHERE {filter}) \
+             ORDER BY day, tenant",
+            filter = filter.join(" AND ")
         ))
         .await?;
     for (i, row) in days.iter().enumerate() {

@@ -12,9 +12,10 @@ use std::fmt::Write as _;
 use sha2::{Digest, Sha256};
 
 use super::tables::Table;
-use crate::otlp::decode::{Attr, Record, Value};
+use crate::otlp::decode::{Attr, Point, Record, Span, Value};
 use crate::transform::content::{self, ContentAction, ContentPolicy};
-use crate::transform::normalize::{Detail, Event, NORMALIZER_VERSION};
+use crate::transform::normalize::{Detail, Event, METRIC, NORMALIZER_VERSION, SPAN};
+use crate::transform::signals::{self, MetricPoint, SpanRecord};
 
 /// Where a payload came from: everything a row holds besides the event itself.
 pub struct Origin<'p> {
@@ -60,9 +61,12 @@ impl Rows {
         &self.bufs[table.index()]
     }
 
-    /// Events held (one `events` row per event).
+    /// Records held: one `events` row per event, one `metric_points` row per data point, one
+    /// `spans` row per span.
     pub fn events(&self) -> usize {
         self.counts[Table::Events as usize]
+            + self.counts[Table::MetricPoints as usize]
+            + self.counts[Table::Spans as usize]
     }
 
     pub fn bytes(&self) -> usize {
@@ -119,10 +123,7 @@ impl Rows {
         }
         put_attributes(b, scratch, &record.attributes, policy);
         put_attributes(b, scratch, resource, policy);
-        b.extend_from_slice(&((origin.received_at_ns / 1_000_000_000) as u32).to_le_bytes());
-        b.extend_from_slice(&origin.partition.to_le_bytes());
-        b.extend_from_slice(&origin.offset.to_le_bytes());
-        b.extend_from_slice(&NORMALIZER_VERSION.to_le_bytes());
+        put_origin(b, origin);
         counts[Table::Events as usize] += 1;
 
         let table = match &ev.detail {
@@ -210,6 +211,210 @@ impl Rows {
     }
 }
 
+impl Rows {
+    /// Encodes one metric data point's `metric_points` row.
+    pub fn push_point(&mut self, origin: &Origin<'_>, resource: &[Attr<'_>], point: &Point<'_>, p: &MetricPoint<'_>) {
+        let Rows { bufs, counts, scratch } = self;
+        let b = &mut bufs[Table::MetricPoints as usize];
+        b.extend_from_slice(&p.point_id.to_be_bytes());
+        b.extend_from_slice(&p.series_id.to_be_bytes());
+        put_str(b, origin.tenant);
+        b.extend_from_slice(&((p.timestamp_ns / 1_000_000_000) as u32).to_le_bytes());
+        b.extend_from_slice(&p.event_day().to_le_bytes());
+        b.extend_from_slice(&point.time_unix_nano.to_le_bytes());
+        b.extend_from_slice(&point.start_time_unix_nano.to_le_bytes());
+        put_str(b, p.time_source.as_str());
+        put_str(b, point.metric);
+        put_str(b, point.unit);
+        put_str(b, point.kind.as_str());
+        put_str(b, point.temporality.as_str());
+        b.push(u8::from(point.monotonic));
+        b.extend_from_slice(&p.value.to_le_bytes());
+        put_str(b, p.value_type);
+        b.extend_from_slice(&point.count.to_le_bytes());
+        for v in [point.sum, point.min, point.max] {
+            put_nullable_f64(b, v);
+        }
+        put_len(b, point.bucket_counts.len());
+        for c in &point.bucket_counts {
+            b.extend_from_slice(&c.to_le_bytes());
+        }
+        put_len(b, point.explicit_bounds.len());
+        for x in &point.explicit_bounds {
+            b.extend_from_slice(&x.to_le_bytes());
+        }
+        b.extend_from_slice(&point.flags.to_le_bytes());
+        let i = &p.identity;
+        for v in [
+            i.service_name,
+            p.service_version,
+            i.terminal_type,
+            i.session_id,
+            i.user_email,
+            i.user_id,
+            i.user_account_uuid,
+            p.user_account_id,
+            i.organization_id,
+            i.app_version,
+            p.app_entrypoint,
+            p.model,
+            p.model_variant,
+            p.kind_type,
+            p.start_type,
+            p.tool_name,
+            p.decision,
+            p.source,
+            p.language,
+            p.query_source,
+            p.speed,
+            p.effort,
+            p.agent_name,
+            p.skill_name,
+            p.plugin_name,
+            p.marketplace_name,
+            p.mcp_server_name,
+            p.mcp_tool_name,
+        ] {
+            put_str(b, v);
+        }
+        put_untyped(b, scratch, &point.attributes, origin.policy, METRIC);
+        put_attributes(b, scratch, resource, origin.policy);
+        put_str(b, point.scope_name);
+        put_origin(b, origin);
+        counts[Table::MetricPoints as usize] += 1;
+    }
+
+    /// Encodes one span's `spans` row, content under the tenant's policy.
+    pub fn push_span(&mut self, origin: &Origin<'_>, resource: &[Attr<'_>], span: &Span<'_>, s: &SpanRecord<'_>) {
+        let Rows { bufs, counts, scratch } = self;
+        let policy = origin.policy;
+        let b = &mut bufs[Table::Spans as usize];
+        for id in [s.trace_id, s.span_id, s.parent_span_id] {
+            scratch.clear();
+            id.write_hex(scratch);
+            put_str(b, scratch);
+        }
+        put_str(b, origin.tenant);
+        b.extend_from_slice(&((s.timestamp_ns / 1_000_000_000) as u32).to_le_bytes());
+        b.extend_from_slice(&s.event_day().to_le_bytes());
+        b.extend_from_slice(&s.start_ns.to_le_bytes());
+        b.extend_from_slice(&s.end_ns.to_le_bytes());
+        put_str(b, s.time_source.as_str());
+        b.extend_from_slice(&s.duration_ms.to_le_bytes());
+        put_str(b, s.name);
+        put_str(b, s.span_type);
+        put_str(b, s.kind);
+        put_str(b, s.status);
+        put_content(b, scratch, s.status_message, policy.error);
+        let i = &s.identity;
+        for v in [
+            i.service_name,
+            s.service_version,
+            i.terminal_type,
+            i.session_id,
+            i.prompt_id,
+            i.user_email,
+            i.user_id,
+            i.user_account_uuid,
+            i.organization_id,
+            i.app_version,
+            s.model,
+            s.model_variant,
+            s.query_source,
+            s.speed,
+        ] {
+            put_str(b, v);
+        }
+        put_nullable_f64(b, s.ttft_ms);
+        put_str(b, s.stop_reason);
+        for n in [
+            s.input_tokens,
+            s.output_tokens,
+            s.cache_read_tokens,
+            s.cache_creation_tokens,
+            s.result_tokens,
+        ] {
+            put_nullable_u64(b, n);
+        }
+        put_str(b, s.request_id);
+        match s.attempt {
+            Some(a) => {
+                b.push(0);
+                b.extend_from_slice(&u32::try_from(a).unwrap_or(u32::MAX).to_le_bytes());
+            }
+            None => b.push(1),
+        }
+        match s.success {
+            Some(ok) => b.extend_from_slice(&[0, u8::from(ok)]),
+            None => b.push(1),
+        }
+        match s.http_status_code {
+            Some(c) => {
+                b.push(0);
+                b.extend_from_slice(&c.to_le_bytes());
+            }
+            None => b.push(1),
+        }
+        put_content(b, scratch, s.error, policy.error);
+        for v in [s.tool_name, s.tool_use_id, s.decision, s.source] {
+            put_str(b, v);
+        }
+        put_nullable_i64(b, s.interaction_sequence);
+        put_nullable_u64(b, s.user_prompt_length);
+        match (s.user_prompt, policy.prompt) {
+            (Some(p), ContentAction::Keep | ContentAction::Hash) => {
+                b.push(0);
+                put_content(b, scratch, p, policy.prompt);
+            }
+            _ => b.push(1),
+        }
+        for v in [s.agent_id, s.parent_agent_id, s.hook_event, s.hook_name] {
+            put_str(b, v);
+        }
+        b.extend_from_slice(&s.events.to_le_bytes());
+        b.extend_from_slice(&s.links.to_le_bytes());
+        put_untyped(b, scratch, &span.attributes, policy, SPAN);
+        put_attributes(b, scratch, resource, policy);
+        put_str(b, span.scope_name);
+        put_origin(b, origin);
+        counts[Table::Spans as usize] += 1;
+    }
+}
+
+/// The receive time, the Kafka coordinates and the normalizer version that end a base row.
+fn put_origin(b: &mut Vec<u8>, origin: &Origin<'_>) {
+    b.extend_from_slice(&((origin.received_at_ns / 1_000_000_000) as u32).to_le_bytes());
+    b.extend_from_slice(&origin.partition.to_le_bytes());
+    b.extend_from_slice(&origin.offset.to_le_bytes());
+    b.extend_from_slice(&NORMALIZER_VERSION.to_le_bytes());
+}
+
+fn put_nullable_f64(b: &mut Vec<u8>, v: Option<f64>) {
+    match v {
+        Some(v) => {
+            b.push(0);
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        None => b.push(1),
+    }
+}
+
+fn put_nullable_u64(b: &mut Vec<u8>, v: Option<u64>) {
+    match v {
+        Some(v) => {
+            b.push(0);
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        None => b.push(1),
+    }
+}
+
+/// The attributes without a typed column ([`signals::is_typed`]), as [`put_attributes`] writes
+/// them.
+fn put_untyped(b: &mut Vec<u8>, scratch: &mut String, attrs: &[Attr<'_>], policy: &ContentPolicy, context: &str) {
+    put_attributes_where(b, scratch, attrs, policy, |a| !signals::is_typed(a.key, context))
+}
+
 fn put_len(b: &mut Vec<u8>, mut n: usize) {
     loop {
         let byte = (n & 0x7f) as u8;
@@ -267,18 +472,24 @@ fn put_value(b: &mut Vec<u8>, scratch: &mut String, v: &Value<'_>) {
 /// Two parallel arrays, keys and values, with the content policy applied: dropped content is
 /// left out of both, hashed content is stored as its hash.
 fn put_attributes(b: &mut Vec<u8>, scratch: &mut String, attrs: &[Attr<'_>], policy: &ContentPolicy) {
-    let kept = attrs
-        .iter()
-        .filter(|a| content::action_for(a.key, policy) != ContentAction::Drop)
-        .count();
-    put_len(b, kept);
-    for a in attrs {
-        if content::action_for(a.key, policy) != ContentAction::Drop {
-            put_str(b, a.key);
-        }
+    put_attributes_where(b, scratch, attrs, policy, |_| true)
+}
+
+/// [`put_attributes`] of the attributes `wanted` keeps.
+fn put_attributes_where(
+    b: &mut Vec<u8>,
+    scratch: &mut String,
+    attrs: &[Attr<'_>],
+    policy: &ContentPolicy,
+    wanted: impl Fn(&Attr<'_>) -> bool,
+) {
+    let stored = |a: &&Attr<'_>| wanted(a) && content::action_for(a.key, policy) != ContentAction::Drop;
+    put_len(b, attrs.iter().filter(stored).count());
+    for a in attrs.iter().filter(stored) {
+        put_str(b, a.key);
     }
-    put_len(b, kept);
-    for a in attrs {
+    put_len(b, attrs.iter().filter(stored).count());
+    for a in attrs.iter().filter(stored) {
         match content::action_for(a.key, policy) {
             ContentAction::Drop => {}
             ContentAction::Keep => put_value(b, scratch, &a.value),

@@ -14,6 +14,8 @@ pub enum Table {
     UserPrompts,
     ToolDecisions,
     ToolResults,
+    MetricPoints,
+    Spans,
 }
 
 /// The identity columns every typed table starts with (a macro, so that `concat!` can use it).
@@ -25,9 +27,21 @@ macro_rules! identity {
 
 impl Table {
     /// How many tables there are: the size of every per-table array.
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 8;
 
     pub const ALL: [Table; Table::COUNT] = [
+        Table::Events,
+        Table::ApiRequests,
+        Table::ApiErrors,
+        Table::UserPrompts,
+        Table::ToolDecisions,
+        Table::ToolResults,
+        Table::MetricPoints,
+        Table::Spans,
+    ];
+
+    /// The event tables of schema v1 (migrations 001 and 002), which the v2 upgrade copies.
+    pub const V1: [Table; 6] = [
         Table::Events,
         Table::ApiRequests,
         Table::ApiErrors,
@@ -45,6 +59,8 @@ impl Table {
             Table::UserPrompts => "user_prompts",
             Table::ToolDecisions => "tool_decisions",
             Table::ToolResults => "tool_results",
+            Table::MetricPoints => "metric_points",
+            Table::Spans => "spans",
         }
     }
 
@@ -81,6 +97,27 @@ impl Table {
                 "tool_name, tool_use_id, success, duration_ms, error_type, error, decision_type, decision_source, \
                  tool_input_size_bytes, tool_result_size_bytes, normalizer_version"
             ),
+            Table::MetricPoints => {
+                "point_id, series_id, tenant, timestamp, event_day, time_unix_nano, start_time_unix_nano, time_source, \
+                 metric, unit, kind, temporality, monotonic, value, value_type, count, sum, min, max, bucket_counts, \
+                 explicit_bounds, flags, service_name, service_version, terminal_type, session_id, user_email, user_id, \
+                 user_account_uuid, user_account_id, organization_id, app_version, app_entrypoint, model, model_variant, \
+                 type, start_type, tool_name, decision, source, language, query_source, speed, effort, agent_name, \
+                 skill_name, plugin_name, marketplace_name, mcp_server_name, mcp_tool_name, attribute_keys, \
+                 attribute_values, resource_keys, resource_values, scope_name, received_at, kafka_partition, \
+                 kafka_offset, normalizer_version"
+            }
+            Table::Spans => {
+                "trace_id, span_id, parent_span_id, tenant, timestamp, event_day, start_time_unix_nano, \
+                 end_time_unix_nano, time_source, duration_ms, name, span_type, kind, status, status_message, \
+                 service_name, service_version, terminal_type, session_id, prompt_id, user_email, user_id, \
+                 user_account_uuid, organization_id, app_version, model, model_variant, query_source, speed, ttft_ms, \
+                 stop_reason, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, result_tokens, \
+                 request_id, attempt, success, http_status_code, error, tool_name, tool_use_id, decision, source, \
+                 interaction_sequence, user_prompt_length, user_prompt, agent_id, parent_agent_id, hook_event, \
+                 hook_name, span_events, span_links, attribute_keys, attribute_values, resource_keys, resource_values, \
+                 scope_name, received_at, kafka_partition, kafka_offset, normalizer_version"
+            }
         }
     }
 }
@@ -98,10 +135,11 @@ pub enum Rollup {
     WorkspacePathsDaily,
     SessionsDaily,
     Sessions,
+    MetricsDaily,
 }
 
 impl Rollup {
-    pub const ALL: [Rollup; 9] = [
+    pub const ALL: [Rollup; 10] = [
         Rollup::CostDaily,
         Rollup::ApiRequestsHourly,
         Rollup::ApiErrorsHourly,
@@ -111,6 +149,7 @@ impl Rollup {
         Rollup::WorkspacePathsDaily,
         Rollup::SessionsDaily,
         Rollup::Sessions,
+        Rollup::MetricsDaily,
     ];
 
     pub fn name(self) -> &'static str {
@@ -124,6 +163,7 @@ impl Rollup {
             Rollup::WorkspacePathsDaily => "workspace_paths_daily",
             Rollup::SessionsDaily => "sessions_daily",
             Rollup::Sessions => "sessions",
+            Rollup::MetricsDaily => "metrics_daily",
         }
     }
 }

@@ -11,6 +11,7 @@ use super::dead_letter::{self, DeadLetter};
 use crate::clickhouse::rows::{Mark, Rows};
 use crate::config::ConsumerConfig;
 use crate::kafka::Outgoing;
+use crate::otlp::Signal;
 use crate::telemetry::consumer::{DeadLettered, Stats};
 
 /// A message whose rows are in the batch, and where they start in each table's buffer.
@@ -25,15 +26,16 @@ pub struct Batch {
     pub rows: Rows,
     pub held: Vec<Held>,
     pub dead: Vec<Outgoing>,
-    /// Per partition, the offset after the last message taken.
-    pub next_offsets: BTreeMap<i32, i64>,
+    /// Per (topic, partition), the offset after the last message taken.
+    pub next_offsets: BTreeMap<(String, i32), i64>,
     /// Per tenant.
     pub stats: BTreeMap<String, Stats>,
     pub dead_count: u64,
     pub inserted_count: u64,
     /// RowBinary bytes ClickHouse took, once the rows are inserted.
     pub inserted_bytes: usize,
-    pub newest_received_ns: u64,
+    /// Per signal ([`Signal::ALL`] order), the edge receive time of the newest payload.
+    pub newest_received_ns: [u64; 3],
     pub wire_bytes: usize,
     pub opened: Option<Instant>,
 }
@@ -52,12 +54,20 @@ impl Batch {
     pub fn open_for(&mut self, msg: &OwnedMessage) {
         self.opened.get_or_insert_with(Instant::now);
         self.wire_bytes += msg.payload().map_or(0, <[u8]>::len);
-        self.next_offsets.insert(msg.partition(), msg.offset() + 1);
+        let next = msg.offset() + 1;
+        match self.next_offsets.get_mut(&(msg.topic().to_string(), msg.partition())) {
+            Some(offset) => *offset = next,
+            None => {
+                self.next_offsets
+                    .insert((msg.topic().to_string(), msg.partition()), next);
+            }
+        }
     }
 
     /// Adds one decoded payload's counts to its tenant's.
-    pub fn count(&mut self, tenant: &str, stats: &Stats, received_at_ns: u64) {
-        self.newest_received_ns = self.newest_received_ns.max(received_at_ns);
+    pub fn count(&mut self, tenant: &str, signal: Signal, stats: &Stats, received_at_ns: u64) {
+        let newest = &mut self.newest_received_ns[signal as usize];
+        *newest = (*newest).max(received_at_ns);
         match self.stats.get_mut(tenant) {
             Some(s) => s.add(stats),
             None => {
@@ -88,11 +98,11 @@ impl Batch {
     /// The offsets to store once the batch is stored: only for partitions still owned. A
     /// partition revoked while the batch was open is read again by its new owner (the tables
     /// deduplicate), and storing its stale offset could move the group backwards.
-    pub fn offsets_to_store(&self, owned: &[i32]) -> Vec<(i32, i64)> {
+    pub fn offsets_to_store(&self, owned: &[(String, i32)]) -> Vec<(&str, i32, i64)> {
         self.next_offsets
             .iter()
-            .filter(|(p, _)| owned.contains(p))
-            .map(|(p, next)| (*p, *next))
+            .filter(|(tp, _)| owned.contains(tp))
+            .map(|((t, p), next)| (t.as_str(), *p, *next))
             .collect()
     }
 }
@@ -125,11 +135,24 @@ mod tests {
         }
         assert!(!b.is_empty() && b.opened.is_some());
         assert_eq!(b.wire_bytes, 8);
-        assert_eq!(b.offsets_to_store(&[0, 1, 2]), [(0, 12), (1, 4), (2, 8)]);
+        let owned = |ps: &[i32]| ps.iter().map(|p| ("t".to_string(), *p)).collect::<Vec<_>>();
         assert_eq!(
-            b.offsets_to_store(&[2, 0]),
-            [(0, 12), (2, 8)],
+            b.offsets_to_store(&owned(&[0, 1, 2])),
+            [("t", 0, 12), ("t", 1, 4), ("t", 2, 8)]
+        );
+        assert_eq!(
+            b.offsets_to_store(&owned(&[2, 0])),
+            [("t", 0, 12), ("t", 2, 8)],
             "partition 1 was revoked"
+        );
+        let other = msg(0, 40, b"m").set_topic("metrics".into());
+        b.open_for(&other);
+        let mut both = owned(&[0]);
+        both.push(("metrics".into(), 0));
+        assert_eq!(
+            b.offsets_to_store(&both),
+            [("metrics", 0, 41), ("t", 0, 12)],
+            "each topic's partitions move alone"
         );
     }
 
@@ -141,7 +164,7 @@ mod tests {
         b.dead_letter(&m, DeadLetter::new(DeadLetterClass::Undecodable, "not OTLP"));
         assert_eq!((b.dead_count, b.dead.len()), (1, 1));
         assert_eq!(b.dead[0].payload, b"garbage");
-        assert_eq!(b.offsets_to_store(&[4]), [(4, 100)]);
+        assert_eq!(b.offsets_to_store(&[("t".into(), 4)]), [("t", 4, 100)]);
     }
 
     #[test]
@@ -149,12 +172,12 @@ mod tests {
         let mut b = Batch::default();
         let mut s = Stats::default();
         s.events[0] = 2;
-        b.count("acme", &s, 5);
-        b.count("acme", &s, 3);
-        b.count("globex", &s, 9);
+        b.count("acme", Signal::Logs, &s, 5);
+        b.count("acme", Signal::Logs, &s, 3);
+        b.count("globex", Signal::Metrics, &s, 9);
         assert_eq!(b.stats["acme"].total(), 4);
         assert_eq!(b.stats["globex"].total(), 2);
-        assert_eq!(b.newest_received_ns, 9);
+        assert_eq!(b.newest_received_ns, [5, 9, 0]);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Group membership as the metrics see it: which partitions this process owns (kept current by
+//! Group membership as the metrics see it: which partitions (of the logs, metrics and traces
+//! topics) this process owns (kept current by
 //! the rebalance callbacks), and their lag, read from Kafka on its own schedule by a thread that
 //! never waits on the consumer loop. A stalled consumer therefore still shows growing lag, and a
 //! revoked partition's lag disappears with the partition.
@@ -16,26 +17,30 @@ use crate::kafka::{self, Group};
 use crate::telemetry::consumer::Rebalanced;
 use crate::telemetry::labels::RebalanceKind;
 
-/// Partitions owned now, and their last measured lag.
+/// A (topic, partition).
+pub type TopicPartition = (String, i32);
+
+/// Partitions owned now (of every topic the member reads), and their last measured lag.
 #[derive(Default)]
 pub struct Ownership {
-    assigned: Mutex<BTreeSet<i32>>,
-    lag: Mutex<BTreeMap<i32, i64>>,
+    assigned: Mutex<BTreeSet<TopicPartition>>,
+    lag: Mutex<BTreeMap<TopicPartition, i64>>,
 }
 
 impl Ownership {
-    pub fn lag(&self) -> BTreeMap<i32, i64> {
+    pub fn lag(&self) -> BTreeMap<TopicPartition, i64> {
         self.lag.lock().expect("not poisoned").clone()
     }
 
-    pub fn assigned(&self) -> Vec<i32> {
-        self.assigned.lock().expect("not poisoned").iter().copied().collect()
+    pub fn assigned(&self) -> Vec<TopicPartition> {
+        self.assigned.lock().expect("not poisoned").iter().cloned().collect()
     }
 }
 
 /// The consumer's librdkafka context: follows rebalances.
 pub struct GroupContext {
-    pub topic: String,
+    /// The topics the member subscribes to.
+    pub topics: Vec<String>,
     pub owned: Arc<Ownership>,
 }
 
@@ -43,22 +48,25 @@ impl ClientContext for GroupContext {}
 
 impl ConsumerContext for GroupContext {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let partitions = |tpl: &TopicPartitionList| -> Vec<i32> {
-            tpl.elements_for_topic(&self.topic)
-                .iter()
-                .map(|e| e.partition())
-                .collect()
+        let partitions = |tpl: &TopicPartitionList, topic: &str| -> Vec<i32> {
+            tpl.elements_for_topic(topic).iter().map(|e| e.partition()).collect()
         };
         match rebalance {
             Rebalance::Assign(tpl) => {
-                let new = partitions(tpl);
-                Rebalanced {
-                    kind: RebalanceKind::Assign,
-                    topic: &self.topic,
-                    partitions: &new,
+                for topic in &self.topics {
+                    let new = partitions(tpl, topic);
+                    if new.is_empty() {
+                        continue;
+                    }
+                    Rebalanced {
+                        kind: RebalanceKind::Assign,
+                        topic,
+                        partitions: &new,
+                    }
+                    .emit();
+                    let mut assigned = self.owned.assigned.lock().expect("not poisoned");
+                    assigned.extend(new.into_iter().map(|p| (topic.clone(), p)));
                 }
-                .emit();
-                self.owned.assigned.lock().expect("not poisoned").extend(new);
             }
             Rebalance::Revoke(tpl) => {
                 // librdkafka keeps an application pause across revoke and re-assignment: a
@@ -67,18 +75,24 @@ impl ConsumerContext for GroupContext {
                 if let Err(e) = consumer.resume(tpl) {
                     tracing::warn!(error = %e, "could not resume revoked partitions");
                 }
-                let gone = partitions(tpl);
-                Rebalanced {
-                    kind: RebalanceKind::Revoke,
-                    topic: &self.topic,
-                    partitions: &gone,
-                }
-                .emit();
-                let mut assigned = self.owned.assigned.lock().expect("not poisoned");
-                let mut lag = self.owned.lag.lock().expect("not poisoned");
-                for p in gone {
-                    assigned.remove(&p);
-                    lag.remove(&p);
+                for topic in &self.topics {
+                    let gone = partitions(tpl, topic);
+                    if gone.is_empty() {
+                        continue;
+                    }
+                    Rebalanced {
+                        kind: RebalanceKind::Revoke,
+                        topic,
+                        partitions: &gone,
+                    }
+                    .emit();
+                    let mut assigned = self.owned.assigned.lock().expect("not poisoned");
+                    let mut lag = self.owned.lag.lock().expect("not poisoned");
+                    for p in gone {
+                        let tp = (topic.clone(), p);
+                        assigned.remove(&tp);
+                        lag.remove(&tp);
+                    }
                 }
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
@@ -95,7 +109,6 @@ pub fn watch_lag(config: &Config, owned: Arc<Ownership>, stop: Arc<AtomicBool>) 
         kafka::group_consumer(config, Group::LagWatch).create::<BaseConsumer>()?,
         Duration::from_secs(5),
     );
-    let topic = config.kafka.logs_topic.clone();
     let every = Duration::from_millis(config.consumer.lag_refresh_ms.max(100));
     std::thread::Builder::new()
         .name("lag-watch".into())
@@ -107,12 +120,12 @@ pub fn watch_lag(config: &Config, owned: Arc<Ownership>, stop: Arc<AtomicBool>) 
                 let mut measured = BTreeMap::new();
                 if !parts.is_empty() {
                     let mut tpl = TopicPartitionList::new();
-                    for p in &parts {
-                        tpl.add_partition(&topic, *p);
+                    for (topic, p) in &parts {
+                        tpl.add_partition(topic, *p);
                     }
                     match client.committed_offsets(tpl, timeout) {
                         Ok(committed) => {
-                            for p in parts {
+                            for (topic, p) in parts {
                                 let Ok((low, high)) = client.fetch_watermarks(&topic, p, timeout) else {
                                     continue;
                                 };
@@ -120,7 +133,7 @@ pub fn watch_lag(config: &Config, owned: Arc<Ownership>, stop: Arc<AtomicBool>) 
                                     Some(Offset::Offset(o)) => o.max(low),
                                     _ => low,
                                 };
-                                measured.insert(p, (high - at).max(0));
+                                measured.insert((topic, p), (high - at).max(0));
                             }
                         }
                         Err(e) => tracing::debug!(error = %e, "could not read committed offsets for the lag"),

@@ -11,12 +11,13 @@ use crate::budget::Budget;
 use crate::clickhouse::rows::{Origin, Rows};
 use crate::envelope::Envelope;
 use crate::otlp::compression::{decompress, CompressionError};
-use crate::otlp::decode::{json, proto, Attr, Record};
-use crate::otlp::ContentType;
+use crate::otlp::decode::{json, proto, Attr, Point, Record, Span};
+use crate::otlp::{ContentType, Signal};
 use crate::telemetry::consumer::Stats;
 use crate::telemetry::labels::{DeadLetterClass, EventKind};
 use crate::transform::content::ContentPolicy;
 use crate::transform::normalize::{normalize, Detail};
+use crate::transform::signals::{is_cumulative, normalize_point, normalize_span};
 
 /// Reads the edge's headers; a message whose headers cannot be read is a dead letter.
 pub fn envelope<'m>(msg: &'m impl Message) -> Result<Envelope<'m>, DeadLetter> {
@@ -83,24 +84,52 @@ impl Decoder {
         };
         let mark = rows.mark();
         let mut stats = Stats::default();
-        let mut visit = |resource: &[Attr<'_>], record: &Record<'_>| {
-            let ev = normalize(env.tenant, resource, record, env.received_at_ns);
-            stats.count(kind(&ev.detail), ev.event_day(), ev.time_source, ev.coercion_failures);
-            rows.push(&origin, resource, record, &ev);
-        };
-        let result = match env.content_type {
-            ContentType::Protobuf => proto::decode(&data, &mut visit),
-            ContentType::Json => {
-                // simd-json unescapes in place: it needs its own mutable copy.
-                self.json.clear();
-                self.json.extend_from_slice(&data);
-                let r = json::decode(&mut self.json, &mut visit);
-                if self.json.capacity() > KEEP_JSON_BUFFER {
-                    self.json = Vec::new();
+        let received_day = (env.received_at_ns / DAY_NS) as u16;
+        let json_buf = &mut self.json;
+        let result = match env.signal {
+            Signal::Logs => {
+                let mut visit = |resource: &[Attr<'_>], record: &Record<'_>| {
+                    let ev = normalize(env.tenant, resource, record, env.received_at_ns);
+                    stats.count(kind(&ev.detail), ev.event_day(), ev.time_source, ev.coercion_failures);
+                    rows.push(&origin, resource, record, &ev);
+                };
+                match env.content_type {
+                    ContentType::Protobuf => proto::decode(&data, &mut visit),
+                    ContentType::Json => json::decode(json_copy(json_buf, &data), &mut visit),
                 }
-                r
+            }
+            Signal::Metrics => {
+                let mut visit = |resource: &[Attr<'_>], point: &Point<'_>| {
+                    let p = normalize_point(env.tenant, resource, point, env.received_at_ns);
+                    let day = p.event_day();
+                    stats.count(EventKind::MetricPoint, day, p.time_source, p.coercion_failures);
+                    // A cumulative point is the next day's baseline: that day's increase changes
+                    // with it (when the next day has begun).
+                    if is_cumulative(point) && day > 0 && day < received_day {
+                        stats.days.insert(day + 1);
+                    }
+                    rows.push_point(&origin, resource, point, &p);
+                };
+                match env.content_type {
+                    ContentType::Protobuf => proto::decode_metrics(&data, &mut visit),
+                    ContentType::Json => json::decode_metrics(json_copy(json_buf, &data), &mut visit),
+                }
+            }
+            Signal::Traces => {
+                let mut visit = |resource: &[Attr<'_>], span: &Span<'_>| {
+                    let s = normalize_span(env.tenant, resource, span, env.received_at_ns);
+                    stats.count(EventKind::Span, s.event_day(), s.time_source, s.coercion_failures);
+                    rows.push_span(&origin, resource, span, &s);
+                };
+                match env.content_type {
+                    ContentType::Protobuf => proto::decode_traces(&data, &mut visit),
+                    ContentType::Json => json::decode_traces(json_copy(json_buf, &data), &mut visit),
+                }
             }
         };
+        if self.json.capacity() > KEEP_JSON_BUFFER {
+            self.json = Vec::new();
+        }
         match result {
             Ok(_) => Ok(stats),
             Err(e) => {
@@ -109,6 +138,15 @@ impl Decoder {
             }
         }
     }
+}
+
+const DAY_NS: u64 = 86_400 * 1_000_000_000;
+
+/// A mutable copy of `data` in the reused buffer: simd-json unescapes in place.
+fn json_copy<'j>(json: &'j mut Vec<u8>, data: &[u8]) -> &'j mut [u8] {
+    json.clear();
+    json.extend_from_slice(data);
+    json
 }
 
 #[cfg(test)]

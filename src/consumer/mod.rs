@@ -64,8 +64,8 @@ pub async fn run(config: Config, admin_listener: TcpListener, shutdown: Cancella
     let ready = consumer.ready();
     let stop_lag = Arc::new(AtomicBool::new(false));
     group::watch_lag(&config, consumer.owned.clone(), stop_lag.clone())?;
-    let (owned, topic) = (consumer.owned.clone(), config.kafka.logs_topic.clone());
-    let lag: admin::ExtraFn = Arc::new(move || m::render_lag(&topic, &owned.lag()));
+    let owned = consumer.owned.clone();
+    let lag: admin::ExtraFn = Arc::new(move || m::render_lag(&owned.lag()));
     let admin_stop = CancellationToken::new();
     let admin = tokio::spawn(server::serve(
         admin_listener,
@@ -77,7 +77,7 @@ pub async fn run(config: Config, admin_listener: TcpListener, shutdown: Cancella
     ));
     let retention = tokio::spawn(retention::run(config.clickhouse.clone(), shutdown.clone()));
     let refresher = tokio::spawn(refresher::run(config.clickhouse.clone(), shutdown.clone()));
-    tracing::info!(topic = %config.kafka.logs_topic, group = %config.consumer.group_id, database = %config.clickhouse.database, "consumer started");
+    tracing::info!(topics = ?worker::topics(&config), group = %config.consumer.group_id, database = %config.clickhouse.database, "consumer started");
     consumer.run(shutdown).await;
     stop_lag.store(true, Ordering::Relaxed);
     retention.abort();

@@ -26,6 +26,7 @@ use crate::clickhouse::store::Store;
 use crate::clickhouse::{rollups, schema, Table};
 use crate::config::Config;
 use crate::kafka::{self, Group};
+use crate::otlp::Signal;
 use crate::telemetry::consumer::{BatchStored, BytesConsumed, Paused};
 use crate::telemetry::labels::DeadLetterClass;
 use crate::util::Backoff;
@@ -142,12 +143,13 @@ impl Consumer {
             .await
             .expect("the credentials check does not panic")?;
         let owned = Arc::new(Ownership::default());
+        let topics = topics(&config);
         let kafka: StreamConsumer<GroupContext> =
             kafka::group_consumer(&config, Group::Main).create_with_context(GroupContext {
-                topic: config.kafka.logs_topic.clone(),
+                topics: topics.clone(),
                 owned: owned.clone(),
             })?;
-        kafka.subscribe(&[&config.kafka.logs_topic])?;
+        kafka.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
         let kafka = kafka::Bounded::new(kafka, CLOSE_TIMEOUT);
         Ok(Consumer {
             owned,
@@ -243,7 +245,7 @@ impl Consumer {
         });
         let keep = match result {
             Ok((stats, env)) => {
-                batch.count(env.tenant, &stats, env.received_at_ns);
+                batch.count(env.tenant, env.signal, &stats, env.received_at_ns);
                 stats.total() > 0
             }
             Err(why) => {
@@ -290,8 +292,8 @@ impl Consumer {
         }
         let batch = std::mem::take(&mut self.batch);
         let mut tpl = TopicPartitionList::new();
-        for (partition, next) in batch.offsets_to_store(&self.owned.assigned()) {
-            let _ = tpl.add_partition_offset(&self.config.kafka.logs_topic, partition, Offset::Offset(next));
+        for (topic, partition, next) in batch.offsets_to_store(&self.owned.assigned()) {
+            let _ = tpl.add_partition_offset(topic, partition, Offset::Offset(next));
         }
         if let Err(e) = self.intake.kafka.store_offsets(&tpl) {
             // A partition was revoked while the batch was open: its new owner reads these
@@ -367,6 +369,15 @@ impl Consumer {
         }
         true
     }
+}
+
+/// The topics a consumer reads: every signal's raw topic. One group reads them all, with the same
+/// guarantees: offsets stored only after ClickHouse has the rows.
+pub(super) fn topics(config: &Config) -> Vec<String> {
+    Signal::ALL
+        .into_iter()
+        .map(|s| kafka::topic_for(s, &config.kafka).to_string())
+        .collect()
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -42,15 +42,39 @@ impl Scrape {
 
     /// `label`'s value to the sample's value, for every series of `name`.
     pub fn by_label(&self, name: &str, label: &str) -> BTreeMap<String, f64> {
-        let key = format!("{label}=\"");
+        self.by_labels(name, label, None)
+            .into_iter()
+            .map(|((a, _), v)| (a, v))
+            .collect()
+    }
+
+    /// (`first`'s value, `second`'s value or "") to the sample's value, for every series of
+    /// `name` that has `first`.
+    pub fn by_labels(&self, name: &str, first: &str, second: Option<&str>) -> BTreeMap<(String, String), f64> {
+        let value = |labels: &str, label: &str| {
+            let key = format!("{label}=\"");
+            // A label at the start, or after a comma: `partition` must not match `xpartition`.
+            let at = if labels.starts_with(&key) {
+                Some(0)
+            } else {
+                labels.find(&format!(",{key}")).map(|i| i + 1)
+            }?;
+            Some(
+                labels[at + key.len()..]
+                    .split('"')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        };
         let mut out = BTreeMap::new();
         for (n, l, v) in &self.samples {
             if n != name {
                 continue;
             }
-            if let Some(rest) = l.split(&*key).nth(1) {
-                *out.entry(rest.split('"').next().unwrap_or_default().to_string())
-                    .or_insert(0.0) += v;
+            if let Some(a) = value(l, first) {
+                let b = second.and_then(|s| value(l, s)).unwrap_or_default();
+                *out.entry((a, b)).or_insert(0.0) += v;
             }
         }
         out
@@ -85,22 +109,27 @@ pub fn render(edge: Option<(&Scrape, &Scrape)>, consumers: &[Member<'_>], interv
         out.push_str("consumer: metrics unreachable\n");
     } else {
         let several = consumers.len() > 1;
-        // Partition -> (lag, reporting members).
-        let mut lag: BTreeMap<u32, (f64, Vec<&str>)> = BTreeMap::new();
+        // (Topic, partition) -> (lag, reporting members).
+        let mut lag: BTreeMap<(String, u32), (f64, Vec<&str>)> = BTreeMap::new();
         let mut rate = 0.0;
-        let (mut last, mut fresh, mut paused) = (0.0f64, 0.0f64, false);
+        let (mut last, mut paused) = (0.0f64, false);
+        // Signal -> receive time of the newest stored payload.
+        let mut fresh: BTreeMap<String, f64> = BTreeMap::new();
         let mut dead: BTreeMap<String, f64> = BTreeMap::new();
         for (url, a, b) in &reachable {
-            for (p, n) in b.by_label(m::CONSUMER_LAG, "partition") {
+            for ((p, topic), n) in b.by_labels(m::CONSUMER_LAG, "partition", Some("topic")) {
                 let Ok(p) = p.parse::<u32>() else { continue };
                 // During a rebalance two members may report one partition: its lag counts once.
-                let entry = lag.entry(p).or_insert((0.0, Vec::new()));
+                let entry = lag.entry((topic, p)).or_insert((0.0, Vec::new()));
                 entry.0 = entry.0.max(n);
                 entry.1.push(url);
             }
             rate += (b.sum(m::CONSUMER_EVENTS, "") - a.sum(m::CONSUMER_EVENTS, "")) / secs;
             last = last.max(b.sum(m::CONSUMER_LAST_INSERT, ""));
-            fresh = fresh.max(b.sum(m::CONSUMER_COMMITTED_RECEIVED_AT, ""));
+            for (signal, at) in b.by_label(m::CONSUMER_COMMITTED_RECEIVED_AT, "signal") {
+                let newest = fresh.entry(signal).or_insert(0.0);
+                *newest = newest.max(at);
+            }
             paused |= b.sum(m::CONSUMER_PAUSED, "") > 0.0;
             for (class, n) in b.by_label(m::CONSUMER_DEAD_LETTERS, "class") {
                 *dead.entry(class).or_insert(0.0) += n;
@@ -120,7 +149,7 @@ pub fn render(edge: Option<(&Scrape, &Scrape)>, consumers: &[Member<'_>], interv
             for member in consumers {
                 match member.scrapes {
                     Some((a, b)) => {
-                        let owned = b.by_label(m::CONSUMER_LAG, "partition").len();
+                        let owned = b.by_labels(m::CONSUMER_LAG, "partition", Some("topic")).len();
                         let rate = (b.sum(m::CONSUMER_EVENTS, "") - a.sum(m::CONSUMER_EVENTS, "")) / secs;
                         let state = if b.sum(m::CONSUMER_PAUSED, "") > 0.0 {
                             ", PAUSED"
@@ -139,8 +168,19 @@ pub fn render(edge: Option<(&Scrape, &Scrape)>, consumers: &[Member<'_>], interv
                 }
             }
         }
-        for (p, (n, owners)) in &lag {
-            let _ = write!(out, "  partition {p:>3}  lag {n:.0}");
+        let mut topics: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
+        for ((topic, _), (n, _)) in &lag {
+            let t = topics.entry(topic).or_insert((0.0, 0));
+            t.0 += n;
+            t.1 += 1;
+        }
+        if topics.len() > 1 {
+            for (topic, (n, parts)) in &topics {
+                let _ = writeln!(out, "  topic {topic}: lag {n:.0} over {parts} partition(s)");
+            }
+        }
+        for ((topic, p), (n, owners)) in &lag {
+            let _ = write!(out, "  {topic} partition {p:>3}  lag {n:.0}");
             if several {
                 let _ = write!(out, "  member {}", owners.join(", "));
                 if owners.len() > 1 {
@@ -158,8 +198,14 @@ pub fn render(edge: Option<(&Scrape, &Scrape)>, consumers: &[Member<'_>], interv
         } else {
             let _ = writeln!(out, "  no insert yet");
         }
-        if fresh > 0.0 {
-            let _ = writeln!(out, "  newest stored event received {:.0} s ago", now_s - fresh);
+        for (signal, at) in fresh.iter().filter(|(_, at)| **at > 0.0) {
+            let what = match signal.as_str() {
+                "" | "logs" => "event",
+                "metrics" => "metric point",
+                "traces" => "span",
+                other => other,
+            };
+            let _ = writeln!(out, "  newest stored {what} received {:.0} s ago", now_s - at);
         }
         if paused {
             let _ = writeln!(
@@ -257,6 +303,29 @@ mod tests {
         assert!(text.contains("dead letters: undecodable 2"), "{text}");
         assert!(text.contains("edge: 11.0 requests/s (1.0/s 5xx)"), "{text}");
         assert!(text.contains("Kafka reachable"), "{text}");
+    }
+
+    #[test]
+    fn status_shows_lag_and_freshness_per_topic() {
+        let empty = Scrape::parse("");
+        let c = Scrape::parse(
+            "cowork_consumer_lag{topic=\"logs\",partition=\"0\"} 5\ncowork_consumer_lag{topic=\"metrics\",partition=\"0\"} 2\n\
+             cowork_consumer_lag{topic=\"traces\",partition=\"0\"} 0\n\
+             cowork_consumer_committed_received_at_seconds{signal=\"logs\"} 990\n\
+             cowork_consumer_committed_received_at_seconds{signal=\"metrics\"} 940\n",
+        );
+        let member = [Member {
+            url: "http://c/metrics",
+            scrapes: Some((&empty, &c)),
+        }];
+        let text = render(None, &member, Duration::from_secs(1), 1000.0);
+        assert!(text.contains("lag 7 messages over 3 partition(s)"), "{text}");
+        assert!(text.contains("topic metrics: lag 2 over 1 partition(s)"), "{text}");
+        assert!(text.contains("logs partition   0  lag 5"), "{text}");
+        assert!(text.contains("metrics partition   0  lag 2"), "{text}");
+        assert!(text.contains("newest stored event received 10 s ago"), "{text}");
+        assert!(text.contains("newest stored metric point received 60 s ago"), "{text}");
+        assert!(!text.contains("newest stored span"), "no span was stored: {text}");
     }
 
     #[test]

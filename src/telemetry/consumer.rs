@@ -8,6 +8,7 @@ use metrics::{counter, gauge, histogram};
 
 use super::labels::{DeadLetterClass, EventKind, InsertErrorClass, MessageOutcome, RebalanceKind};
 use super::*;
+use crate::otlp::Signal;
 use crate::transform::normalize::TimeSource;
 
 /// What decoding a payload counted; added to the metrics only once its batch is stored.
@@ -69,8 +70,9 @@ pub struct BatchStored<'a> {
     pub dead_lettered: u64,
     /// RowBinary bytes inserted.
     pub bytes: usize,
-    /// Edge receive time of the newest event, Unix nanoseconds (0 if none).
-    pub newest_received_ns: u64,
+    /// Per signal ([`Signal::ALL`] order), the edge receive time of the newest stored payload,
+    /// Unix nanoseconds (0 if none).
+    pub newest_received_ns: [u64; 3],
 }
 
 impl BatchStored<'_> {
@@ -101,8 +103,10 @@ impl BatchStored<'_> {
         if self.inserted > 0 {
             gauge!(CONSUMER_LAST_INSERT).set(crate::util::now_ms() as f64 / 1e3);
         }
-        if self.newest_received_ns > 0 {
-            gauge!(CONSUMER_COMMITTED_RECEIVED_AT).set(self.newest_received_ns as f64 / 1e9);
+        for (signal, ns) in Signal::ALL.into_iter().zip(self.newest_received_ns) {
+            if ns > 0 {
+                gauge!(CONSUMER_COMMITTED_RECEIVED_AT, "signal" => signal.as_str()).set(ns as f64 / 1e9);
+            }
         }
     }
 }

@@ -116,6 +116,10 @@ label! {
         ToolDecision => "tool_decision",
         ToolResult => "tool_result",
         Other => "other",
+        /// A metric data point (`metric_points`).
+        MetricPoint => "metric_point",
+        /// A span (`spans`).
+        Span => "span",
     }
 }
 

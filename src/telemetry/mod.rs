@@ -80,12 +80,12 @@ pub fn tenant(tenant: &str) -> String {
 }
 
 /// The lag gauge in Prometheus text format: messages behind the high watermark, per assigned
-/// partition of `topic`.
-pub fn render_lag(topic: &str, lag: &BTreeMap<i32, i64>) -> String {
+/// (topic, partition).
+pub fn render_lag(lag: &BTreeMap<(String, i32), i64>) -> String {
     let mut out = format!(
         "# HELP {CONSUMER_LAG} Messages in the partition not yet committed by this consumer group (assigned partitions only)\n# TYPE {CONSUMER_LAG} gauge\n"
     );
-    for (partition, n) in lag {
+    for ((topic, partition), n) in lag {
         let _ = writeln!(out, "{CONSUMER_LAG}{{topic=\"{topic}\",partition=\"{partition}\"}} {n}");
     }
     out

@@ -166,16 +166,43 @@ impl Event<'_> {
     /// second column of every sort key. A function of the event as sent and nothing else: the
     /// day of its own time, or day 0 when it sent no usable time.
     pub fn event_day(&self) -> u16 {
-        match self.time_source {
-            TimeSource::Received | TimeSource::Clamped => 0,
-            _ => (self.timestamp_ns / DAY_NS) as u16,
-        }
+        day_of(self.timestamp_ns, self.time_source)
+    }
+}
+
+/// The day (days since 1970-01-01) a row is filed under: its own time's, or day 0 when it sent
+/// no usable time. Shared by events, metric points and spans.
+pub fn day_of(timestamp_ns: u64, source: TimeSource) -> u16 {
+    match source {
+        TimeSource::Received | TimeSource::Clamped => 0,
+        _ => (timestamp_ns / DAY_NS) as u16,
+    }
+}
+
+/// A sent time as the stored one: as sent when it lies in 2000–2100, else the receive time
+/// (`Clamped`); the receive time (`Received`) when none was sent.
+pub fn sent_time(sent_ns: u64, received_at_ns: u64) -> (u64, TimeSource) {
+    if sent_ns == 0 {
+        (received_at_ns, TimeSource::Received)
+    } else if (MIN_EVENT_NS..END_EVENT_NS).contains(&sent_ns) {
+        (sent_ns, TimeSource::Record)
+    } else {
+        (received_at_ns, TimeSource::Clamped)
+    }
+}
+
+/// A model name as events spell it, and the context variant metrics append: `claude-opus-4-6[1m]`
+/// is (`claude-opus-4-6`, `1m`). Events never carry the suffix.
+pub fn split_model(model: &str) -> (&str, &str) {
+    match model.strip_suffix(']').and_then(|m| m.rsplit_once('[')) {
+        Some((base, variant)) => (base, variant),
+        None => (model, ""),
     }
 }
 
 /// Every attribute the pipeline types, under one canonical name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
+pub(super) enum Field {
     EventName,
     EventTimestamp,
     EventSequence,
@@ -217,22 +244,52 @@ enum Field {
     DecisionSource,
     ToolInputSize,
     ToolResultSize,
+    // Metric data points and spans (the standard identity fields above apply to them too).
+    ServiceVersion,
+    AppEntrypoint,
+    UserAccountId,
+    Type,
+    StartType,
+    Language,
+    Effort,
+    AgentName,
+    SkillName,
+    PluginName,
+    MarketplaceName,
+    McpServerName,
+    McpToolName,
+    SpanType,
+    TtftMs,
+    StopReason,
+    ResultTokens,
+    InteractionSequence,
+    UserPromptLength,
+    UserPrompt,
+    AgentId,
+    ParentAgentId,
+    HookEvent,
+    HookName,
 }
 
-const FIELDS: usize = Field::ToolResultSize as usize + 1;
+const FIELDS: usize = Field::HookName as usize + 1;
+
+/// What a [`Slots`] sorts: the spelling table differs between a log event (by its name), a
+/// metric data point and a span.
+pub const METRIC: &str = "\u{0}metric";
+pub const SPAN: &str = "\u{0}span";
 
 /// How a spelling ranks when several name the same field: the canonical name wins over a vendor
 /// alias, which wins over a legacy name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Rank {
+pub(super) enum Rank {
     Canonical,
     Alias,
     Legacy,
 }
 
-/// The spelling table. `event` is the normalized event name: some legacy spellings mean
-/// different fields on different events.
-fn field_of(key: &str, event: &str) -> Option<(Field, Rank)> {
+/// The spelling table. `event` is the normalized event name ([`METRIC`] for a metric data point,
+/// [`SPAN`] for a span): some legacy spellings mean different fields on different events.
+pub(super) fn field_of(key: &str, event: &str) -> Option<(Field, Rank)> {
     use Field::*;
     use Rank::*;
     Some(match (key, event) {
@@ -293,25 +350,58 @@ fn field_of(key: &str, event: &str) -> Option<(Field, Rank)> {
         ("decision.source", "tool_result") => (DecisionSource, Alias),
         ("tool_input_size_bytes", _) => (ToolInputSize, Canonical),
         ("tool_result_size_bytes", _) => (ToolResultSize, Canonical),
+        // Metric data points and spans. Claude Code sends its standard attributes on each point
+        // and span; custom OTEL_RESOURCE_ATTRIBUTES keys come on the resource and, from v2.1.161,
+        // on each point too.
+        ("service.version", _) => (ServiceVersion, Canonical),
+        ("app.entrypoint", _) => (AppEntrypoint, Canonical), // v2.1.152+, opt-in
+        ("user.account_id", _) => (UserAccountId, Canonical),
+        ("type", METRIC) => (Type, Canonical),
+        ("start_type", METRIC) => (StartType, Canonical),
+        ("decision", METRIC | SPAN) => (Decision, Canonical),
+        ("source", METRIC | SPAN) => (Source, Canonical),
+        ("tool", METRIC) => (ToolName, Legacy), // code_edit_tool.decision before the doc of 2026-02
+        ("language", METRIC) => (Language, Canonical),
+        ("effort", _) => (Effort, Canonical), // v2.1.117
+        ("agent.name", _) => (AgentName, Canonical),
+        ("skill.name", _) => (SkillName, Canonical),
+        ("plugin.name", _) => (PluginName, Canonical),
+        ("marketplace.name", _) => (MarketplaceName, Canonical),
+        ("mcp_server.name", _) => (McpServerName, Canonical),
+        ("mcp_tool.name", _) => (McpToolName, Canonical),
+        ("span.type", SPAN) => (SpanType, Canonical),
+        ("ttft_ms", SPAN) => (TtftMs, Canonical),
+        ("stop_reason", SPAN) => (StopReason, Canonical), // v2.1.121
+        ("gen_ai.response.finish_reasons", SPAN) => (StopReason, Alias),
+        ("gen_ai.request.model", SPAN) => (Model, Alias),
+        ("gen_ai.response.id", SPAN) => (RequestId, Alias),
+        ("result_tokens", SPAN) => (ResultTokens, Canonical),
+        ("interaction.sequence", SPAN) => (InteractionSequence, Canonical),
+        ("user_prompt_length", SPAN) => (UserPromptLength, Canonical),
+        ("user_prompt", SPAN) => (UserPrompt, Canonical),
+        ("agent_id", SPAN) => (AgentId, Canonical), // v2.1.139
+        ("parent_agent_id", SPAN) => (ParentAgentId, Canonical),
+        ("hook_event", SPAN) => (HookEvent, Canonical),
+        ("hook_name", SPAN) => (HookName, Canonical),
         _ => return None,
     })
 }
 
 /// The attributes of one record, sorted into fields.
-struct Slots<'r, 'a> {
+pub(super) struct Slots<'r, 'a> {
     slots: [Option<(&'r Value<'a>, Rank)>; FIELDS],
-    failures: u32,
+    pub(super) failures: u32,
 }
 
 impl<'r, 'a> Slots<'r, 'a> {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Slots {
             slots: [None; FIELDS],
             failures: 0,
         }
     }
 
-    fn fill(&mut self, attrs: &'r [Attr<'a>], event: &str) {
+    pub(super) fn fill(&mut self, attrs: &'r [Attr<'a>], event: &str) {
         for a in attrs {
             if let Some((field, rank)) = field_of(a.key, event) {
                 let slot = &mut self.slots[field as usize];
@@ -322,11 +412,26 @@ impl<'r, 'a> Slots<'r, 'a> {
         }
     }
 
-    fn get(&self, f: Field) -> Option<&'r Value<'a>> {
+    /// The resource's attributes, then `attrs` over them: the record's (point's, span's)
+    /// spelling of a field wins at equal rank.
+    pub(super) fn merged(resource: &'r [Attr<'a>], attrs: &'r [Attr<'a>], context: &str) -> Self {
+        let mut s = Slots::new();
+        let mut res = Slots::new();
+        res.fill(resource, context);
+        s.fill(attrs, context);
+        for (i, slot) in res.slots.iter().enumerate() {
+            if s.slots[i].is_none() {
+                s.slots[i] = *slot;
+            }
+        }
+        s
+    }
+
+    pub(super) fn get(&self, f: Field) -> Option<&'r Value<'a>> {
         self.slots[f as usize].map(|(v, _)| v).filter(|v| **v != Value::Empty)
     }
 
-    fn str(&mut self, f: Field) -> &'a str {
+    pub(super) fn str(&mut self, f: Field) -> &'a str {
         match self.get(f) {
             None => "",
             Some(Value::Str(s)) => s,
@@ -339,7 +444,7 @@ impl<'r, 'a> Slots<'r, 'a> {
 
     /// An integer sent as `intValue`, an integral `doubleValue`, or a string (all Claude Code
     /// versions before 2.1.122, and every non-API event since).
-    fn int(&mut self, f: Field) -> Option<i64> {
+    pub(super) fn int(&mut self, f: Field) -> Option<i64> {
         let v = self.get(f)?;
         let parsed = match v {
             Value::Int(i) => Some(*i),
@@ -363,7 +468,7 @@ impl<'r, 'a> Slots<'r, 'a> {
         parsed
     }
 
-    fn uint(&mut self, f: Field) -> Option<u64> {
+    pub(super) fn uint(&mut self, f: Field) -> Option<u64> {
         let i = self.int(f)?;
         u64::try_from(i).ok().or_else(|| {
             self.failures += 1;
@@ -372,7 +477,7 @@ impl<'r, 'a> Slots<'r, 'a> {
     }
 
     /// `"true"`/`"false"` strings (tool_result.success in every version so far) or booleans.
-    fn bool(&mut self, f: Field) -> Option<bool> {
+    pub(super) fn bool(&mut self, f: Field) -> Option<bool> {
         let parsed = match self.get(f)? {
             Value::Bool(b) => Some(*b),
             Value::Int(i) => Some(*i != 0),
@@ -527,16 +632,7 @@ fn event_id(tenant: &str, name: &str, session: &str, sequence: Option<i64>, reco
 /// Normalizes one record. `received_at_ns` is the edge's receive time (Kafka header).
 pub fn normalize<'a>(tenant: &str, resource: &[Attr<'a>], record: &Record<'a>, received_at_ns: u64) -> Event<'a> {
     let name = event_name(record);
-    let mut s = Slots::new();
-    // Resource first, record second: the record's spelling of a field wins at equal rank.
-    let mut res = Slots::new();
-    res.fill(resource, name);
-    s.fill(&record.attributes, name);
-    for (i, slot) in res.slots.iter().enumerate() {
-        if s.slots[i].is_none() {
-            s.slots[i] = *slot;
-        }
-    }
+    let mut s = Slots::merged(resource, &record.attributes, name);
 
     let identity = Identity {
         service_name: s.str(Field::ServiceName),

@@ -264,7 +264,7 @@ pub fn current_target() -> schema::Target {
     }
 }
 
-/// Waits until the rollups are current: every (tenant, day) of `events` was refreshed, and none
+/// Waits until the rollups are current: every (tenant, day) of `events` and `metric_points` was refreshed, and none
 /// awaits a refresh, twice in a row half a second apart (the consumer marks a day just after
 /// its rows land). A running consumer's refresher does them; fails after `within`.
 pub async fn wait_rollups(config: &Config, within: Duration) {
@@ -280,7 +280,8 @@ pub async fn wait_rollups(config: &Config, within: Duration) {
         let unrefreshed = rows(
             config,
             &format!(
-                "SELECT count() FROM (SELECT DISTINCT tenant, event_day AS day FROM {db}.events) \
+                "SELECT count() FROM (SELECT DISTINCT tenant, event_day AS day FROM {db}.events \
+                 UNION ALL SELECT DISTINCT tenant, event_day AS day FROM {db}.metric_points) \
                  WHERE (tenant, day) NOT IN (SELECT tenant, day FROM {db}.rollup_state)"
             ),
         )
@@ -327,7 +328,7 @@ pub async fn load_corpus() -> LoadedCorpus {
     use cowork_ingest::clickhouse::Table;
     use cowork_ingest::config::ContentPolicy;
     use cowork_ingest::consumer::{Decoder, Envelope};
-    use cowork_ingest::otlp::{Compression, ContentType};
+    use cowork_ingest::otlp::{Compression, ContentType, Signal};
 
     let mut rows = Rows::default();
     let mut decoder = Decoder::new(64 << 20);
@@ -344,6 +345,28 @@ pub async fn load_corpus() -> LoadedCorpus {
             .rows_into(&env, &b.body, 0, i as i64, &policy, &mut rows)
             .unwrap();
     }
+    let events = rows.events();
+    // The captured metrics and spans of the real SDK (tests/fixtures/signals), for the
+    // Productivity dashboard: DELTA protobuf and its spans.
+    let signals = super::fixtures().join("../signals");
+    for (signal, folder) in [
+        (Signal::Metrics, "metrics-proto-delta"),
+        (Signal::Traces, "traces-proto"),
+    ] {
+        for (i, b) in super::corpus_at(&signals, folder).iter().enumerate() {
+            let env = Envelope {
+                signal,
+                tenant: "acme",
+                content_type: ContentType::Protobuf,
+                compression: Compression::Identity,
+                received_at_ns: 1_796_200_000_000_000_000,
+                ..Envelope::default()
+            };
+            decoder
+                .rows_into(&env, &b.body, 1, i as i64, &policy, &mut rows)
+                .unwrap();
+        }
+    }
     let ch = shared();
     let config = migrated(Config::default(), &ch.url).await;
     let store = Store::new(&config.clickhouse);
@@ -359,8 +382,9 @@ pub async fn load_corpus() -> LoadedCorpus {
     // The rollups, as `rollups rebuild` makes them; chdb runs the same refresh statements.
     let days = store
         .rows(&format!(
-            "SELECT DISTINCT tenant, toString(event_day) FROM {}.events ORDER BY 1, 2",
-            config.clickhouse.database
+            "SELECT DISTINCT tenant, day FROM (SELECT tenant, toString(event_day) AS day FROM {db}.events \
+             UNION ALL SELECT tenant, toString(event_day) AS day FROM {db}.metric_points) ORDER BY 1, 2",
+            db = config.clickhouse.database
         ))
         .await
         .unwrap();
@@ -376,7 +400,7 @@ pub async fn load_corpus() -> LoadedCorpus {
     LoadedCorpus {
         url: ch.url.clone(),
         db: config.clickhouse.database,
-        events: rows.events(),
+        events,
         tables,
         refresh,
         dir,

@@ -227,11 +227,20 @@ pub fn partitions(c: &BaseConsumer, topic: &str) -> Option<i32> {
     (t.error().is_none() && !t.partitions().is_empty()).then(|| t.partitions().len() as i32)
 }
 
-/// Committed lag of `config`'s group on its raw logs topic over every partition; None while
-/// Kafka does not answer, or the group has not committed on some non-empty partition yet.
+/// Committed lag of `config`'s group on its raw topics (logs, metrics, traces) over every
+/// partition; None while Kafka does not answer, or the group has not committed on some non-empty
+/// partition yet.
 pub fn lag(config: &Config) -> Option<i64> {
-    let topic = &config.kafka.logs_topic;
     let c = client(config, &config.consumer.group_id);
+    let k = &config.kafka;
+    let mut total = 0;
+    for topic in [&k.logs_topic, &k.metrics_topic, &k.traces_topic] {
+        total += topic_lag(&c, topic)?;
+    }
+    Some(total)
+}
+
+fn topic_lag(c: &BaseConsumer, topic: &str) -> Option<i64> {
     let n = partitions(&c, topic)?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..n {
@@ -312,6 +321,21 @@ pub fn read_topic(config: &Config, topic: &str, within: Duration) -> Vec<(i32, i
         }
     }
     out
+}
+
+/// An edge in-process on `brokers` (with `client` as `kafka.client`), topics and a group of its
+/// own created by `topics check --create`, and a migrated database: the edge and the
+/// configuration a consumer of the same pipeline uses.
+pub async fn pipeline(brokers: &str, client: BTreeMap<String, String>, extra: &[&str]) -> (super::TestEdge, Config) {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = super::make_keys(&dir.path().join("keys.toml"));
+    let mut config = super::config(brokers, dir.path(), extra);
+    config.kafka.client = client;
+    isolate(&mut config);
+    create_topics(&config).await;
+    let config = super::clickhouse::migrated(consumer_settings(config), &super::clickhouse::shared().url).await;
+    let edge = super::start_edge_with(config.clone(), keys, dir).await;
+    (edge, config)
 }
 
 /// The settings every test consumer uses: short batches, quick group membership, a lag that

@@ -243,10 +243,16 @@ pub fn consume_all(brokers: &str, topic: &str, expected: usize, within: Duration
 
 /// Posts every body to the edge's `/v1/logs` with the headers the exporter sent; each must get 200.
 pub async fn post_corpus(client: &reqwest::Client, edge: &TestEdge, bodies: &[CorpusBody]) {
+    post_bodies(client, edge, "/v1/logs", &edge.bearer(), bodies).await
+}
+
+/// Posts every body to the edge's `path` with `bearer` and the headers the exporter sent; each
+/// must get 200.
+pub async fn post_bodies(client: &reqwest::Client, edge: &TestEdge, path: &str, bearer: &str, bodies: &[CorpusBody]) {
     for b in bodies {
         let mut req = client
-            .post(edge.url("/v1/logs"))
-            .header("authorization", edge.bearer())
+            .post(edge.url(path))
+            .header("authorization", bearer)
             .header("content-type", &b.content_type)
             .body(b.body.clone());
         if let Some(enc) = &b.content_encoding {
@@ -271,7 +277,12 @@ pub fn fixtures() -> PathBuf {
 
 /// The bodies of one corpus folder (`json-none`, `json-gzip`, `proto-none`, `proto-gzip`).
 pub fn corpus(folder: &str) -> Vec<CorpusBody> {
-    let dir = fixtures().join(folder);
+    corpus_at(&fixtures(), folder)
+}
+
+/// The bodies of the captured folder `root/folder`, with the headers the real exporter sent.
+pub fn corpus_at(root: &Path, folder: &str) -> Vec<CorpusBody> {
+    let dir = root.join(folder);
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -50,6 +50,136 @@ pub struct Record<'a> {
     pub attributes: Vec<Attr<'a>>,
 }
 
+/// A trace or span id as sent: raw bytes (protobuf) or hex text (OTLP/JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Id<'a> {
+    #[default]
+    Empty,
+    Raw(&'a [u8]),
+    Hex(&'a str),
+}
+
+impl Id<'_> {
+    /// Lowercase hex into `out` (empty for an empty id; hex text is lowercased as it is copied).
+    pub fn write_hex(&self, out: &mut String) {
+        match self {
+            Id::Empty => {}
+            Id::Raw(b) => push_hex(out, b),
+            Id::Hex(s) => out.extend(s.chars().map(|c| c.to_ascii_lowercase())),
+        }
+    }
+
+    pub fn to_hex(&self) -> String {
+        let mut out = String::new();
+        self.write_hex(&mut out);
+        out
+    }
+}
+
+/// What kind of metric a data point belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PointKind {
+    #[default]
+    Gauge,
+    Sum,
+    Histogram,
+    ExponentialHistogram,
+    Summary,
+}
+
+impl PointKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PointKind::Gauge => "gauge",
+            PointKind::Sum => "sum",
+            PointKind::Histogram => "histogram",
+            PointKind::ExponentialHistogram => "exponential_histogram",
+            PointKind::Summary => "summary",
+        }
+    }
+}
+
+/// OTLP's `AggregationTemporality`, as sent (`Unspecified` for gauges and summaries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Temporality {
+    #[default]
+    Unspecified,
+    Delta,
+    Cumulative,
+}
+
+impl Temporality {
+    /// From the wire's enum number; unknown numbers are `Unspecified`.
+    pub fn from_i32(n: i64) -> Temporality {
+        match n {
+            1 => Temporality::Delta,
+            2 => Temporality::Cumulative,
+            _ => Temporality::Unspecified,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Temporality::Unspecified => "unspecified",
+            Temporality::Delta => "delta",
+            Temporality::Cumulative => "cumulative",
+        }
+    }
+}
+
+/// A number data point's value: `asDouble` or `asInt`, as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Number {
+    #[default]
+    None,
+    Double(f64),
+    Int(i64),
+}
+
+/// One metric data point, with its metric's fields. Histograms and summaries carry their
+/// count and sum (and a histogram its buckets); number points carry `number`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Point<'a> {
+    pub scope_name: &'a str,
+    pub metric: &'a str,
+    pub unit: &'a str,
+    pub kind: PointKind,
+    pub temporality: Temporality,
+    pub monotonic: bool,
+    pub start_time_unix_nano: u64,
+    pub time_unix_nano: u64,
+    pub number: Number,
+    pub count: u64,
+    pub sum: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub bucket_counts: Vec<u64>,
+    pub explicit_bounds: Vec<f64>,
+    pub flags: u32,
+    pub attributes: Vec<Attr<'a>>,
+}
+
+/// One span.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Span<'a> {
+    pub scope_name: &'a str,
+    pub trace_id: Id<'a>,
+    pub span_id: Id<'a>,
+    pub parent_span_id: Id<'a>,
+    pub name: &'a str,
+    /// OTLP `SpanKind` as sent (1 = internal).
+    pub kind: i32,
+    pub start_time_unix_nano: u64,
+    pub end_time_unix_nano: u64,
+    pub attributes: Vec<Attr<'a>>,
+    /// OTLP `Status.code` as sent: 0 unset, 1 ok, 2 error.
+    pub status_code: i32,
+    pub status_message: &'a str,
+    /// How many span events and links it carried (their contents are not kept).
+    pub events: u32,
+    pub links: u32,
+}
+
 /// Why a payload could not be decoded: it goes to the dead-letter topic with this reason.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DecodeError {
@@ -67,6 +197,28 @@ pub trait Visit<'a> {
 impl<'a, F: FnMut(&[Attr<'a>], &Record<'a>)> Visit<'a> for F {
     fn record(&mut self, resource: &[Attr<'a>], record: &Record<'a>) {
         self(resource, record)
+    }
+}
+
+/// Receives each metric data point with its resource's attributes.
+pub trait VisitPoints<'a> {
+    fn point(&mut self, resource: &[Attr<'a>], point: &Point<'a>);
+}
+
+impl<'a, F: FnMut(&[Attr<'a>], &Point<'a>)> VisitPoints<'a> for F {
+    fn point(&mut self, resource: &[Attr<'a>], point: &Point<'a>) {
+        self(resource, point)
+    }
+}
+
+/// Receives each span with its resource's attributes.
+pub trait VisitSpans<'a> {
+    fn span(&mut self, resource: &[Attr<'a>], span: &Span<'a>);
+}
+
+impl<'a, F: FnMut(&[Attr<'a>], &Span<'a>)> VisitSpans<'a> for F {
+    fn span(&mut self, resource: &[Attr<'a>], span: &Span<'a>) {
+        self(resource, span)
     }
 }
 
@@ -177,6 +329,12 @@ fn push_json_string(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Metrics and traces (`include!`d: a `#[path]` inside this inline module would resolve
+    /// under a `tests/` folder).
+    mod signals {
+        include!("tests_signals.rs");
+    }
 
     #[test]
     fn arrays_and_lists_render_as_serde_json_does() {

@@ -1,8 +1,11 @@
-//! The protobuf fast path: `ExportLogsServiceRequest` read in place.
+//! The protobuf fast path: `ExportLogsServiceRequest`, `ExportMetricsServiceRequest` and
+//! `ExportTraceServiceRequest` read in place.
 
 use prost::encoding::WireType;
 
-use super::{Attr, DecodeError, Record, Value, Visit};
+use super::{
+    Attr, DecodeError, Id, Number, Point, PointKind, Record, Span, Temporality, Value, Visit, VisitPoints, VisitSpans,
+};
 use crate::otlp::wire::{Reader, Value as W, WireError};
 use crate::otlp::MAX_DEPTH;
 
@@ -154,5 +157,358 @@ pub fn decode<'a>(buf: &'a [u8], visit: &mut impl Visit<'a>) -> Result<u64, Deco
             }
         }
     }
+    Ok(count)
+}
+
+fn varint(v: W<'_>, message: &'static str, field: u32) -> Result<u64, WireError> {
+    match v {
+        W::Varint(x) => Ok(x),
+        other => Err(mismatch(other, message, field, WireType::Varint)),
+    }
+}
+
+fn double(v: W<'_>, message: &'static str, field: u32) -> Result<f64, WireError> {
+    fixed64(v, message, field).map(f64::from_bits)
+}
+
+/// A repeated 64-bit field, packed (one length-delimited run) or not (one value per field).
+fn repeated_fixed64(v: W<'_>, message: &'static str, field: u32, mut push: impl FnMut(u64)) -> Result<(), WireError> {
+    match v {
+        W::Fixed64(x) => push(x),
+        W::Bytes(b) => {
+            if b.len() % 8 != 0 {
+                return Err(WireError::Truncated(message));
+            }
+            for chunk in b.chunks_exact(8) {
+                push(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+            }
+        }
+        other => return Err(mismatch(other, message, field, WireType::LengthDelimited)),
+    }
+    Ok(())
+}
+
+/// An id: raw bytes, `Empty` when none were sent.
+fn id<'a>(v: W<'a>, message: &'static str, field: u32) -> Result<Id<'a>, WireError> {
+    let b = bytes(v, message, field)?;
+    Ok(if b.is_empty() { Id::Empty } else { Id::Raw(b) })
+}
+
+/// Calls `f` with each length-delimited field `field` of `buf`.
+fn each<'a>(
+    buf: &'a [u8],
+    message: &'static str,
+    field: u32,
+    mut f: impl FnMut(&'a [u8]) -> Result<(), WireError>,
+) -> Result<(), WireError> {
+    let mut r = Reader::new(buf, message);
+    while let Some((n, v)) = r.next_field()? {
+        if n == field {
+            f(bytes(v, message, field)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// The attributes of the resource (field 1) of a `ResourceLogs`/`ResourceMetrics`/
+/// `ResourceSpans`, into `out`. The resource may follow its scopes on the wire, so callers read
+/// it before the scopes; repeated resources merge, as prost merges them.
+fn resource_attributes<'a>(buf: &'a [u8], message: &'static str, out: &mut Vec<Attr<'a>>) -> Result<(), WireError> {
+    out.clear();
+    each(buf, message, 1, |res| {
+        each(res, "Resource", 1, |kv| {
+            out.push(key_value(kv, 1)?);
+            Ok(())
+        })
+    })
+}
+
+/// The name of the scope (field 1) of a `ScopeMetrics`/`ScopeSpans`, wherever it lies.
+fn scope_name<'a>(buf: &'a [u8], message: &'static str) -> Result<&'a str, WireError> {
+    let mut name = "";
+    each(buf, message, 1, |scope| {
+        let mut r = Reader::new(scope, "InstrumentationScope");
+        while let Some((f, v)) = r.next_field()? {
+            if f == 1 {
+                name = string(v, "InstrumentationScope", 1)?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(name)
+}
+
+/// Clears a point's per-point fields (the metric's fields are set by [`metric`]).
+fn reset_point(p: &mut Point<'_>) {
+    p.start_time_unix_nano = 0;
+    p.time_unix_nano = 0;
+    p.number = Number::None;
+    p.count = 0;
+    p.sum = None;
+    p.min = None;
+    p.max = None;
+    p.bucket_counts.clear();
+    p.explicit_bounds.clear();
+    p.flags = 0;
+    p.attributes.clear();
+}
+
+fn number_point<'a>(buf: &'a [u8], p: &mut Point<'a>) -> Result<(), WireError> {
+    const M: &str = "NumberDataPoint";
+    let mut r = Reader::new(buf, M);
+    while let Some((field, v)) = r.next_field()? {
+        match field {
+            2 => p.start_time_unix_nano = fixed64(v, M, 2)?,
+            3 => p.time_unix_nano = fixed64(v, M, 3)?,
+            4 => p.number = Number::Double(double(v, M, 4)?),
+            6 => p.number = Number::Int(fixed64(v, M, 6)? as i64),
+            7 => p.attributes.push(key_value(bytes(v, M, 7)?, 1)?),
+            8 => p.flags = varint(v, M, 8)? as u32,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn histogram_point<'a>(buf: &'a [u8], p: &mut Point<'a>) -> Result<(), WireError> {
+    const M: &str = "HistogramDataPoint";
+    let mut r = Reader::new(buf, M);
+    while let Some((field, v)) = r.next_field()? {
+        match field {
+            2 => p.start_time_unix_nano = fixed64(v, M, 2)?,
+            3 => p.time_unix_nano = fixed64(v, M, 3)?,
+            4 => p.count = fixed64(v, M, 4)?,
+            5 => p.sum = Some(double(v, M, 5)?),
+            6 => repeated_fixed64(v, M, 6, |c| p.bucket_counts.push(c))?,
+            7 => repeated_fixed64(v, M, 7, |b| p.explicit_bounds.push(f64::from_bits(b)))?,
+            9 => p.attributes.push(key_value(bytes(v, M, 9)?, 1)?),
+            10 => p.flags = varint(v, M, 10)? as u32,
+            11 => p.min = Some(double(v, M, 11)?),
+            12 => p.max = Some(double(v, M, 12)?),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// An exponential histogram point: its count, sum, min and max (not its buckets).
+fn exponential_point<'a>(buf: &'a [u8], p: &mut Point<'a>) -> Result<(), WireError> {
+    const M: &str = "ExponentialHistogramDataPoint";
+    let mut r = Reader::new(buf, M);
+    while let Some((field, v)) = r.next_field()? {
+        match field {
+            1 => p.attributes.push(key_value(bytes(v, M, 1)?, 1)?),
+            2 => p.start_time_unix_nano = fixed64(v, M, 2)?,
+            3 => p.time_unix_nano = fixed64(v, M, 3)?,
+            4 => p.count = fixed64(v, M, 4)?,
+            5 => p.sum = Some(double(v, M, 5)?),
+            10 => p.flags = varint(v, M, 10)? as u32,
+            12 => p.min = Some(double(v, M, 12)?),
+            13 => p.max = Some(double(v, M, 13)?),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A summary point: its count and sum (not its quantiles). `sum` is not optional in OTLP.
+fn summary_point<'a>(buf: &'a [u8], p: &mut Point<'a>) -> Result<(), WireError> {
+    const M: &str = "SummaryDataPoint";
+    p.sum = Some(0.0);
+    let mut r = Reader::new(buf, M);
+    while let Some((field, v)) = r.next_field()? {
+        match field {
+            2 => p.start_time_unix_nano = fixed64(v, M, 2)?,
+            3 => p.time_unix_nano = fixed64(v, M, 3)?,
+            4 => p.count = fixed64(v, M, 4)?,
+            5 => p.sum = Some(double(v, M, 5)?),
+            7 => p.attributes.push(key_value(bytes(v, M, 7)?, 1)?),
+            8 => p.flags = varint(v, M, 8)? as u32,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Visits the data points of one `Metric`; returns how many.
+///
+/// A metric's fields may come in any order, so its name and unit are read first, then the
+/// temporality of its data, then the points. Its data is a oneof: as prost does, the last
+/// variant sent wins, merged with the earlier occurrences of that variant since the last
+/// different one.
+fn metric<'a>(
+    buf: &'a [u8],
+    resource: &[Attr<'a>],
+    p: &mut Point<'a>,
+    visit: &mut impl VisitPoints<'a>,
+) -> Result<u64, WireError> {
+    p.metric = "";
+    p.unit = "";
+    let mut data: Option<u32> = None;
+    let mut first = 0usize;
+    let mut r = Reader::new(buf, "Metric");
+    let mut i = 0usize;
+    while let Some((field, v)) = r.next_field()? {
+        match field {
+            1 => p.metric = string(v, "Metric", 1)?,
+            3 => p.unit = string(v, "Metric", 3)?,
+            5 | 7 | 9 | 10 | 11 => {
+                bytes(v, "Metric", field)?;
+                if data != Some(field) {
+                    data = Some(field);
+                    first = i;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let Some(data) = data else {
+        return Ok(0);
+    };
+    let (kind, message) = match data {
+        5 => (PointKind::Gauge, "Gauge"),
+        7 => (PointKind::Sum, "Sum"),
+        9 => (PointKind::Histogram, "Histogram"),
+        10 => (PointKind::ExponentialHistogram, "ExponentialHistogram"),
+        _ => (PointKind::Summary, "Summary"),
+    };
+    // The occurrences of the data field prost keeps.
+    let each_data = |f: &mut dyn FnMut(&'a [u8]) -> Result<(), WireError>| -> Result<(), WireError> {
+        let mut r = Reader::new(buf, "Metric");
+        let mut i = 0usize;
+        while let Some((field, v)) = r.next_field()? {
+            if field == data && i >= first {
+                f(bytes(v, "Metric", field)?)?;
+            }
+            i += 1;
+        }
+        Ok(())
+    };
+    let mut temporality = 0i32;
+    let mut monotonic = false;
+    if matches!(
+        kind,
+        PointKind::Sum | PointKind::Histogram | PointKind::ExponentialHistogram
+    ) {
+        each_data(&mut |d| {
+            let mut r = Reader::new(d, message);
+            while let Some((f, v)) = r.next_field()? {
+                match f {
+                    2 => temporality = varint(v, message, 2)? as i32,
+                    3 if kind == PointKind::Sum => monotonic = varint(v, message, 3)? != 0,
+                    _ => {}
+                }
+            }
+            Ok(())
+        })?;
+    }
+    p.kind = kind;
+    p.temporality = Temporality::from_i32(i64::from(temporality));
+    p.monotonic = monotonic;
+    let mut count = 0;
+    each_data(&mut |d| {
+        each(d, message, 1, |dp| {
+            reset_point(p);
+            match kind {
+                PointKind::Gauge | PointKind::Sum => number_point(dp, p)?,
+                PointKind::Histogram => histogram_point(dp, p)?,
+                PointKind::ExponentialHistogram => exponential_point(dp, p)?,
+                PointKind::Summary => summary_point(dp, p)?,
+            }
+            visit.point(resource, p);
+            count += 1;
+            Ok(())
+        })
+    })?;
+    Ok(count)
+}
+
+/// Decodes an `ExportMetricsServiceRequest` in one pass, calling `visit` for each data point;
+/// returns the number of points. Validated as [`decode`] validates logs.
+pub fn decode_metrics<'a>(buf: &'a [u8], visit: &mut impl VisitPoints<'a>) -> Result<u64, DecodeError> {
+    let mut count = 0;
+    let mut resource: Vec<Attr<'a>> = Vec::new();
+    let mut point = Point::default();
+    each(buf, "ExportMetricsServiceRequest", 1, |rm| {
+        resource_attributes(rm, "ResourceMetrics", &mut resource)?;
+        each(rm, "ResourceMetrics", 2, |sm| {
+            point.scope_name = scope_name(sm, "ScopeMetrics")?;
+            each(sm, "ScopeMetrics", 2, |m| {
+                count += metric(m, &resource, &mut point, visit)?;
+                Ok(())
+            })
+        })
+    })?;
+    Ok(count)
+}
+
+fn span<'a>(buf: &'a [u8], s: &mut Span<'a>) -> Result<(), WireError> {
+    const M: &str = "Span";
+    s.trace_id = Id::Empty;
+    s.span_id = Id::Empty;
+    s.parent_span_id = Id::Empty;
+    s.name = "";
+    s.kind = 0;
+    s.start_time_unix_nano = 0;
+    s.end_time_unix_nano = 0;
+    s.attributes.clear();
+    s.status_code = 0;
+    s.status_message = "";
+    s.events = 0;
+    s.links = 0;
+    let mut r = Reader::new(buf, M);
+    while let Some((field, v)) = r.next_field()? {
+        match field {
+            1 => s.trace_id = id(v, M, 1)?,
+            2 => s.span_id = id(v, M, 2)?,
+            4 => s.parent_span_id = id(v, M, 4)?,
+            5 => s.name = string(v, M, 5)?,
+            6 => s.kind = varint(v, M, 6)? as i32,
+            7 => s.start_time_unix_nano = fixed64(v, M, 7)?,
+            8 => s.end_time_unix_nano = fixed64(v, M, 8)?,
+            9 => s.attributes.push(key_value(bytes(v, M, 9)?, 1)?),
+            11 => {
+                bytes(v, M, 11)?;
+                s.events = s.events.saturating_add(1);
+            }
+            13 => {
+                bytes(v, M, 13)?;
+                s.links = s.links.saturating_add(1);
+            }
+            15 => {
+                let mut st = Reader::new(bytes(v, M, 15)?, "Status");
+                while let Some((f, v)) = st.next_field()? {
+                    match f {
+                        2 => s.status_message = string(v, "Status", 2)?,
+                        3 => s.status_code = varint(v, "Status", 3)? as i32,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Decodes an `ExportTraceServiceRequest` in one pass, calling `visit` for each span; returns
+/// the number of spans. Validated as [`decode`] validates logs.
+pub fn decode_traces<'a>(buf: &'a [u8], visit: &mut impl VisitSpans<'a>) -> Result<u64, DecodeError> {
+    let mut count = 0;
+    let mut resource: Vec<Attr<'a>> = Vec::new();
+    let mut s = Span::default();
+    each(buf, "ExportTraceServiceRequest", 1, |rs| {
+        resource_attributes(rs, "ResourceSpans", &mut resource)?;
+        each(rs, "ResourceSpans", 2, |ss| {
+            s.scope_name = scope_name(ss, "ScopeSpans")?;
+            each(ss, "ScopeSpans", 2, |sp| {
+                span(sp, &mut s)?;
+                visit.span(&resource, &s);
+                count += 1;
+                Ok(())
+            })
+        })
+    })?;
     Ok(count)
 }

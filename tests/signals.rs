@@ -1,0 +1,479 @@
+//! Every signal lands: OTLP metrics and traces from the real OpenTelemetry JS SDK, through the
+//! edge, a real Apache Kafka (the suite's shared broker, topics of the test's own) and the
+//! consumer, into ClickHouse 18.16 (`metric_points`, `spans`, `metrics_daily`, and the
+//! `productivity_daily` and `cost_reconciliation` views).
+//!
+//! The figures to reproduce come from the generator itself (`tools/otel-client/signals.mjs
+//! --expected`): the same seed gives the same activity in both temporalities, so a DELTA export
+//! and a CUMULATIVE export of it must give the same totals. Resends, a replay by a new group and
+//! undecodable payloads must change nothing.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::clickhouse::{self, rows};
+use common::kafka::{self, InProcessConsumer};
+use common::{CorpusBody, TestEdge};
+use cowork_ingest::config::Config;
+use serde_json::Value;
+
+const PRODUCTIVITY: [&str; 14] = [
+    "lines_added",
+    "lines_removed",
+    "commits",
+    "pull_requests",
+    "active_time_user_s",
+    "active_time_cli_s",
+    "sessions",
+    "edits_accepted",
+    "edits_rejected",
+    "cost_usd",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_creation_tokens",
+];
+
+type PerUser = BTreeMap<String, BTreeMap<String, f64>>;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/signals")
+}
+
+fn exporter_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/otel-client")
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// The per-user productivity figures a generator run promised.
+fn expected_users(expected: &Value) -> PerUser {
+    let users = expected["users"].as_object().expect("expected.users");
+    users
+        .iter()
+        .map(|(user, v)| {
+            let figures = PRODUCTIVITY
+                .iter()
+                .map(|c| {
+                    (
+                        c.to_string(),
+                        v[*c].as_f64().unwrap_or_else(|| panic!("users.{user}.{c}")),
+                    )
+                })
+                .collect();
+            (user.clone(), figures)
+        })
+        .collect()
+}
+
+/// `productivity_daily` of `tenant`, summed over its days, per user.
+async fn productivity(config: &Config, tenant: &str) -> PerUser {
+    let sums: Vec<String> = PRODUCTIVITY.iter().map(|c| format!("sum({c})")).collect();
+    rows(
+        config,
+        &format!(
+            "SELECT user_email, {} FROM {{db}}.productivity_daily WHERE tenant = '{tenant}' GROUP BY user_email",
+            sums.join(", ")
+        ),
+    )
+    .await
+    .into_iter()
+    .map(|r| {
+        let figures = PRODUCTIVITY
+            .iter()
+            .zip(&r[1..])
+            .map(|(c, v)| (c.to_string(), v.parse::<f64>().unwrap()))
+            .collect();
+        (r[0].clone(), figures)
+    })
+    .collect()
+}
+
+/// Equal users and figures; money and seconds to within a nano-unit (floating-point sums).
+fn assert_same(got: &PerUser, want: &PerUser, context: &str) {
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "{context}: users"
+    );
+    for (user, figures) in want {
+        for (c, w) in figures {
+            let g = got[user][c];
+            assert!((g - w).abs() < 1e-6, "{context}: {user} {c}: got {g}, want {w}");
+        }
+    }
+}
+
+/// Span aggregates of `tenant`, deduplicated on (trace_id, span_id), in the generator's shape.
+async fn span_figures(config: &Config, tenant: &str) -> Value {
+    let from = format!("(SELECT * FROM {{db}}.spans FINAL WHERE tenant = '{tenant}')");
+    let one = |sql: String| {
+        let c = config.clone();
+        async move { rows(&c, &sql).await }
+    };
+    let count = one(format!("SELECT count() FROM {from}")).await[0][0]
+        .parse::<u64>()
+        .unwrap();
+    let by_name: BTreeMap<String, u64> =
+        clickhouse::pairs(one(format!("SELECT name, count() FROM {from} GROUP BY name")).await);
+    let stop: BTreeMap<String, u64> = clickhouse::pairs(
+        one(format!(
+            "SELECT stop_reason, count() FROM {from} WHERE span_type = 'llm_request' AND stop_reason != '' GROUP BY stop_reason"
+        ))
+        .await,
+    );
+    let ttft: BTreeMap<String, Value> = one(format!(
+        "SELECT model, count(), sum(ttft_ms) FROM {from} WHERE span_type = 'llm_request' AND ttft_ms IS NOT NULL GROUP BY model"
+    ))
+    .await
+    .into_iter()
+    .map(|r| {
+        (
+            r[0].clone(),
+            serde_json::json!({"count": r[1].parse::<u64>().unwrap(), "sum": r[2].parse::<f64>().unwrap()}),
+        )
+    })
+    .collect();
+    let blocked = one(format!(
+        "SELECT sum(duration_ms) FROM {from} WHERE span_type = 'tool.blocked_on_user'"
+    ))
+    .await[0][0]
+        .parse::<f64>()
+        .unwrap();
+    let errors = one(format!("SELECT count() FROM {from} WHERE status = 'error'")).await[0][0]
+        .parse::<u64>()
+        .unwrap();
+    serde_json::json!({
+        "count": count, "by_name": by_name, "ttft_ms_by_model": ttft,
+        "blocked_on_user_ms": blocked, "stop_reasons": stop, "errors": errors,
+    })
+}
+
+fn assert_spans(got: &Value, want: &Value, context: &str) {
+    for key in ["count", "by_name", "stop_reasons", "errors"] {
+        assert_eq!(got[key], want[key], "{context}: spans {key}");
+    }
+    let (g, w) = (
+        got["blocked_on_user_ms"].as_f64().unwrap(),
+        want["blocked_on_user_ms"].as_f64().unwrap(),
+    );
+    assert!((g - w).abs() < 1e-6, "{context}: blocked on user {g} != {w}");
+    let wt = want["ttft_ms_by_model"].as_object().unwrap();
+    let gt = got["ttft_ms_by_model"].as_object().unwrap();
+    assert_eq!(
+        gt.keys().collect::<Vec<_>>(),
+        wt.keys().collect::<Vec<_>>(),
+        "{context}: ttft models"
+    );
+    for (model, w) in wt {
+        assert_eq!(gt[model]["count"], w["count"], "{context}: ttft count of {model}");
+        let (g, w) = (gt[model]["sum"].as_f64().unwrap(), w["sum"].as_f64().unwrap());
+        assert!((g - w).abs() < 1e-6, "{context}: ttft sum of {model}: {g} != {w}");
+    }
+}
+
+async fn post(edge: &TestEdge, path: &str, bearer: &str, bodies: &[CorpusBody]) {
+    assert!(!bodies.is_empty(), "no bodies for {path}");
+    common::post_bodies(&http(), edge, path, bearer, bodies).await;
+}
+
+/// Waits until every topic is consumed and every rollup refreshed.
+async fn settle(config: &Config) {
+    kafka::wait_caught_up(config, Duration::from_secs(90)).await;
+    clickhouse::wait_rollups(config, Duration::from_secs(90)).await;
+}
+
+/// The captured SDK exports (DELTA protobuf for tenant acme, CUMULATIVE JSON for globex, and
+/// their spans) give the generator's figures, and the same figures in both temporalities. Sent
+/// again, and replayed by a new consumer group, they still do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn captured_metrics_and_spans_are_exact_in_both_temporalities_under_resends_and_replays() {
+    let (edge, config) = kafka::pipeline(kafka::shared(), BTreeMap::new(), &[]).await;
+    let consumer = InProcessConsumer::start(config.clone()).await;
+    let root = fixtures();
+    let acme = edge.bearer();
+    let globex = format!("Bearer {}", edge.keys.other_tenant);
+    let send_all = || async {
+        post(
+            &edge,
+            "/v1/metrics",
+            &acme,
+            &common::corpus_at(&root, "metrics-proto-delta"),
+        )
+        .await;
+        post(&edge, "/v1/traces", &acme, &common::corpus_at(&root, "traces-proto")).await;
+        post(
+            &edge,
+            "/v1/metrics",
+            &globex,
+            &common::corpus_at(&root, "metrics-json-cumulative"),
+        )
+        .await;
+        post(&edge, "/v1/traces", &globex, &common::corpus_at(&root, "traces-json")).await;
+    };
+    send_all().await;
+    settle(&config).await;
+
+    let delta = read_json(&root.join("expected-delta.json"));
+    let cumulative = read_json(&root.join("expected-cumulative.json"));
+    let want = expected_users(&delta);
+    assert_same(&expected_users(&cumulative), &want, "the generator's two runs");
+    let check = |context: &'static str| {
+        let (config, want, delta, cumulative) = (config.clone(), want.clone(), delta.clone(), cumulative.clone());
+        async move {
+            assert_same(
+                &productivity(&config, "acme").await,
+                &want,
+                &format!("{context}: delta"),
+            );
+            assert_same(
+                &productivity(&config, "globex").await,
+                &want,
+                &format!("{context}: cumulative"),
+            );
+            assert_spans(&span_figures(&config, "acme").await, &delta["spans"], context);
+            assert_spans(&span_figures(&config, "globex").await, &cumulative["spans"], context);
+        }
+    };
+    check("first delivery").await;
+    let stored = clickhouse::count(&config, "metric_points FINAL").await;
+    assert!(stored > 0);
+
+    // Every point keeps its metric's shape and the documented attributes, typed.
+    let shapes = rows(
+        &config,
+        "SELECT DISTINCT tenant, kind, temporality, monotonic, value_type FROM {db}.metric_points ORDER BY tenant",
+    )
+    .await;
+    assert_eq!(
+        shapes,
+        [
+            ["acme", "sum", "delta", "1", "double"].map(String::from).to_vec(),
+            ["globex", "sum", "cumulative", "1", "double"]
+                .map(String::from)
+                .to_vec(),
+        ],
+        "Claude Code's counters are monotonic double sums"
+    );
+    let suffixed = rows(
+        &config,
+        "SELECT countIf(model LIKE '%[%'), countIf(model_variant = '1m') FROM {db}.metric_points",
+    )
+    .await;
+    assert_eq!(suffixed[0][0], "0", "the [1m] suffix is split off the model");
+    assert_ne!(suffixed[0][1], "0", "and kept as the variant");
+    let untyped = rows(
+        &config,
+        "SELECT count() FROM {db}.metric_points WHERE has(attribute_keys, 'session.id') OR has(attribute_keys, 'model')",
+    )
+    .await;
+    assert_eq!(untyped[0][0], "0", "typed attributes are not repeated in the arrays");
+
+    // The same exports again (an exporter retrying after lost responses): nothing changes.
+    send_all().await;
+    settle(&config).await;
+    assert_eq!(clickhouse::count(&config, "metric_points FINAL").await, stored);
+    assert!(
+        clickhouse::count(&config, "metric_points").await > stored || {
+            // The copies may already have merged away; the Kafka topic shows they were sent.
+            let (c, t) = (config.clone(), config.kafka.metrics_topic.clone());
+            let n = tokio::task::spawn_blocking(move || kafka::read_topic(&c, &t, Duration::from_secs(30)).len())
+                .await
+                .unwrap();
+            n == 2 * common::corpus_at(&root, "metrics-proto-delta").len()
+                + 2 * common::corpus_at(&root, "metrics-json-cumulative").len()
+        },
+        "the resend reached the consumer"
+    );
+    check("after a resend").await;
+
+    // A new consumer group replays all three topics from the beginning into the same tables.
+    consumer.stop().await;
+    let mut replay = config.clone();
+    replay.consumer.group_id = format!("{}-replay", config.consumer.group_id);
+    let consumer = InProcessConsumer::start(replay.clone()).await;
+    settle(&replay).await;
+    check("after a replay by a new group").await;
+
+    // Cost reconciliation: with no api_request events, the events side is empty.
+    let rec = rows(
+        &config,
+        "SELECT round(sum(metric_cost_usd), 6), sum(event_cost_usd), sum(metric_input_tokens) FROM {db}.cost_reconciliation WHERE tenant = 'acme'",
+    )
+    .await;
+    let cost: f64 = want.values().map(|f| f["cost_usd"]).sum();
+    let input: f64 = want.values().map(|f| f["input_tokens"]).sum();
+    assert!((rec[0][0].parse::<f64>().unwrap() - cost).abs() < 1e-6, "{rec:?}");
+    assert_eq!(rec[0][1], "0");
+    assert_eq!(rec[0][2].parse::<f64>().unwrap(), input);
+    consumer.stop().await;
+    edge.stop().await;
+}
+
+/// Runs `signals.mjs` against the edge: the real SDK exporters over HTTP.
+async fn generate(edge: &TestEdge, bearer: &str, protocol: &str, temporality: &str, out: &Path) -> Value {
+    let dir = exporter_dir();
+    assert!(
+        dir.join("node_modules/@opentelemetry/exporter-metrics-otlp-proto")
+            .exists(),
+        "the JS exporters are not installed: run scripts/test (it runs `npm ci` in tools/otel-client)"
+    );
+    let run = tokio::process::Command::new("node")
+        .current_dir(&dir)
+        .args(["signals.mjs", "--metrics-url", &edge.url("/v1/metrics")])
+        .args(["--traces-url", &edge.url("/v1/traces")])
+        .args(["--protocol", protocol, "--temporality", temporality])
+        .args(["--seed", "21", "--sessions", "5", "--intervals", "3"])
+        .args(["--header", &format!("Authorization={bearer}")])
+        .args(["--expected", out.to_str().unwrap()])
+        .kill_on_drop(true)
+        .output();
+    let out_json = match tokio::time::timeout(Duration::from_secs(120), run).await {
+        Ok(r) => r.expect("node runs"),
+        Err(_) => panic!("signals.mjs did not finish within 120 s"),
+    };
+    let stdout = String::from_utf8_lossy(&out_json.stdout);
+    assert!(
+        out_json.status.success() && stdout.contains("failed exports: 0"),
+        "{protocol}/{temporality}: {stdout}{}",
+        String::from_utf8_lossy(&out_json.stderr)
+    );
+    read_json(out)
+}
+
+/// The real SDK exporting live, DELTA over http/protobuf and CUMULATIVE over http/json with a
+/// process restart: both runs of the same activity give the same productivity totals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_sdk_gives_the_same_totals_in_both_temporalities() {
+    let (edge, config) = kafka::pipeline(kafka::shared(), BTreeMap::new(), &[]).await;
+    let consumer = InProcessConsumer::start(config.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let globex = format!("Bearer {}", edge.keys.other_tenant);
+    let delta = generate(&edge, &edge.bearer(), "proto", "delta", &dir.path().join("d.json")).await;
+    let cumulative = generate(&edge, &globex, "json", "cumulative", &dir.path().join("c.json")).await;
+    settle(&config).await;
+    let want = expected_users(&delta);
+    assert_same(&expected_users(&cumulative), &want, "the generator's two runs");
+    assert_same(&productivity(&config, "acme").await, &want, "live delta");
+    assert_same(&productivity(&config, "globex").await, &want, "live cumulative");
+    assert_spans(
+        &span_figures(&config, "acme").await,
+        &delta["spans"],
+        "live proto spans",
+    );
+    assert_spans(
+        &span_figures(&config, "globex").await,
+        &cumulative["spans"],
+        "live json spans",
+    );
+    let restarts = rows(
+        &config,
+        "SELECT uniqExact(start_time_unix_nano) > uniqExact(session_id) FROM {db}.metric_points WHERE tenant = 'globex'",
+    )
+    .await;
+    assert_eq!(restarts[0][0], "1", "a restarted process starts a new series");
+    consumer.stop().await;
+    edge.stop().await;
+}
+
+/// Payloads the edge accepts (their structure is sound down to each metric and span) but the
+/// consumer cannot decode go to the dead-letter topic with a reason, are counted, and do not
+/// hold up the good payloads behind them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_metrics_and_spans_are_dead_lettered() {
+    let (edge, config) = kafka::pipeline(kafka::shared(), BTreeMap::new(), &[]).await;
+    let consumer = InProcessConsumer::start(config.clone()).await;
+    let client = http();
+    let bad = [
+        (
+            "/v1/metrics",
+            r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"claude_code.commit.count","sum":{"dataPoints":3}}]}]}]}"#,
+        ),
+        (
+            "/v1/traces",
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":5,"name":"claude_code.tool"}]}]}]}"#,
+        ),
+    ];
+    for (path, body) in bad {
+        let r = client
+            .post(edge.url(path))
+            .header("authorization", edge.bearer())
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            200,
+            "{path}: the edge checks structure only down to each record"
+        );
+    }
+    let root = fixtures();
+    post(
+        &edge,
+        "/v1/metrics",
+        &edge.bearer(),
+        &common::corpus_at(&root, "metrics-proto-delta"),
+    )
+    .await;
+    post(
+        &edge,
+        "/v1/traces",
+        &edge.bearer(),
+        &common::corpus_at(&root, "traces-proto"),
+    )
+    .await;
+    settle(&config).await;
+    let expected = read_json(&root.join("expected-delta.json"));
+    assert_same(
+        &productivity(&config, "acme").await,
+        &expected_users(&expected),
+        "good payloads",
+    );
+    let (c, dlq) = (config.clone(), config.consumer.dlq_topic.clone());
+    let dead = tokio::task::spawn_blocking(move || kafka::read_topic(&c, &dlq, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let mut payloads: Vec<String> = dead
+        .iter()
+        .map(|d| String::from_utf8_lossy(&d.2).into_owned())
+        .collect();
+    payloads.sort();
+    let mut want: Vec<String> = bad.iter().map(|(_, b)| b.to_string()).collect();
+    want.sort();
+    assert_eq!(payloads, want, "both bad payloads, byte for byte, and nothing else");
+    let metrics = kafka::scrape(consumer.admin).await;
+    assert_eq!(
+        kafka::metric_sum(&metrics, "cowork_consumer_dead_letters_total{class=\"undecodable\"}"),
+        2.0,
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cowork_consumer_events_total{event=\"metric_point\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cowork_consumer_committed_received_at_seconds{signal=\"traces\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!("topic=\"{}\"", config.kafka.metrics_topic)),
+        "metrics-topic lag: {metrics}"
+    );
+    consumer.stop().await;
+    edge.stop().await;
+}
