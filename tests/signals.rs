@@ -477,3 +477,153 @@ async fn undecodable_metrics_and_spans_are_dead_lettered() {
     consumer.stop().await;
     edge.stop().await;
 }
+
+/// A cumulative series across midnight, restarted on the second day, beside the DELTA export of
+/// the same activity: `metrics_daily` gives each day the same increase for both, and a late
+/// point of the first day still counts on the first day only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cumulative_series_count_their_increase_per_day_across_midnight_and_restarts() {
+    use cowork_ingest::clickhouse::rows::Rows;
+    use cowork_ingest::clickhouse::store::Store;
+    use cowork_ingest::clickhouse::{rollups, Table};
+    use cowork_ingest::config::ContentPolicy;
+    use cowork_ingest::consumer::{Decoder, Envelope};
+    use cowork_ingest::otlp::{Compression, ContentType, Signal};
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        metric, number_data_point, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    };
+    use prost::Message;
+
+    const DAY: u64 = 86_400_000_000_000;
+    let midnight = 20_788 * DAY; // 2026-12-01
+    let kv = |k: &str, v: &str| KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.into())),
+        }),
+        ..Default::default()
+    };
+    // (start, time, value) points of `claude_code.lines_of_code.count{type=added}`.
+    let request = |temporality: i32, points: &[(u64, u64, f64)]| {
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(opentelemetry_proto::tonic::resource::v1::Resource {
+                    attributes: vec![kv("service.name", "claude-code")],
+                    ..Default::default()
+                }),
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![Metric {
+                        name: "claude_code.lines_of_code.count".into(),
+                        data: Some(metric::Data::Sum(Sum {
+                            aggregation_temporality: temporality,
+                            is_monotonic: true,
+                            data_points: points
+                                .iter()
+                                .map(|(start, time, v)| NumberDataPoint {
+                                    attributes: vec![
+                                        kv("type", "added"),
+                                        kv("user.email", "ana@acme.example"),
+                                        kv("session.id", "s1"),
+                                    ],
+                                    start_time_unix_nano: *start,
+                                    time_unix_nano: *time,
+                                    value: Some(number_data_point::Value::AsDouble(*v)),
+                                    ..Default::default()
+                                })
+                                .collect(),
+                        })),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+        .encode_to_vec()
+    };
+    let m = |minutes: i64| (midnight as i64 + minutes * 60_000_000_000) as u64;
+    let (start, restart) = (m(-120), m(30));
+    // Day 1: +4 then +6 (10). Day 2: +5 before the restart, then the new process +3 and +4.
+    let cumulative = [
+        request(2, &[(start, m(-60), 4.0), (start, m(-1), 10.0)]),
+        request(2, &[(start, m(10), 15.0), (restart, m(40), 3.0), (restart, m(50), 7.0)]),
+    ];
+    let delta = [
+        request(1, &[(start, m(-60), 4.0)]),
+        request(
+            1,
+            &[
+                (m(-60), m(-1), 6.0),
+                (m(-1), m(10), 5.0),
+                (restart, m(40), 3.0),
+                (m(40), m(50), 4.0),
+            ],
+        ),
+    ];
+    let late = request(2, &[(start, m(-30), 7.0)]); // day 1, between the two day-1 points
+
+    let config = clickhouse::migrated(Config::default(), &clickhouse::shared().url).await;
+    let store = Store::new(&config.clickhouse);
+    let mut decoder = Decoder::new(1 << 20);
+    let policy = ContentPolicy::default();
+    let mut load = |tenant: &'static str, bodies: Vec<Vec<u8>>| {
+        let mut rows = Rows::default();
+        for (i, body) in bodies.iter().enumerate() {
+            let env = Envelope {
+                signal: Signal::Metrics,
+                tenant,
+                content_type: ContentType::Protobuf,
+                compression: Compression::Identity,
+                received_at_ns: midnight + 2 * DAY,
+                ..Envelope::default()
+            };
+            decoder.rows_into(&env, body, 0, i as i64, &policy, &mut rows).unwrap();
+        }
+        rows
+    };
+    let daily = |tenant: &'static str| {
+        let c = config.clone();
+        async move {
+            rows(
+                &c,
+                &format!(
+                    "SELECT toString(day), sum(lines_added) FROM {{db}}.productivity_daily WHERE tenant = '{tenant}' GROUP BY day ORDER BY day"
+                ),
+            )
+            .await
+        }
+    };
+    let want = vec![
+        vec!["2026-11-30".to_string(), "10".to_string()],
+        vec!["2026-12-01".to_string(), "12".to_string()],
+    ];
+    for (tenant, bodies) in [("cum", cumulative.to_vec()), ("del", delta.to_vec())] {
+        let r = load(tenant, bodies);
+        let t = Table::MetricPoints;
+        store
+            .insert(t.name(), t.columns(), r.buf(t).to_vec().into())
+            .await
+            .unwrap();
+    }
+    rollups::rebuild(&store, None, None, None, &mut |_| {}).await.unwrap();
+    assert_eq!(
+        daily("cum").await,
+        want,
+        "cumulative: each day's increase; the restart starts over"
+    );
+    assert_eq!(daily("del").await, want, "delta: the same activity");
+    // A late day-1 point (below the day's last value) changes nothing; refreshing both days again
+    // (the consumer marks the day after a cumulative point's day) agrees.
+    let r = load("cum", vec![late]);
+    let t = Table::MetricPoints;
+    store
+        .insert(t.name(), t.columns(), r.buf(t).to_vec().into())
+        .await
+        .unwrap();
+    rollups::rebuild(&store, None, Some("cum"), None, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(daily("cum").await, want, "after a late point");
+}

@@ -66,7 +66,7 @@ fn any_value<'i>(v: J<'_, 'i>, depth: u32) -> Result<Value<'i>, DecodeError> {
             "intValue" | "int_value" => Value::Int(int(inner, "intValue")?),
             "doubleValue" | "double_value" => Value::Double(
                 inner
-                    .as_f64()
+                    .cast_f64()
                     .or_else(|| inner.into_string().and_then(|s| s.parse().ok()))
                     .ok_or_else(|| err("doubleValue is not a number"))?,
             ),

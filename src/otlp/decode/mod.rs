@@ -1,4 +1,5 @@
-//! Decoding OTLP logs payloads into borrowed views, on a fast path and a reference path.
+//! Decoding OTLP payloads (logs, metrics, traces) into borrowed views ([`Record`], [`Point`],
+//! [`Span`]), on a fast path and a reference path.
 //!
 //! - [`proto::decode`] reads the protobuf wire format in place ([`crate::wire::Reader`]):
 //!   strings are slices of the payload.
@@ -420,12 +421,13 @@ mod tests {
     }
 
     #[test]
-    fn json_accepts_int64_as_string_or_number_and_escaped_strings() {
+    fn json_accepts_int64_as_string_or_number_integral_doubles_and_escaped_strings() {
         let mut body = br#"{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"cowork"}}]},
             "scopeLogs":[{"logRecords":[{"timeUnixNano":1795000002103000000,"observedTimeUnixNano":"1795000002103000000",
             "body":{"stringValue":"claude_code.api_request"},"attributes":[
               {"key":"a","value":{"intValue":"42"}},{"key":"b","value":{"intValue":42}},
               {"key":"c","value":{"doubleValue":0.5}},{"key":"d","value":{"boolValue":true}},
+              {"key":"c2","value":{"doubleValue":5}},
               {"key":"e","value":{"stringValue":"caf\u00e9 \"q\""}},
               {"key":"f","value":{"arrayValue":{"values":[{"stringValue":"/a"},{"stringValue":"/b"}]}}}]}]}]}]}"#
             .to_vec();
@@ -443,6 +445,7 @@ mod tests {
                 Value::Int(42),
                 Value::Double(0.5),
                 Value::Bool(true),
+                Value::Double(5.0),
                 Value::Str("café \"q\""),
                 Value::Array(vec![Value::Str("/a"), Value::Str("/b")]),
             ]
