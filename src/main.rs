@@ -110,6 +110,10 @@ enum Command {
         /// Attribute styles, one per session in turn.
         #[arg(long, value_enum, value_delimiter = ',', default_value = "v2,strings,last9,legacy")]
         styles: Vec<loadgen::Style>,
+        /// What to send: `logs` (the events), `metrics` (Claude Code's counters for the same
+        /// activity, one DELTA export per session), `traces` (its spans).
+        #[arg(long, value_delimiter = ',', default_value = "logs", value_parser = parse_signal)]
+        signals: Vec<cowork_ingest::otlp::Signal>,
     },
     /// Check the pipeline's Kafka topics against this configuration's limits.
     Topics {
@@ -328,6 +332,7 @@ fn main() -> anyhow::Result<()> {
             concurrency,
             seed,
             styles,
+            signals,
         } => {
             use loadgen::Protocol;
             let port = match protocol {
@@ -347,6 +352,7 @@ fn main() -> anyhow::Result<()> {
                 seed,
                 styles,
                 progress: Some(std::time::Duration::from_secs(5)),
+                signals,
             };
             let report = runtime()?.block_on(loadgen::run(options))?;
             println!("{report}");
@@ -468,4 +474,9 @@ async fn run_readers(config: &Config, command: ReadersCommand) -> anyhow::Result
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new()
+}
+
+/// A signal name for `loadgen --signals`.
+fn parse_signal(name: &str) -> Result<cowork_ingest::otlp::Signal, String> {
+    cowork_ingest::otlp::Signal::parse(name).ok_or_else(|| format!("{name:?} is not a signal: logs, metrics or traces"))
 }

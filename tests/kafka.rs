@@ -596,6 +596,7 @@ async fn three_consumers_share_twelve_partitions_and_survive_kill_and_term() {
         seed: 4242,
         styles: vec![Style::V2, Style::Strings, Style::Last9, Style::Legacy],
         progress: None,
+        signals: vec![cowork_ingest::otlp::Signal::Logs],
     }));
     // Every member stores a share before anyone is lost.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -719,12 +719,16 @@ async fn loadgen_traffic_lands_exactly_in_every_protocol() {
             seed: 100 + i as u64,
             styles: vec![Style::V2, Style::Strings, Style::Last9, Style::Legacy],
             progress: None,
+            signals: cowork_ingest::otlp::Signal::ALL.to_vec(),
         })
         .await
         .unwrap();
         assert_eq!(report.failed_events, 0, "{protocol:?}: {report}");
         assert!(report.events > 0 && report.sessions == 12, "{protocol:?}: {report}");
+        assert!(report.points > 0 && report.spans > 0, "{protocol:?}: {report}");
         total.events += report.events;
+        total.points += report.points;
+        total.spans += report.spans;
         for (k, v) in report.by_event {
             *total.by_event.entry(k).or_default() += v;
         }
@@ -742,4 +746,17 @@ async fn loadgen_traffic_lands_exactly_in_every_protocol() {
     assert_eq!(p.count("api_errors FINAL WHERE isNull(status_code)").await, 0);
     clickhouse::wait_rollups(&p.config, Duration::from_secs(60)).await;
     assert_eq!(p.count("sessions FINAL").await, 36);
+    // The metrics and spans of the same sessions, over every protocol.
+    assert_eq!(p.count("metric_points FINAL").await, total.points);
+    assert_eq!(p.count("spans FINAL").await, total.spans);
+    let sessions = p.rows("SELECT sum(sessions) FROM {db}.productivity_daily").await;
+    assert_eq!(sessions[0][0], "36", "one session.count per session");
+    // The meter counts what the events count: cost and tokens reconcile.
+    let rec = p
+        .rows(
+            "SELECT sum(abs(cost_difference_usd)) < 0.00001, sum(metric_input_tokens) = sum(event_input_tokens), \
+             sum(event_requests) > 0 FROM {db}.cost_reconciliation",
+        )
+        .await;
+    assert_eq!(rec[0], ["1", "1", "1"], "metrics and events agree");
 }

@@ -6,6 +6,11 @@
 //! the corpus): prompts, API requests with tokens and cost, tool decisions and results, errors;
 //! each session in one attribute style (`v2` typed numbers, `strings` everything as text,
 //! `last9` vendor aliases, `legacy` old names), so the pipeline's normalization is exercised.
+//!
+//! With `signals` including metrics, each session also sends what Claude Code's meter reports
+//! for the same activity (the eight `claude_code.*` counters, DELTA, `asDouble`), and with
+//! traces, its spans (`interaction`, `llm_request` with `ttft_ms`, `tool`,
+//! `tool.blocked_on_user`, `tool.execution`), so the Productivity dashboard has data.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -13,12 +18,22 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::metrics::v1::{
+    metric, number_data_point, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message as _;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+use crate::otlp::Signal;
 
 /// How requests travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -61,6 +76,8 @@ pub struct Options {
     pub styles: Vec<Style>,
     /// Print progress to stderr every this often.
     pub progress: Option<Duration>,
+    /// What to send: logs (the events), metrics, traces.
+    pub signals: Vec<Signal>,
 }
 
 /// What was sent and what the server answered.
@@ -76,6 +93,10 @@ pub struct Report {
     pub answers: BTreeMap<String, u64>,
     /// Accepted events by name.
     pub by_event: BTreeMap<String, u64>,
+    /// Metric data points in accepted requests.
+    pub points: u64,
+    /// Spans in accepted requests.
+    pub spans: u64,
     pub elapsed: Duration,
 }
 
@@ -95,7 +116,11 @@ impl std::fmt::Display for Report {
         let answers: Vec<String> = self.answers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
         writeln!(f, "answers: {}", answers.join(", "))?;
         let events: Vec<String> = self.by_event.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        write!(f, "events: {}", events.join(", "))
+        write!(f, "events: {}", events.join(", "))?;
+        if self.points > 0 || self.spans > 0 {
+            write!(f, "\nmetric points: {}, spans: {}", self.points, self.spans)?;
+        }
+        Ok(())
     }
 }
 
@@ -154,8 +179,8 @@ impl Generator {
         )
     }
 
-    /// One session: its service and its records.
-    fn session(&mut self) -> (&'static str, Vec<LogRecord>) {
+    /// One session: its service, its records, and what its meter and tracer report.
+    fn session(&mut self) -> Session {
         let r: f64 = self.rng.random();
         let mut acc = 0.0;
         let mut service = SERVICES[0].0;
@@ -182,9 +207,16 @@ impl Generator {
             ]
         });
         let mut t_ms = crate::util::now_ms() as u64;
+        let started_ms = t_ms;
+        let mut act = Activity::default();
+        let standard = vec![
+            kv("session.id", s(&session_id)),
+            kv("user.email", s(user)),
+            kv("terminal.type", s(terminal)),
+        ];
         let mut seq = 0i64;
         let mut records = Vec::new();
-        let mut emit = |rng: &mut StdRng, name: &str, prompt_id: &str, mut attrs: Vec<KeyValue>| {
+        let mut emit = |rng: &mut StdRng, name: &str, prompt_id: &str, mut attrs: Vec<KeyValue>| -> u64 {
             t_ms += rng.random_range(5..900);
             let mut base = vec![
                 kv("event.name", s(name)),
@@ -219,6 +251,7 @@ impl Generator {
                 attributes: base,
                 ..Default::default()
             });
+            t_ms
         };
         let num = |v: i64| match style {
             Style::V2 => any_value::Value::IntValue(v),
@@ -238,7 +271,12 @@ impl Generator {
                     kv("prompt", s("<REDACTED>")),
                 ],
             };
-            emit(rng, "user_prompt", &prompt_id, prompt);
+            let prompt_at = emit(rng, "user_prompt", &prompt_id, prompt);
+            act.user_s += f64::from(rng.random_range(10..240u32)) / 2.0;
+            let trace: [u8; 16] = rng.random();
+            let interaction: [u8; 8] = rng.random();
+            let mut prompt_end = prompt_at;
+            act.interactions += 1;
             for _ in 0..rng.random_range(1..=4) {
                 let (model, in_p, out_p) = MODELS[rng.random_range(0..MODELS.len())];
                 let (inp, out, cr, cc) = (
@@ -256,7 +294,7 @@ impl Generator {
                     Style::V2 => any_value::Value::DoubleValue(cost),
                     _ => s(format!("{cost}")),
                 };
-                emit(
+                let at = emit(
                     rng,
                     "api_request",
                     &prompt_id,
@@ -270,6 +308,32 @@ impl Generator {
                         kv("duration_ms", num(duration)),
                     ],
                 );
+                prompt_end = prompt_end.max(at);
+                act.cli_s += duration as f64 / 1000.0;
+                let usage = act.usage.entry(model).or_default();
+                usage.0 += cost;
+                for (sum, n) in usage.1.iter_mut().zip([inp, out, cr, cc]) {
+                    *sum += n as f64;
+                }
+                let stop = ["end_turn", "tool_use", "tool_use", "max_tokens"][rng.random_range(0..4)];
+                act.spans.push(span_of(
+                    &trace,
+                    rng.random(),
+                    &interaction,
+                    "claude_code.llm_request",
+                    at.saturating_sub(duration as u64),
+                    at,
+                    vec![
+                        kv("span.type", s("llm_request")),
+                        kv("model", s(model)),
+                        kv("ttft_ms", any_value::Value::IntValue(rng.random_range(250..4_000))),
+                        kv("input_tokens", any_value::Value::IntValue(inp)),
+                        kv("output_tokens", any_value::Value::IntValue(out)),
+                        kv("stop_reason", s(stop)),
+                        kv("success", any_value::Value::BoolValue(true)),
+                    ],
+                    false,
+                ));
                 if rng.random_bool(0.5) {
                     let tool = TOOLS[rng.random_range(0..TOOLS.len())];
                     let accept = rng.random_bool(0.85);
@@ -287,7 +351,47 @@ impl Generator {
                             kv("source", s(source)),
                         ],
                     };
-                    emit(rng, "tool_decision", &prompt_id, d);
+                    let decided = emit(rng, "tool_decision", &prompt_id, d);
+                    let tool_span: [u8; 8] = rng.random();
+                    let waited = if source == "config" {
+                        0
+                    } else {
+                        rng.random_range(400..30_000u64)
+                    };
+                    act.spans.push(span_of(
+                        &trace,
+                        tool_span,
+                        &interaction,
+                        "claude_code.tool",
+                        decided.saturating_sub(waited),
+                        decided + 50,
+                        vec![kv("span.type", s("tool")), kv("tool_name", s(tool))],
+                        false,
+                    ));
+                    if waited > 0 {
+                        act.spans.push(span_of(
+                            &trace,
+                            rng.random(),
+                            &tool_span,
+                            "claude_code.tool.blocked_on_user",
+                            decided - waited,
+                            decided,
+                            vec![
+                                kv("span.type", s("tool.blocked_on_user")),
+                                kv("decision", s(decision)),
+                                kv("source", s(source)),
+                            ],
+                            false,
+                        ));
+                    }
+                    if matches!(tool, "Edit" | "Write") {
+                        let language = LANGUAGES[rng.random_range(0..LANGUAGES.len())];
+                        *act.edits.entry((tool, decision, source, language)).or_default() += 1;
+                        if accept {
+                            act.lines_added += rng.random_range(1..120u32);
+                            act.lines_removed += rng.random_range(0..40u32);
+                        }
+                    }
                     if accept {
                         let ok = rng.random_bool(0.9);
                         let dur = rng.random_range(2..30_000i64).to_string();
@@ -339,36 +443,335 @@ impl Generator {
                 };
                 emit(rng, "api_error", &prompt_id, e);
             }
+            let mut root = span_of(
+                &trace,
+                interaction,
+                &[0; 8],
+                "claude_code.interaction",
+                prompt_at,
+                prompt_end + 20,
+                vec![
+                    kv("span.type", s("interaction")),
+                    kv(
+                        "interaction.sequence",
+                        any_value::Value::IntValue(i64::from(act.interactions)),
+                    ),
+                    kv("user_prompt_length", any_value::Value::IntValue(text_len)),
+                ],
+                false,
+            );
+            root.parent_span_id.clear();
+            act.spans.push(root);
         }
-        (service, records)
+        if rng.random_bool(0.3) {
+            act.commits += 1;
+        }
+        if rng.random_bool(0.1) {
+            act.pull_requests += 1;
+        }
+        let start_type = ["fresh", "fresh", "fresh", "resume", "continue"][rng.random_range(0..5)];
+        let metrics = act.metrics(started_ms, t_ms, start_type, &standard);
+        let spans = act
+            .spans
+            .into_iter()
+            .map(|mut sp| {
+                sp.attributes.extend(standard.iter().cloned());
+                sp
+            })
+            .collect();
+        Session {
+            service,
+            records,
+            metrics,
+            spans,
+        }
+    }
+}
+
+const LANGUAGES: [&str; 5] = ["TypeScript", "Python", "Rust", "Go", "Markdown"];
+
+/// One generated session: its events, its meter's points and its spans.
+struct Session {
+    service: &'static str,
+    records: Vec<LogRecord>,
+    metrics: Vec<Metric>,
+    spans: Vec<Span>,
+}
+
+/// What one session did, as Claude Code's meter counts it.
+#[derive(Default)]
+struct Activity {
+    /// Per model: cost, and input, output, cache-read and cache-creation tokens.
+    usage: BTreeMap<&'static str, (f64, [f64; 4])>,
+    /// Per (tool, decision, source, language): edit decisions.
+    edits: BTreeMap<(&'static str, &'static str, &'static str, &'static str), u64>,
+    lines_added: u32,
+    lines_removed: u32,
+    commits: u32,
+    pull_requests: u32,
+    /// Prompts so far: the `interaction.sequence` of the next interaction span.
+    interactions: u32,
+    user_s: f64,
+    cli_s: f64,
+    spans: Vec<Span>,
+}
+
+impl Activity {
+    /// The session's DELTA export: one point per counter and attribute set, from its start to
+    /// `end_ms`.
+    fn metrics(&self, start_ms: u64, end_ms: u64, start_type: &str, standard: &[KeyValue]) -> Vec<Metric> {
+        let point = |value: f64, attrs: Vec<KeyValue>| NumberDataPoint {
+            attributes: attrs.into_iter().chain(standard.iter().cloned()).collect(),
+            start_time_unix_nano: start_ms * 1_000_000,
+            time_unix_nano: end_ms * 1_000_000,
+            value: Some(number_data_point::Value::AsDouble(value)),
+            ..Default::default()
+        };
+        let counter = |name: &str, unit: &str, points: Vec<NumberDataPoint>| Metric {
+            name: name.into(),
+            unit: unit.into(),
+            data: Some(metric::Data::Sum(Sum {
+                data_points: points,
+                aggregation_temporality: 1,
+                is_monotonic: true,
+            })),
+            ..Default::default()
+        };
+        // Claude Code appends the context variant to metric model names.
+        let model = |m: &str| {
+            if m.starts_with("claude-opus") {
+                format!("{m}[1m]")
+            } else {
+                m.to_string()
+            }
+        };
+        let mut out = vec![counter(
+            "claude_code.session.count",
+            "",
+            vec![point(1.0, vec![kv("start_type", s(start_type))])],
+        )];
+        let mut cost = Vec::new();
+        let mut tokens = Vec::new();
+        for (m, (usd, counts)) in &self.usage {
+            let attrs = |extra: Vec<KeyValue>| {
+                let mut a = vec![kv("model", s(model(m))), kv("query_source", s("main"))];
+                a.extend(extra);
+                a
+            };
+            cost.push(point((usd * 1e6).round() / 1e6, attrs(vec![])));
+            for (kind, n) in ["input", "output", "cacheRead", "cacheCreation"].iter().zip(counts) {
+                tokens.push(point(*n, attrs(vec![kv("type", s(*kind))])));
+            }
+        }
+        if !cost.is_empty() {
+            out.push(counter("claude_code.cost.usage", "USD", cost));
+            out.push(counter("claude_code.token.usage", "tokens", tokens));
+        }
+        let main_model = self.usage.keys().next().map_or("claude-sonnet-4-6", |m| m);
+        if self.lines_added + self.lines_removed > 0 {
+            let attrs = |t: &str| vec![kv("type", s(t)), kv("model", s(model(main_model)))];
+            out.push(counter(
+                "claude_code.lines_of_code.count",
+                "",
+                vec![
+                    point(f64::from(self.lines_added), attrs("added")),
+                    point(f64::from(self.lines_removed), attrs("removed")),
+                ],
+            ));
+        }
+        if !self.edits.is_empty() {
+            let points = self
+                .edits
+                .iter()
+                .map(|((tool, decision, source, language), n)| {
+                    point(
+                        *n as f64,
+                        vec![
+                            kv("tool_name", s(*tool)),
+                            kv("decision", s(*decision)),
+                            kv("source", s(*source)),
+                            kv("language", s(*language)),
+                        ],
+                    )
+                })
+                .collect();
+            out.push(counter("claude_code.code_edit_tool.decision", "", points));
+        }
+        for (name, n) in [
+            ("claude_code.commit.count", self.commits),
+            ("claude_code.pull_request.count", self.pull_requests),
+        ] {
+            if n > 0 {
+                out.push(counter(name, "", vec![point(f64::from(n), vec![])]));
+            }
+        }
+        out.push(counter(
+            "claude_code.active_time.total",
+            "s",
+            vec![
+                point(self.user_s, vec![kv("type", s("user"))]),
+                point((self.cli_s * 1000.0).round() / 1000.0, vec![kv("type", s("cli"))]),
+            ],
+        ));
+        out
+    }
+}
+
+/// A span of `trace` under `parent`, `start_ms` to `end_ms`.
+#[allow(clippy::too_many_arguments)]
+fn span_of(
+    trace: &[u8; 16],
+    id: [u8; 8],
+    parent: &[u8; 8],
+    name: &str,
+    start_ms: u64,
+    end_ms: u64,
+    attributes: Vec<KeyValue>,
+    failed: bool,
+) -> Span {
+    Span {
+        trace_id: trace.to_vec(),
+        span_id: id.to_vec(),
+        parent_span_id: parent.to_vec(),
+        name: name.into(),
+        kind: span::SpanKind::Internal as i32,
+        start_time_unix_nano: start_ms * 1_000_000,
+        end_time_unix_nano: end_ms * 1_000_000,
+        attributes,
+        status: failed.then(|| Status {
+            code: 2,
+            message: "request failed".into(),
+        }),
+        ..Default::default()
     }
 }
 
 fn request(service: &str, records: Vec<LogRecord>) -> ExportLogsServiceRequest {
     ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
-            resource: Some(Resource {
-                attributes: vec![
-                    kv("service.name", s(service)),
-                    kv(
-                        "service.version",
-                        s(if service == "cowork" { "1.17420.0" } else { "2.1.240" }),
-                    ),
-                ],
-                ..Default::default()
-            }),
+            resource: resource(service),
             scope_logs: vec![ScopeLogs {
-                scope: Some(InstrumentationScope {
-                    name: "com.anthropic.claude_code.events".into(),
-                    version: "2.1.240".into(),
-                    ..Default::default()
-                }),
+                scope: scope("com.anthropic.claude_code.events"),
                 log_records: records,
                 ..Default::default()
             }],
             ..Default::default()
         }],
     }
+}
+
+fn resource(service: &str) -> Option<Resource> {
+    Some(Resource {
+        attributes: vec![
+            kv("service.name", s(service)),
+            kv(
+                "service.version",
+                s(if service == "cowork" { "1.17420.0" } else { "2.1.240" }),
+            ),
+        ],
+        ..Default::default()
+    })
+}
+
+fn scope(name: &str) -> Option<InstrumentationScope> {
+    Some(InstrumentationScope {
+        name: name.into(),
+        version: "2.1.240".into(),
+        ..Default::default()
+    })
+}
+
+fn metrics_request(service: &str, metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: resource(service),
+            scope_metrics: vec![ScopeMetrics {
+                scope: scope("com.anthropic.claude_code"),
+                metrics,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+fn traces_request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: resource(service),
+            scope_spans: vec![ScopeSpans {
+                scope: scope("com.anthropic.claude_code.tracing"),
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// One request to send, of any signal.
+enum Outgoing {
+    Logs(ExportLogsServiceRequest),
+    Metrics(ExportMetricsServiceRequest),
+    Traces(ExportTraceServiceRequest),
+}
+
+impl Outgoing {
+    fn signal(&self) -> Signal {
+        match self {
+            Outgoing::Logs(_) => Signal::Logs,
+            Outgoing::Metrics(_) => Signal::Metrics,
+            Outgoing::Traces(_) => Signal::Traces,
+        }
+    }
+
+    fn body(&self, json: bool) -> Vec<u8> {
+        match (self, json) {
+            (Outgoing::Logs(r), true) => serde_json::to_vec(r).expect("serializable"),
+            (Outgoing::Logs(r), false) => r.encode_to_vec(),
+            (Outgoing::Metrics(r), true) => serde_json::to_vec(r).expect("serializable"),
+            (Outgoing::Metrics(r), false) => r.encode_to_vec(),
+            (Outgoing::Traces(r), true) => serde_json::to_vec(r).expect("serializable"),
+            (Outgoing::Traces(r), false) => r.encode_to_vec(),
+        }
+    }
+
+    /// What the request carries: event names (logs), or the number of points or spans.
+    fn contents(&self) -> (Vec<String>, u64, u64) {
+        match self {
+            Outgoing::Logs(r) => (event_names(r), 0, 0),
+            Outgoing::Metrics(r) => {
+                let points = r
+                    .resource_metrics
+                    .iter()
+                    .flat_map(|rm| &rm.scope_metrics)
+                    .flat_map(|sm| &sm.metrics)
+                    .map(|m| match &m.data {
+                        Some(metric::Data::Sum(sum)) => sum.data_points.len() as u64,
+                        _ => 0,
+                    })
+                    .sum();
+                (Vec::new(), points, 0)
+            }
+            Outgoing::Traces(r) => {
+                let spans = r
+                    .resource_spans
+                    .iter()
+                    .flat_map(|rs| &rs.scope_spans)
+                    .map(|ss| ss.spans.len() as u64)
+                    .sum();
+                (Vec::new(), 0, spans)
+            }
+        }
+    }
+}
+
+/// gRPC clients, one per signal service, on one channel.
+#[derive(Clone)]
+struct Grpc {
+    logs: LogsServiceClient<tonic::transport::Channel>,
+    metrics: MetricsServiceClient<tonic::transport::Channel>,
+    traces: TraceServiceClient<tonic::transport::Channel>,
 }
 
 fn event_names(req: &ExportLogsServiceRequest) -> Vec<String> {
@@ -398,35 +801,60 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 /// Sends one request; returns the answer's label and whether it was accepted.
-async fn send(
-    opts: &Options,
-    http: &reqwest::Client,
-    grpc: &Option<LogsServiceClient<tonic::transport::Channel>>,
-    req: ExportLogsServiceRequest,
-) -> (String, bool) {
+async fn send(opts: &Options, http: &reqwest::Client, grpc: &Option<Grpc>, req: Outgoing) -> (String, bool) {
     match opts.protocol {
         Protocol::Grpc => {
-            let mut client = grpc.clone().expect("connected for gRPC");
-            if opts.gzip {
-                client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
-            }
-            let mut r = tonic::Request::new(req);
-            if let Ok(v) = format!("Bearer {}", opts.api_key).parse() {
-                r.metadata_mut().insert("authorization", v);
-            }
-            match client.export(r).await {
-                Ok(_) => ("grpc:ok".into(), true),
+            let mut g = grpc.clone().expect("connected for gRPC");
+            let bearer: Option<tonic::metadata::MetadataValue<_>> = format!("Bearer {}", opts.api_key).parse().ok();
+            let with_key = |mut r: tonic::metadata::MetadataMap| {
+                if let Some(v) = &bearer {
+                    r.insert("authorization", v.clone());
+                }
+                r
+            };
+            let gz = tonic::codec::CompressionEncoding::Gzip;
+            let result = match req {
+                Outgoing::Logs(r) => {
+                    if opts.gzip {
+                        g.logs = g.logs.send_compressed(gz);
+                    }
+                    let mut r = tonic::Request::new(r);
+                    *r.metadata_mut() = with_key(std::mem::take(r.metadata_mut()));
+                    g.logs.export(r).await.map(|_| ())
+                }
+                Outgoing::Metrics(r) => {
+                    if opts.gzip {
+                        g.metrics = g.metrics.send_compressed(gz);
+                    }
+                    let mut r = tonic::Request::new(r);
+                    *r.metadata_mut() = with_key(std::mem::take(r.metadata_mut()));
+                    g.metrics.export(r).await.map(|_| ())
+                }
+                Outgoing::Traces(r) => {
+                    if opts.gzip {
+                        g.traces = g.traces.send_compressed(gz);
+                    }
+                    let mut r = tonic::Request::new(r);
+                    *r.metadata_mut() = with_key(std::mem::take(r.metadata_mut()));
+                    g.traces.export(r).await.map(|_| ())
+                }
+            };
+            match result {
+                Ok(()) => ("grpc:ok".into(), true),
                 Err(status) => (format!("grpc:{:?}", status.code()).to_lowercase(), false),
             }
         }
         Protocol::HttpProtobuf | Protocol::HttpJson => {
-            let (content_type, body) = if opts.protocol == Protocol::HttpJson {
-                ("application/json", serde_json::to_vec(&req).expect("serializable"))
+            let json = opts.protocol == Protocol::HttpJson;
+            let content_type = if json {
+                "application/json"
             } else {
-                ("application/x-protobuf", req.encode_to_vec())
+                "application/x-protobuf"
             };
+            let body = req.body(json);
+            let path = req.signal().http_paths()[0];
             let mut r = http
-                .post(format!("{}/v1/logs", opts.endpoint.trim_end_matches('/')))
+                .post(format!("{}{path}", opts.endpoint.trim_end_matches('/')))
                 .header("content-type", content_type)
                 .header("authorization", format!("Bearer {}", opts.api_key));
             r = if opts.gzip {
@@ -449,13 +877,23 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         "batch and concurrency must be > 0"
     );
     anyhow::ensure!(!opts.styles.is_empty(), "at least one style");
+    anyhow::ensure!(!opts.signals.is_empty(), "at least one signal");
     let http = reqwest::Client::new();
     let grpc = match opts.protocol {
-        Protocol::Grpc => Some(LogsServiceClient::connect(opts.endpoint.clone()).await?),
+        Protocol::Grpc => {
+            let channel = tonic::transport::Endpoint::from_shared(opts.endpoint.clone())?
+                .connect()
+                .await?;
+            Some(Grpc {
+                logs: LogsServiceClient::new(channel.clone()),
+                metrics: MetricsServiceClient::new(channel.clone()),
+                traces: TraceServiceClient::new(channel),
+            })
+        }
         _ => None,
     };
     let report = Arc::new(Mutex::new(Report::default()));
-    let (tx, rx) = tokio::sync::mpsc::channel::<ExportLogsServiceRequest>(opts.concurrency * 2);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Outgoing>(opts.concurrency * 2);
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let mut workers = Vec::new();
     for _ in 0..opts.concurrency {
@@ -465,18 +903,21 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
                 let Some(req) = rx.lock().await.recv().await else {
                     return;
                 };
-                let names = event_names(&req);
+                let (names, points, spans) = req.contents();
                 let (answer, ok) = send(&opts, &http, &grpc, req).await;
                 let mut r = report.lock().expect("not poisoned");
                 r.requests += 1;
                 *r.answers.entry(answer).or_default() += 1;
                 if ok {
                     r.events += names.len() as u64;
+                    r.points += points;
+                    r.spans += spans;
                     for n in names {
                         *r.by_event.entry(n).or_default() += 1;
                     }
                 } else {
-                    r.failed_events += names.len() as u64;
+                    // A refused point or span counts like a refused event: the run failed.
+                    r.failed_events += names.len() as u64 + points + spans;
                 }
             }
         }));
@@ -497,17 +938,38 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         if done {
             break;
         }
-        let (service, records) = generator.session();
+        let Session {
+            service,
+            records,
+            metrics,
+            spans,
+        } = generator.session();
         sessions += 1;
-        generated += records.len() as u64;
-        let queue = pending.entry(service).or_default();
-        queue.extend(records);
-        while queue.len() >= opts.batch {
-            let rest = queue.split_off(opts.batch);
-            let batch = std::mem::replace(queue, rest);
-            if tx.send(request(service, batch)).await.is_err() {
-                anyhow::bail!("every sender stopped");
+        if opts.signals.contains(&Signal::Logs) {
+            generated += records.len() as u64;
+            let queue = pending.entry(service).or_default();
+            queue.extend(records);
+            while queue.len() >= opts.batch {
+                let rest = queue.split_off(opts.batch);
+                let batch = std::mem::replace(queue, rest);
+                if tx.send(Outgoing::Logs(request(service, batch))).await.is_err() {
+                    anyhow::bail!("every sender stopped");
+                }
             }
+        }
+        // A session's meter and tracer export once, when it ends.
+        if opts.signals.contains(&Signal::Metrics)
+            && tx
+                .send(Outgoing::Metrics(metrics_request(service, metrics)))
+                .await
+                .is_err()
+        {
+            anyhow::bail!("every sender stopped");
+        }
+        if opts.signals.contains(&Signal::Traces)
+            && tx.send(Outgoing::Traces(traces_request(service, spans))).await.is_err()
+        {
+            anyhow::bail!("every sender stopped");
         }
         if opts.rate > 0.0 {
             let due = Duration::from_secs_f64(generated as f64 / opts.rate);
@@ -532,7 +994,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     }
     for (service, records) in std::mem::take(&mut pending) {
         if !records.is_empty() {
-            let _ = tx.send(request(service, records)).await;
+            let _ = tx.send(Outgoing::Logs(request(service, records))).await;
         }
     }
     drop(tx);
