@@ -106,7 +106,8 @@ NEXTEST_VERSION=0.9.151
 NEXTEST_MIN=0.9.100
 install_nextest() {
   local have
-  have="$(cargo nextest --version 2>/dev/null | sed -n 's/^cargo-nextest \([0-9.]*\).*/\1/p' | head -n 1)"
+  # `|| true`: without nextest, `cargo nextest` fails, and pipefail would end the script here.
+  have="$(cargo nextest --version 2>/dev/null | sed -n 's/^cargo-nextest \([0-9.]*\).*/\1/p' | head -n 1 || true)"
   if [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$NEXTEST_MIN" "$have" | sort -V | head -n 1)" = "$NEXTEST_MIN" ]; then
     return 0
   fi
