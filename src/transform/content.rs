@@ -22,29 +22,61 @@ pub enum ContentAction {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ContentPolicy {
-    /// `user_prompt.prompt`.
+    /// `user_prompt.prompt`; on spans `user_prompt`, `user_system_prompt`,
+    /// `system_prompt_preview` and `new_context`.
     pub prompt: ContentAction,
-    /// `assistant_response.response`.
+    /// `assistant_response.response`; on spans `response.model_output`.
     pub response: ContentAction,
-    /// `tool_parameters` (tool_result, tool_decision).
+    /// `tool_parameters` (tool_result, tool_decision); on spans and hook events `file_path`,
+    /// `full_command` and `hook_definitions`.
     pub tool_parameters: ContentAction,
     /// `tool_input` (tool_result).
     pub tool_input: ContentAction,
-    /// Error text: `error` on api_error and tool_result.
+    /// Error text: `error` on api_error and tool_result; a span's `error` and status message.
     pub error: ContentAction,
 }
 
 /// The content policy's action for an attribute, by its key.
 pub fn action_for(key: &str, policy: &ContentPolicy) -> ContentAction {
     match key {
-        "prompt" => policy.prompt,
-        "response" => policy.response,
-        "tool_parameters" => policy.tool_parameters,
+        // Span content (detailed beta tracing) follows the kind it carries.
+        "prompt" | "user_prompt" | "user_system_prompt" | "system_prompt_preview" | "new_context" => policy.prompt,
+        "response" | "response.model_output" => policy.response,
+        "tool_parameters" | "file_path" | "full_command" | "hook_definitions" => policy.tool_parameters,
         "tool_input" => policy.tool_input,
         "error" | "error.message" => policy.error,
         // `api_request_body` / `api_response_body` events carry the raw API JSON, prompts and
         // responses included: the stricter of the two policies applies.
         "body" => policy.prompt.max(policy.response),
         _ => ContentAction::Keep,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn span_content_follows_the_kind_it_carries() {
+        let policy = ContentPolicy {
+            prompt: ContentAction::Drop,
+            response: ContentAction::Hash,
+            tool_parameters: ContentAction::Drop,
+            ..ContentPolicy::default()
+        };
+        for key in [
+            "prompt",
+            "user_prompt",
+            "user_system_prompt",
+            "system_prompt_preview",
+            "new_context",
+        ] {
+            assert_eq!(action_for(key, &policy), ContentAction::Drop, "{key}");
+        }
+        assert_eq!(action_for("response.model_output", &policy), ContentAction::Hash);
+        for key in ["file_path", "full_command", "hook_definitions"] {
+            assert_eq!(action_for(key, &policy), ContentAction::Drop, "{key}");
+        }
+        assert_eq!(action_for("ttft_ms", &policy), ContentAction::Keep);
     }
 }
