@@ -664,7 +664,8 @@ async fn three_consumers_share_twelve_partitions_and_survive_kill_and_term() {
     let url = |m: &Member| format!("http://{}/metrics", m.admin);
     let text = status(&edge_metrics, &[url(&a), url(&b), url(&c), url(&d)]);
     assert!(
-        text.contains("lag 0 messages over 12 partition(s), 2 of 4 member(s) reachable\n"),
+        // 12 partitions of the logs topic, 6 each of the metrics and traces topics.
+        text.contains("lag 0 messages over 24 partition(s), 2 of 4 member(s) reachable\n"),
         "{text}"
     );
     for gone in [&a, &b] {
@@ -679,17 +680,22 @@ async fn three_consumers_share_twelve_partitions_and_survive_kill_and_term() {
             .lines()
             .find(|l| l.starts_with(&format!("  member {}: ", url(m))))
             .unwrap_or_else(|| panic!("{} is not shown:\n{text}", m.proc.name));
+        let metrics = kafka::scrape(m.admin).await;
+        let all: usize = [&config.kafka.logs_topic, &config.kafka.metrics_topic, &config.kafka.traces_topic]
+            .iter()
+            .map(|t| kafka::owned_partitions(&metrics, t).len())
+            .sum();
+        assert!(all >= set.len());
         assert!(
-            line.ends_with(&format!(" events/s, {} partition(s)", set.len())),
-            "{} is shown with its {} partitions: {line}\n{text}",
+            line.ends_with(&format!(" events/s, {all} partition(s)")),
+            "{} is shown with its {all} partitions of the three topics: {line}\n{text}",
             m.proc.name,
-            set.len()
         );
     }
     let shown: Vec<(i32, String)> = text
         .lines()
         .filter_map(|l| {
-            let rest = l.trim().strip_prefix("partition")?;
+            let rest = l.trim().strip_prefix(topic.as_str())?.trim().strip_prefix("partition")?;
             let p = rest.split_whitespace().next()?.parse().ok()?;
             Some((p, rest.split("member ").nth(1)?.trim().to_string()))
         })

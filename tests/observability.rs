@@ -138,7 +138,7 @@ async fn every_metric_the_alerts_and_dashboards_use_is_exposed() {
         // The batch's counters are recorded after its offsets are stored: wait for all of them.
         let inserted = [
             "cowork_consumer_last_insert_seconds ",
-            "cowork_consumer_committed_received_at_seconds ",
+            "cowork_consumer_committed_received_at_seconds{",
             "cowork_consumer_events_total{",
         ]
         .iter()
