@@ -142,6 +142,44 @@ async fn the_corpus_and_its_rollups_are_exact_on_a_cluster() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     clickhouse::assert_matches_expected(&s.config, "on the cluster, after a resend").await;
     s.assert_replicas_agree().await;
+
+    // Metrics and spans on the cluster: the DELTA export for acme, the CUMULATIVE one (with its
+    // restart) for globex; the cumulative baselines are read across shards.
+    let root = common::signals::fixtures();
+    let client = reqwest::Client::new();
+    let globex = format!("Bearer {}", s.edge.keys.other_tenant);
+    let acme = s.edge.bearer();
+    for (path, bearer, folder) in [
+        ("/v1/metrics", &acme, "metrics-proto-delta"),
+        ("/v1/traces", &acme, "traces-proto"),
+        ("/v1/metrics", &globex, "metrics-json-cumulative"),
+    ] {
+        common::post_bodies(&client, &s.edge, path, bearer, &common::corpus_at(&root, folder)).await;
+    }
+    let expected = common::signals::read_json(&root.join("expected-delta.json"));
+    let want = common::signals::expected_users(&expected);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        clickhouse::wait_rollups(&s.config, Duration::from_secs(60)).await;
+        let (a, g) = (
+            common::signals::productivity(&s.config, "acme").await,
+            common::signals::productivity(&s.config, "globex").await,
+        );
+        let spans = clickhouse::count(&s.config, "spans FINAL").await;
+        if common::signals::same(&a, &want) && common::signals::same(&g, &want) && spans > 0 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            common::signals::assert_same(&a, &want, "delta on the cluster");
+            common::signals::assert_same(&g, &want, "cumulative on the cluster");
+        }
+        assert!(Instant::now() < deadline, "the signals did not land on the cluster");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        clickhouse::count(&s.config, "spans FINAL").await,
+        expected["spans"]["count"].as_u64().unwrap()
+    );
     s.stop().await;
 }
 

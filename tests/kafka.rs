@@ -681,10 +681,14 @@ async fn three_consumers_share_twelve_partitions_and_survive_kill_and_term() {
             .find(|l| l.starts_with(&format!("  member {}: ", url(m))))
             .unwrap_or_else(|| panic!("{} is not shown:\n{text}", m.proc.name));
         let metrics = kafka::scrape(m.admin).await;
-        let all: usize = [&config.kafka.logs_topic, &config.kafka.metrics_topic, &config.kafka.traces_topic]
-            .iter()
-            .map(|t| kafka::owned_partitions(&metrics, t).len())
-            .sum();
+        let all: usize = [
+            &config.kafka.logs_topic,
+            &config.kafka.metrics_topic,
+            &config.kafka.traces_topic,
+        ]
+        .iter()
+        .map(|t| kafka::owned_partitions(&metrics, t).len())
+        .sum();
         assert!(all >= set.len());
         assert!(
             line.ends_with(&format!(" events/s, {all} partition(s)")),
@@ -695,7 +699,11 @@ async fn three_consumers_share_twelve_partitions_and_survive_kill_and_term() {
     let shown: Vec<(i32, String)> = text
         .lines()
         .filter_map(|l| {
-            let rest = l.trim().strip_prefix(topic.as_str())?.trim().strip_prefix("partition")?;
+            let rest = l
+                .trim()
+                .strip_prefix(topic.as_str())?
+                .trim()
+                .strip_prefix("partition")?;
             let p = rest.split_whitespace().next()?.parse().ok()?;
             Some((p, rest.split("member ").nth(1)?.trim().to_string()))
         })

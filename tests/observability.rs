@@ -181,7 +181,10 @@ async fn every_metric_the_alerts_and_dashboards_use_is_exposed() {
     assert!(out.status.success(), "{text}");
     // The mock cluster's 3 partitions of each of the three raw topics.
     assert!(text.contains(" messages over 9 partition(s)"), "{text}");
-    assert!(text.contains("topic cowork-otlp-metrics: lag 0 over 3 partition(s)"), "{text}");
+    assert!(
+        text.contains("topic cowork-otlp-metrics: lag 0 over 3 partition(s)"),
+        "{text}"
+    );
     assert!(text.contains("cowork-otlp-logs partition   0  lag "), "{text}");
     assert!(text.contains("newest stored event received"), "{text}");
     assert!(

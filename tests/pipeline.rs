@@ -353,7 +353,10 @@ async fn migrations_are_forward_only_and_checked() {
     config.clickhouse.database = format!("t_{}", uuid::Uuid::new_v4().simple());
     let store = Store::new(&config.clickhouse);
     let err = consumer::Consumer::new(config.clone()).await.err().expect("refused");
-    assert!(err.to_string().contains("001_tables, 002_rollups, 003_v2, 004_signals"), "{err}");
+    assert!(
+        err.to_string().contains("001_tables, 002_rollups, 003_v2, 004_signals"),
+        "{err}"
+    );
     assert!(err.to_string().contains("cowork-ingest migrate"), "{err}");
     let target = schema::Target::detect(&store).await.unwrap();
     assert_eq!(

@@ -16,40 +16,13 @@ use std::time::Duration;
 
 use common::clickhouse::{self, rows};
 use common::kafka::{self, InProcessConsumer};
+use common::signals::{assert_same, expected_users, fixtures, productivity, read_json};
 use common::{CorpusBody, TestEdge};
 use cowork_ingest::config::Config;
 use serde_json::Value;
 
-const PRODUCTIVITY: [&str; 14] = [
-    "lines_added",
-    "lines_removed",
-    "commits",
-    "pull_requests",
-    "active_time_user_s",
-    "active_time_cli_s",
-    "sessions",
-    "edits_accepted",
-    "edits_rejected",
-    "cost_usd",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_creation_tokens",
-];
-
-type PerUser = BTreeMap<String, BTreeMap<String, f64>>;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/signals")
-}
-
 fn exporter_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/otel-client")
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn http() -> reqwest::Client {
@@ -57,64 +30,6 @@ fn http() -> reqwest::Client {
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap()
-}
-
-/// The per-user productivity figures a generator run promised.
-fn expected_users(expected: &Value) -> PerUser {
-    let users = expected["users"].as_object().expect("expected.users");
-    users
-        .iter()
-        .map(|(user, v)| {
-            let figures = PRODUCTIVITY
-                .iter()
-                .map(|c| {
-                    (
-                        c.to_string(),
-                        v[*c].as_f64().unwrap_or_else(|| panic!("users.{user}.{c}")),
-                    )
-                })
-                .collect();
-            (user.clone(), figures)
-        })
-        .collect()
-}
-
-/// `productivity_daily` of `tenant`, summed over its days, per user.
-async fn productivity(config: &Config, tenant: &str) -> PerUser {
-    let sums: Vec<String> = PRODUCTIVITY.iter().map(|c| format!("sum({c})")).collect();
-    rows(
-        config,
-        &format!(
-            "SELECT user_email, {} FROM {{db}}.productivity_daily WHERE tenant = '{tenant}' GROUP BY user_email",
-            sums.join(", ")
-        ),
-    )
-    .await
-    .into_iter()
-    .map(|r| {
-        let figures = PRODUCTIVITY
-            .iter()
-            .zip(&r[1..])
-            .map(|(c, v)| (c.to_string(), v.parse::<f64>().unwrap()))
-            .collect();
-        (r[0].clone(), figures)
-    })
-    .collect()
-}
-
-/// Equal users and figures; money and seconds to within a nano-unit (floating-point sums).
-fn assert_same(got: &PerUser, want: &PerUser, context: &str) {
-    assert_eq!(
-        got.keys().collect::<Vec<_>>(),
-        want.keys().collect::<Vec<_>>(),
-        "{context}: users"
-    );
-    for (user, figures) in want {
-        for (c, w) in figures {
-            let g = got[user][c];
-            assert!((g - w).abs() < 1e-6, "{context}: {user} {c}: got {g}, want {w}");
-        }
-    }
 }
 
 /// Span aggregates of `tenant`, deduplicated on (trace_id, span_id), in the generator's shape.

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 pub mod clickhouse;
 pub mod cluster;
 pub mod kafka;
+pub mod signals;
 
 pub const PARTITIONS: i32 = 3;
 
