@@ -181,6 +181,36 @@ PARTITION BY toYYYYMM(day)
 ORDER BY (tenant, day, user_email, service_name, metric, type, model, start_type, tool_name, decision, source, language, query_source)
 SHARD BY cityHash64(tenant, day);
 
+-- Spans per hour and dimension, for the latency panels: counts, sums, and cumulative latency
+-- histograms over fixed bounds (`*_le[i]`: spans at most LATENCY_BOUNDS_MS[i] long; the bounds
+-- are in src/clickhouse/rollups.rs), from which a reader takes percentiles to bucket precision
+-- on any range. Exact percentiles: the `spans` table.
+CREATE TABLE IF NOT EXISTS {database}.spans_hourly
+(
+    tenant {lc},
+    day Date,
+    hour DateTime('UTC'),
+    user_email String,
+    service_name {lc},
+    span_type {lc},
+    model {lc},
+    stop_reason {lc},
+    decision {lc},
+    source {lc},
+    status {lc},
+    spans UInt64,
+    duration_ms_sum Float64,
+    ttft_ms_sum Float64,
+    ttft_count UInt64,
+    duration_ms_le Array(UInt64),
+    ttft_ms_le Array(UInt64),
+    version UInt64
+)
+ENGINE = {replacing version}
+PARTITION BY toYYYYMM(day)
+ORDER BY (tenant, day, hour, user_email, service_name, span_type, model, stop_reason, decision, source, status)
+SHARD BY cityHash64(tenant, day);
+
 -- One row per (tenant, day, user): Claude Code's productivity metrics, the names Anthropic's
 -- monitoring guide uses. Cost and tokens come from claude_code.cost.usage and token.usage.
 CREATE VIEW IF NOT EXISTS {database}.productivity_daily{on_cluster} AS

@@ -254,6 +254,13 @@ fn check_sql_rules(label: &str, raw: &str) {
             at = after;
         }
     }
+    // The latency histograms' bounds have one home (rollups::LATENCY_BOUNDS_MS).
+    if lower.contains("_ms_le") {
+        assert!(
+            raw.contains(&cowork_ingest::clickhouse::rollups::latency_bounds_sql()),
+            "{label}: a latency percentile uses rollups::LATENCY_BOUNDS_MS:\n{raw}"
+        );
+    }
     for newer in ["with fill", " over (", "datetime64", "tostartofinterval"] {
         assert!(
             !lower.contains(newer),

@@ -234,6 +234,33 @@ async fn captured_metrics_and_spans_are_exact_in_both_temporalities_under_resend
     assert!((rec[0][0].parse::<f64>().unwrap() - cost).abs() < 1e-6, "{rec:?}");
     assert_eq!(rec[0][1], "0");
     assert_eq!(rec[0][2].parse::<f64>().unwrap(), input);
+
+    // `forget` erases a user's metric points, spans and rollup rows too.
+    let user = want.keys().next().unwrap().clone();
+    let store = cowork_ingest::clickhouse::store::Store::new(&config.clickhouse);
+    let removed = cowork_ingest::clickhouse::erasure::forget(&store, "acme", &user)
+        .await
+        .unwrap();
+    let removed: BTreeMap<&str, u64> = removed.into_iter().collect();
+    assert!(
+        removed["metric_points"] > 0 && removed["metrics_daily"] > 0,
+        "{removed:?}"
+    );
+    for table in ["metric_points", "spans", "metrics_daily", "productivity_daily"] {
+        let left = clickhouse::count(
+            &config,
+            &format!(
+                "{table} WHERE tenant = 'acme' AND user_email = '{}'",
+                user.replace('\'', "\\'")
+            ),
+        )
+        .await;
+        assert_eq!(left, 0, "{table} still holds {user}");
+    }
+    assert!(
+        clickhouse::count(&config, "metric_points WHERE tenant = 'globex'").await > 0,
+        "other tenants keep theirs"
+    );
     consumer.stop().await;
     edge.stop().await;
 }

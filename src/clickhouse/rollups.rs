@@ -140,6 +140,19 @@ fn refresh_sql(rollup: Rollup) -> &'static str {
                  (SELECT session_id FROM {db}.sessions_daily WHERE tenant = {tenant} AND day = {day}) \
              GROUP BY tenant, session_id"
         }
+        Rollup::SpansHourly => {
+            "INSERT INTO {db}.spans_hourly (tenant, day, hour, user_email, service_name, span_type, model, stop_reason, \
+             decision, source, status, spans, duration_ms_sum, ttft_ms_sum, ttft_count, duration_ms_le, ttft_ms_le, \
+             version) \
+             SELECT tenant, event_day, toStartOfHour(timestamp) AS hour, user_email, service_name, span_type, model, \
+             stop_reason, decision, source, status, count(), sum(duration_ms), sum(ifNull(ttft_ms, 0)), count(ttft_ms), \
+             sumForEach(arrayMap(b -> toUInt64(duration_ms <= b), {latency_bounds})), \
+             sumForEach(arrayMap(b -> toUInt64(isNotNull(ttft_ms) AND assumeNotNull(ttft_ms) <= b), {latency_bounds})), \
+             {version} \
+             FROM {db}.spans FINAL WHERE tenant = {tenant} AND event_day = {day} \
+             GROUP BY tenant, event_day, hour, user_email, service_name, span_type, model, stop_reason, decision, \
+             source, status"
+        }
         // Sum metrics only. DELTA points (FINAL: each copy once) are summed. A CUMULATIVE series
         // (its dimensions are attributes of the series, so constant within it)
         // counts its highest value of the day minus its highest value before the day (0 when it
@@ -185,6 +198,20 @@ fn refresh_sql(rollup: Rollup) -> &'static str {
     }
 }
 
+/// Upper bounds, in milliseconds, of `spans_hourly`'s cumulative latency histograms
+/// (`duration_ms_le`, `ttft_ms_le`): roughly 1-2-5 steps from 50 ms to 10 minutes. A reader's
+/// percentile is the first bound whose count reaches it.
+pub const LATENCY_BOUNDS_MS: [u32; 20] = [
+    50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 7_500, 10_000, 15_000, 20_000, 30_000, 60_000,
+    120_000, 300_000, 600_000,
+];
+
+/// `LATENCY_BOUNDS_MS` as a ClickHouse array literal.
+pub fn latency_bounds_sql() -> String {
+    let items: Vec<String> = LATENCY_BOUNDS_MS.iter().map(|b| format!("{b}.")).collect();
+    format!("[{}]", items.join(", "))
+}
+
 /// `YYYY-MM-DD` of a day number (days since 1970-01-01, as `event_day` is encoded).
 pub fn day_text(day: u16) -> String {
     let date = time::Date::from_julian_day(2_440_588 + i32::from(day)).expect("a u16 day is a valid date");
@@ -202,6 +229,7 @@ pub fn refresh_statements(database: &str, tenant: &str, day: &str, version: u64)
                 .replace("{tenant}", &quote(tenant))
                 .replace("{day}", &day)
                 .replace("{version}", &version.to_string())
+                .replace("{latency_bounds}", &latency_bounds_sql())
         })
         .collect()
 }
@@ -373,7 +401,8 @@ pub async fn rebuild(
         .rows(&format!(
             "SELECT DISTINCT tenant, day FROM (\
              SELECT tenant, toString(event_day) AS day FROM {db}.events WHERE {filter} \
-             UNION ALL SELECT tenant, toString(event_day) AS day FROM {db}.metric_points WHERE {filter}) \
+             UNION ALL SELECT tenant, toString(event_day) AS day FROM {db}.metric_points WHERE {filter} \
+             UNION ALL SELECT tenant, toString(event_day) AS day FROM {db}.spans WHERE {filter}) \
              ORDER BY day, tenant",
             filter = filter.join(" AND ")
         ))

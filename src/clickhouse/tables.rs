@@ -136,10 +136,11 @@ pub enum Rollup {
     SessionsDaily,
     Sessions,
     MetricsDaily,
+    SpansHourly,
 }
 
 impl Rollup {
-    pub const ALL: [Rollup; 10] = [
+    pub const ALL: [Rollup; 11] = [
         Rollup::CostDaily,
         Rollup::ApiRequestsHourly,
         Rollup::ApiErrorsHourly,
@@ -150,6 +151,7 @@ impl Rollup {
         Rollup::SessionsDaily,
         Rollup::Sessions,
         Rollup::MetricsDaily,
+        Rollup::SpansHourly,
     ];
 
     pub fn name(self) -> &'static str {
@@ -164,6 +166,7 @@ impl Rollup {
             Rollup::SessionsDaily => "sessions_daily",
             Rollup::Sessions => "sessions",
             Rollup::MetricsDaily => "metrics_daily",
+            Rollup::SpansHourly => "spans_hourly",
         }
     }
 }

@@ -281,7 +281,8 @@ pub async fn wait_rollups(config: &Config, within: Duration) {
             config,
             &format!(
                 "SELECT count() FROM (SELECT DISTINCT tenant, event_day AS day FROM {db}.events \
-                 UNION ALL SELECT DISTINCT tenant, event_day AS day FROM {db}.metric_points) \
+                 UNION ALL SELECT DISTINCT tenant, event_day AS day FROM {db}.metric_points \
+                 UNION ALL SELECT DISTINCT tenant, event_day AS day FROM {db}.spans) \
                  WHERE (tenant, day) NOT IN (SELECT tenant, day FROM {db}.rollup_state)"
             ),
         )
@@ -383,7 +384,8 @@ pub async fn load_corpus() -> LoadedCorpus {
     let days = store
         .rows(&format!(
             "SELECT DISTINCT tenant, day FROM (SELECT tenant, toString(event_day) AS day FROM {db}.events \
-             UNION ALL SELECT tenant, toString(event_day) AS day FROM {db}.metric_points) ORDER BY 1, 2",
+             UNION ALL SELECT tenant, toString(event_day) AS day FROM {db}.metric_points \
+             UNION ALL SELECT tenant, toString(event_day) AS day FROM {db}.spans) ORDER BY 1, 2",
             db = config.clickhouse.database
         ))
         .await
