@@ -135,7 +135,7 @@ pub struct ConsumerConfig {
     pub dlq_topic: String,
     /// Admin listen address (`/healthz`, `/readyz`, `/metrics`). Default `0.0.0.0:9465`.
     pub admin_listen: SocketAddr,
-    /// A batch closes at this many events. Default 50000.
+    /// A batch closes at this many records (events, metric points, spans). Default 50000.
     pub batch_max_rows: usize,
     /// A batch closes at this many encoded bytes. Default 64 MiB.
     pub batch_max_bytes: usize,

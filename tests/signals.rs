@@ -569,3 +569,291 @@ async fn cumulative_series_count_their_increase_per_day_across_midnight_and_rest
         .unwrap();
     assert_eq!(daily("cum").await, want, "after a late point");
 }
+
+/// Other OTel clients share the endpoint: gauges (`asInt` and `asDouble`), histograms with
+/// their buckets, exponential histograms and summaries are stored with their shape, next to
+/// Claude Code's sums, and spans with every typed attribute round-trip through RowBinary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_point_kind_and_span_shape_is_stored() {
+    use cowork_ingest::clickhouse::rows::Rows;
+    use cowork_ingest::clickhouse::store::Store;
+    use cowork_ingest::clickhouse::Table;
+    use cowork_ingest::config::ContentPolicy;
+    use cowork_ingest::consumer::{Decoder, Envelope};
+    use cowork_ingest::otlp::{Compression, ContentType, Signal};
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        metric, number_data_point, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram,
+        HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Summary, SummaryDataPoint,
+    };
+    use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
+    use prost::Message;
+
+    let t = 1_796_115_600_000_000_000u64;
+    let kv = |k: &str, v: any_value::Value| KeyValue {
+        key: k.into(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..Default::default()
+    };
+    let str_ = |s: &str| any_value::Value::StringValue(s.into());
+    let metric = |name: &str, data: metric::Data| Metric {
+        name: name.into(),
+        unit: "ms".into(),
+        data: Some(data),
+        ..Default::default()
+    };
+    let number = |v: number_data_point::Value| NumberDataPoint {
+        attributes: vec![kv("host", str_("a"))],
+        time_unix_nano: t,
+        value: Some(v),
+        ..Default::default()
+    };
+    let metrics = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(opentelemetry_proto::tonic::resource::v1::Resource {
+                attributes: vec![kv("service.name", str_("other-sdk"))],
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![
+                    metric(
+                        "queue.depth",
+                        metric::Data::Gauge(Gauge {
+                            data_points: vec![
+                                number(number_data_point::Value::AsInt(-7)),
+                                NumberDataPoint {
+                                    time_unix_nano: t + 1,
+                                    ..number(number_data_point::Value::AsDouble(2.5))
+                                },
+                            ],
+                        }),
+                    ),
+                    metric(
+                        "request.latency",
+                        metric::Data::Histogram(Histogram {
+                            aggregation_temporality: 1,
+                            data_points: vec![HistogramDataPoint {
+                                start_time_unix_nano: t - 60_000_000_000,
+                                time_unix_nano: t,
+                                count: 6,
+                                sum: Some(930.0),
+                                min: Some(5.0),
+                                max: Some(500.0),
+                                bucket_counts: vec![1, 3, 2],
+                                explicit_bounds: vec![10.0, 100.0],
+                                ..Default::default()
+                            }],
+                        }),
+                    ),
+                    metric(
+                        "request.size",
+                        metric::Data::ExponentialHistogram(ExponentialHistogram {
+                            aggregation_temporality: 2,
+                            data_points: vec![ExponentialHistogramDataPoint {
+                                time_unix_nano: t,
+                                count: 4,
+                                sum: Some(40.0),
+                                ..Default::default()
+                            }],
+                        }),
+                    ),
+                    metric(
+                        "gc.pause",
+                        metric::Data::Summary(Summary {
+                            data_points: vec![SummaryDataPoint {
+                                time_unix_nano: t,
+                                count: 3,
+                                sum: 12.0,
+                                ..Default::default()
+                            }],
+                        }),
+                    ),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let spans = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(opentelemetry_proto::tonic::resource::v1::Resource {
+                attributes: vec![kv("service.name", str_("claude-code"))],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    trace_id: vec![0xAB; 16],
+                    span_id: vec![0x01; 8],
+                    parent_span_id: vec![0x02; 8],
+                    name: "claude_code.llm_request".into(),
+                    kind: span::SpanKind::Internal as i32,
+                    start_time_unix_nano: t,
+                    end_time_unix_nano: t + 2_500_000_000,
+                    attributes: vec![
+                        kv("model", str_("claude-opus-4-6[1m]")),
+                        kv("ttft_ms", any_value::Value::IntValue(812)),
+                        kv("attempt", any_value::Value::IntValue(2)),
+                        kv("success", any_value::Value::BoolValue(false)),
+                        kv("status_code", any_value::Value::IntValue(529)),
+                        kv("error", str_("overloaded")),
+                        kv("user_prompt", str_("secret")),
+                        kv("new_context", str_("also secret")),
+                        kv("llm_request.context", str_("interaction")),
+                    ],
+                    status: Some(Status {
+                        code: 2,
+                        message: "overloaded".into(),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+
+    let config = clickhouse::migrated(Config::default(), &clickhouse::shared().url).await;
+    let store = Store::new(&config.clickhouse);
+    let mut decoder = Decoder::new(1 << 20);
+    let mut encoded = Rows::default();
+    let policy = ContentPolicy {
+        prompt: cowork_ingest::transform::content::ContentAction::Drop,
+        ..ContentPolicy::default()
+    };
+    for (signal, body) in [
+        (Signal::Metrics, metrics.encode_to_vec()),
+        (Signal::Traces, spans.encode_to_vec()),
+    ] {
+        let env = Envelope {
+            signal,
+            tenant: "acme",
+            content_type: ContentType::Protobuf,
+            compression: Compression::Identity,
+            received_at_ns: t,
+            ..Envelope::default()
+        };
+        decoder.rows_into(&env, &body, 0, 0, &policy, &mut encoded).unwrap();
+    }
+    for table in [Table::MetricPoints, Table::Spans] {
+        store
+            .insert(table.name(), table.columns(), encoded.buf(table).to_vec().into())
+            .await
+            .unwrap_or_else(|e| panic!("{table}: ClickHouse takes the encoded rows: {e}"));
+    }
+    let points = rows(
+        &config,
+        "SELECT metric, kind, temporality, value, value_type, count, ifNull(sum, -1), ifNull(min, -1), ifNull(max, -1), \
+         toString(bucket_counts), toString(explicit_bounds), service_name, toString(attribute_keys) \
+         FROM {db}.metric_points ORDER BY metric, time_unix_nano",
+    )
+    .await;
+    let want: Vec<Vec<&str>> = vec![
+        vec![
+            "gc.pause",
+            "summary",
+            "unspecified",
+            "12",
+            "double",
+            "3",
+            "12",
+            "-1",
+            "-1",
+            "[]",
+            "[]",
+            "other-sdk",
+            "[]",
+        ],
+        vec![
+            "queue.depth",
+            "gauge",
+            "unspecified",
+            "-7",
+            "int",
+            "0",
+            "-1",
+            "-1",
+            "-1",
+            "[]",
+            "[]",
+            "other-sdk",
+            "['host']",
+        ],
+        vec![
+            "queue.depth",
+            "gauge",
+            "unspecified",
+            "2.5",
+            "double",
+            "0",
+            "-1",
+            "-1",
+            "-1",
+            "[]",
+            "[]",
+            "other-sdk",
+            "['host']",
+        ],
+        vec![
+            "request.latency",
+            "histogram",
+            "delta",
+            "930",
+            "double",
+            "6",
+            "930",
+            "5",
+            "500",
+            "[1,3,2]",
+            "[10,100]",
+            "other-sdk",
+            "[]",
+        ],
+        vec![
+            "request.size",
+            "exponential_histogram",
+            "cumulative",
+            "40",
+            "double",
+            "4",
+            "40",
+            "-1",
+            "-1",
+            "[]",
+            "[]",
+            "other-sdk",
+            "[]",
+        ],
+    ];
+    assert_eq!(points, want);
+    let span = rows(
+        &config,
+        "SELECT trace_id, span_id, parent_span_id, duration_ms, model, model_variant, ttft_ms, attempt, success, \
+         http_status_code, error, status, status_message, isNull(user_prompt), toString(attribute_keys) FROM {db}.spans",
+    )
+    .await;
+    assert_eq!(
+        span,
+        [[
+            "ab".repeat(16).as_str(),
+            &"01".repeat(8),
+            &"02".repeat(8),
+            "2500",
+            "claude-opus-4-6",
+            "1m",
+            "812",
+            "2",
+            "0",
+            "529",
+            "overloaded",
+            "error",
+            "overloaded",
+            "1",
+            "['llm_request.context']",
+        ]
+        .map(String::from)
+        .to_vec()],
+        "typed, the prompt dropped by the policy, new_context (prompt content) dropped from the arrays"
+    );
+}
