@@ -209,7 +209,7 @@ fn signals(rounds: u32) {
     });
     let fast_spans = time(&traces_proto, rounds, |b| {
         proto::decode_traces(b, &mut |resource: &[Attr<'_>], s: &Span<'_>| {
-            black_box(normalize_span("acme", resource, s, RECEIVED));
+            black_box(normalize_span(resource, s, RECEIVED));
         })
         .unwrap()
     });
@@ -238,7 +238,7 @@ fn signals(rounds: u32) {
         scratch.clear();
         scratch.extend_from_slice(b);
         json::decode_traces(&mut scratch, &mut |resource: &[Attr<'_>], s: &Span<'_>| {
-            black_box(normalize_span("acme", resource, s, RECEIVED));
+            black_box(normalize_span(resource, s, RECEIVED));
         })
         .unwrap()
     });

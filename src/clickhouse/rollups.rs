@@ -153,11 +153,13 @@ fn refresh_sql(rollup: Rollup) -> &'static str {
              GROUP BY tenant, event_day, hour, user_email, service_name, span_type, model, stop_reason, decision, \
              source, status"
         }
-        // Sum metrics only. DELTA points (FINAL: each copy once) are summed. A CUMULATIVE series
-        // (its dimensions are attributes of the series, so constant within it)
+        // Sum metrics only. DELTA points (FINAL: each copy once) are summed. A monotonic
+        // CUMULATIVE series (its dimensions are attributes of the series, so constant within it)
         // counts its highest value of the day minus its highest value before the day (0 when it
-        // started that day): its increase. Looking back only as far as the series' start time
-        // bounds the read. Both temporalities therefore give the same totals.
+        // started that day): its increase. Looking back only as far as the day's earliest series
+        // start (at most a year; not at all on a day without cumulative points) bounds the read.
+        // Both temporalities therefore give the same totals. A non-monotonic cumulative sum (an
+        // up-down counter) has no increase to count and is left out.
         Rollup::MetricsDaily => {
             "INSERT INTO {db}.metrics_daily (tenant, day, user_email, service_name, metric, type, model, start_type, \
              tool_name, decision, source, language, query_source, value, points, sessions, version) \
@@ -175,8 +177,9 @@ fn refresh_sql(rollup: Rollup) -> &'static str {
                      SELECT series_id, tenant, event_day AS day, user_email, service_name, metric, type, model, \
                      start_type, tool_name, decision, source, language, query_source, session_id, \
                      max(value) AS high, uniqExact(point_id) AS n \
-                     FROM {db}.metric_points \
+                     FROM {db}.metric_points FINAL \
                      WHERE tenant = {tenant} AND event_day = {day} AND kind = 'sum' AND temporality = 'cumulative' \
+                     AND monotonic = 1 \
                      GROUP BY series_id, tenant, day, user_email, service_name, metric, type, model, start_type, \
                      tool_name, decision, source, language, query_source, session_id \
                  ) AS today \
@@ -184,7 +187,8 @@ fn refresh_sql(rollup: Rollup) -> &'static str {
                      SELECT series_id, max(value) AS low \
                      FROM {db}.metric_points \
                      WHERE tenant = {tenant} AND event_day < {day} AND kind = 'sum' AND temporality = 'cumulative' \
-                     AND event_day >= (SELECT toDate(intDiv(min(start_time_unix_nano), 1000000000)) \
+                     AND event_day >= (SELECT if(count() = 0, {day}, \
+                         greatest(toDate(intDiv(min(start_time_unix_nano), 1000000000)), {day} - 366)) \
                          FROM {db}.metric_points WHERE tenant = {tenant} AND event_day = {day} \
                          AND kind = 'sum' AND temporality = 'cumulative') \
                      AND series_id GLOBAL IN (SELECT series_id FROM {db}.metric_points \

@@ -233,7 +233,7 @@ impl Rows {
         put_str(b, p.value_type);
         b.extend_from_slice(&point.count.to_le_bytes());
         for v in [point.sum, point.min, point.max] {
-            put_nullable_f64(b, v);
+            put_nullable(b, v.map(f64::to_le_bytes));
         }
         put_len(b, point.bucket_counts.len());
         for c in &point.bucket_counts {
@@ -325,7 +325,7 @@ impl Rows {
         ] {
             put_str(b, v);
         }
-        put_nullable_f64(b, s.ttft_ms);
+        put_nullable(b, s.ttft_ms.map(f64::to_le_bytes));
         put_str(b, s.stop_reason);
         for n in [
             s.input_tokens,
@@ -334,33 +334,18 @@ impl Rows {
             s.cache_creation_tokens,
             s.result_tokens,
         ] {
-            put_nullable_u64(b, n);
+            put_nullable(b, n.map(u64::to_le_bytes));
         }
         put_str(b, s.request_id);
-        match s.attempt {
-            Some(a) => {
-                b.push(0);
-                b.extend_from_slice(&u32::try_from(a).unwrap_or(u32::MAX).to_le_bytes());
-            }
-            None => b.push(1),
-        }
-        match s.success {
-            Some(ok) => b.extend_from_slice(&[0, u8::from(ok)]),
-            None => b.push(1),
-        }
-        match s.http_status_code {
-            Some(c) => {
-                b.push(0);
-                b.extend_from_slice(&c.to_le_bytes());
-            }
-            None => b.push(1),
-        }
+        put_nullable(b, s.attempt.map(|a| u32::try_from(a).unwrap_or(u32::MAX).to_le_bytes()));
+        put_nullable(b, s.success.map(|ok| [u8::from(ok)]));
+        put_nullable(b, s.http_status_code.map(u16::to_le_bytes));
         put_content(b, scratch, s.error, policy.error);
         for v in [s.tool_name, s.tool_use_id, s.decision, s.source] {
             put_str(b, v);
         }
         put_nullable_i64(b, s.interaction_sequence);
-        put_nullable_u64(b, s.user_prompt_length);
+        put_nullable(b, s.user_prompt_length.map(u64::to_le_bytes));
         match (s.user_prompt, policy.prompt) {
             (Some(p), ContentAction::Keep | ContentAction::Hash) => {
                 b.push(0);
@@ -389,26 +374,6 @@ fn put_origin(b: &mut Vec<u8>, origin: &Origin<'_>) {
     b.extend_from_slice(&NORMALIZER_VERSION.to_le_bytes());
 }
 
-fn put_nullable_f64(b: &mut Vec<u8>, v: Option<f64>) {
-    match v {
-        Some(v) => {
-            b.push(0);
-            b.extend_from_slice(&v.to_le_bytes());
-        }
-        None => b.push(1),
-    }
-}
-
-fn put_nullable_u64(b: &mut Vec<u8>, v: Option<u64>) {
-    match v {
-        Some(v) => {
-            b.push(0);
-            b.extend_from_slice(&v.to_le_bytes());
-        }
-        None => b.push(1),
-    }
-}
-
 /// The attributes without a typed column ([`signals::is_typed`]), as [`put_attributes`] writes
 /// them.
 fn put_untyped(b: &mut Vec<u8>, scratch: &mut String, attrs: &[Attr<'_>], policy: &ContentPolicy, context: &str) {
@@ -432,14 +397,19 @@ fn put_str(b: &mut Vec<u8>, s: &str) {
     b.extend_from_slice(s.as_bytes());
 }
 
-fn put_nullable_i64(b: &mut Vec<u8>, v: Option<i64>) {
+/// A `Nullable(T)`: the null flag, then the value's little-endian bytes when there is one.
+fn put_nullable<const N: usize>(b: &mut Vec<u8>, v: Option<[u8; N]>) {
     match v {
-        Some(v) => {
+        Some(bytes) => {
             b.push(0);
-            b.extend_from_slice(&v.to_le_bytes());
+            b.extend_from_slice(&bytes);
         }
         None => b.push(1),
     }
+}
+
+fn put_nullable_i64(b: &mut Vec<u8>, v: Option<i64>) {
+    put_nullable(b, v.map(i64::to_le_bytes))
 }
 
 /// A content string under its policy: as sent, `sha256:<hex>`, or empty.

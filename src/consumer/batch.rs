@@ -54,14 +54,8 @@ impl Batch {
     pub fn open_for(&mut self, msg: &OwnedMessage) {
         self.opened.get_or_insert_with(Instant::now);
         self.wire_bytes += msg.payload().map_or(0, <[u8]>::len);
-        let next = msg.offset() + 1;
-        match self.next_offsets.get_mut(&(msg.topic().to_string(), msg.partition())) {
-            Some(offset) => *offset = next,
-            None => {
-                self.next_offsets
-                    .insert((msg.topic().to_string(), msg.partition()), next);
-            }
-        }
+        self.next_offsets
+            .insert((msg.topic().to_string(), msg.partition()), msg.offset() + 1);
     }
 
     /// Adds one decoded payload's counts to its tenant's.

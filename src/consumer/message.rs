@@ -117,7 +117,7 @@ impl Decoder {
             }
             Signal::Traces => {
                 let mut visit = |resource: &[Attr<'_>], span: &Span<'_>| {
-                    let s = normalize_span(env.tenant, resource, span, env.received_at_ns);
+                    let s = normalize_span(resource, span, env.received_at_ns);
                     stats.count(EventKind::Span, s.event_day(), s.time_source, s.coercion_failures);
                     rows.push_span(&origin, resource, span, &s);
                 };

@@ -236,7 +236,13 @@ impl Consumer {
         batch.open_for(&msg);
         let start = batch.rows.mark();
         let body = msg.payload().unwrap_or_default();
-        let result = envelope(&msg).and_then(|env| {
+        // The topic says which signal a message holds (the header says it too, and is trusted
+        // only on a topic that is not one of the three raw topics, such as a redrive's source).
+        let topic_signal = Signal::ALL
+            .into_iter()
+            .find(|s| kafka::topic_for(*s, &self.config.kafka) == msg.topic());
+        let result = envelope(&msg).and_then(|mut env| {
+            env.signal = topic_signal.unwrap_or(env.signal);
             let policy = self.config.content.policy(env.tenant);
             let stats = self
                 .decoder

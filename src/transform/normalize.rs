@@ -373,8 +373,6 @@ pub(super) fn field_of(key: &str, event: &str) -> Option<(Field, Rank)> {
         ("ttft_ms", SPAN) => (TtftMs, Canonical),
         ("stop_reason", SPAN) => (StopReason, Canonical), // v2.1.121
         ("gen_ai.response.finish_reasons", SPAN) => (StopReason, Alias),
-        ("gen_ai.request.model", SPAN) => (Model, Alias),
-        ("gen_ai.response.id", SPAN) => (RequestId, Alias),
         ("result_tokens", SPAN) => (ResultTokens, Canonical),
         ("interaction.sequence", SPAN) => (InteractionSequence, Canonical),
         ("user_prompt_length", SPAN) => (UserPromptLength, Canonical),

@@ -59,10 +59,88 @@ impl MetricPoint<'_> {
     }
 }
 
-/// True when `key` has a typed column in `metric_points` (or `spans`, for [`SPAN`]): such keys
-/// are left out of the attribute arrays.
+/// True when `key` is stored in a typed column of `metric_points` (for [`METRIC`]) or `spans`
+/// (for [`SPAN`]): such keys are left out of the attribute arrays, every other key is kept there.
+/// `gen_ai.response.finish_reasons` is kept too: `stop_reason` holds only its first reason.
 pub fn is_typed(key: &str, context: &str) -> bool {
-    field_of(key, context).is_some()
+    use Field::*;
+    let Some((field, _)) = field_of(key, context) else {
+        return false;
+    };
+    let identity = matches!(
+        field,
+        ServiceName
+            | ServiceVersion
+            | TerminalType
+            | SessionId
+            | UserEmail
+            | UserId
+            | UserAccountUuid
+            | OrganizationId
+            | AppVersion
+    );
+    match context {
+        METRIC => {
+            identity
+                || matches!(
+                    field,
+                    UserAccountId
+                        | AppEntrypoint
+                        | Model
+                        | Type
+                        | StartType
+                        | ToolName
+                        | Decision
+                        | Source
+                        | Language
+                        | QuerySource
+                        | Speed
+                        | Effort
+                        | AgentName
+                        | SkillName
+                        | PluginName
+                        | MarketplaceName
+                        | McpServerName
+                        | McpToolName
+                )
+        }
+        SPAN => {
+            key != "gen_ai.response.finish_reasons"
+                && (identity
+                    || matches!(
+                        field,
+                        PromptId
+                            | SpanType
+                            | Model
+                            | QuerySource
+                            | Speed
+                            | TtftMs
+                            | StopReason
+                            | InputTokens
+                            | OutputTokens
+                            | CacheReadTokens
+                            | CacheCreationTokens
+                            | ResultTokens
+                            | RequestId
+                            | Attempt
+                            | Success
+                            | StatusCode
+                            | Error
+                            | ToolName
+                            | ToolUseId
+                            | Decision
+                            | Source
+                            | InteractionSequence
+                            | UserPromptLength
+                            | UserPrompt
+                            | AgentId
+                            | ParentAgentId
+                            | HookEvent
+                            | HookName
+                    ))
+        }
+        _ => false,
+    }
 }
 
 /// Adds one attribute to an order-independent set hash: each attribute is hashed alone and the
@@ -255,12 +333,7 @@ fn span_kind(kind: i32) -> &'static str {
 }
 
 /// Normalizes one span. `received_at_ns` is the edge's receive time (Kafka header).
-pub fn normalize_span<'a>(
-    _tenant: &str,
-    resource: &[Attr<'a>],
-    span: &Span<'a>,
-    received_at_ns: u64,
-) -> SpanRecord<'a> {
+pub fn normalize_span<'a>(resource: &[Attr<'a>], span: &Span<'a>, received_at_ns: u64) -> SpanRecord<'a> {
     let mut s = Slots::merged(resource, &span.attributes, SPAN);
     let (timestamp_ns, time_source) = sent_time(span.start_time_unix_nano, received_at_ns);
     let duration_ms = if span.start_time_unix_nano > 0 && span.end_time_unix_nano >= span.start_time_unix_nano {
@@ -421,6 +494,35 @@ mod tests {
     }
 
     #[test]
+    fn only_attributes_with_a_column_leave_the_arrays() {
+        for key in ["session.id", "model", "tool", "language", "user.account_id"] {
+            assert!(is_typed(key, METRIC), "{key}");
+        }
+        // Known spellings without a column in metric_points stay in the arrays.
+        for key in ["cost_usd", "prompt.id", "event.sequence", "duration_ms", "custom.team"] {
+            assert!(!is_typed(key, METRIC), "{key}");
+        }
+        for key in [
+            "ttft_ms",
+            "stop_reason",
+            "request_id",
+            "user_prompt",
+            "prompt.id",
+            "span.type",
+        ] {
+            assert!(is_typed(key, SPAN), "{key}");
+        }
+        for key in [
+            "duration_ms",
+            "gen_ai.response.finish_reasons",
+            "gen_ai.response.id",
+            "error_type",
+        ] {
+            assert!(!is_typed(key, SPAN), "{key}");
+        }
+    }
+
+    #[test]
     fn spans_type_their_attributes() {
         let span = Span {
             trace_id: Id::Raw(&[0xAB; 16]),
@@ -444,7 +546,7 @@ mod tests {
             ],
             ..Span::default()
         };
-        let n = normalize_span("acme", &[], &span, RECEIVED);
+        let n = normalize_span(&[], &span, RECEIVED);
         assert_eq!(n.span_type, "llm_request");
         assert_eq!(n.duration_ms, 2500.0);
         assert_eq!((n.ttft_ms, n.stop_reason), (Some(830.0), "max_tokens"));
@@ -467,7 +569,7 @@ mod tests {
             ],
             ..Span::default()
         };
-        let n = normalize_span("acme", &[], &blocked, RECEIVED);
+        let n = normalize_span(&[], &blocked, RECEIVED);
         assert_eq!(
             (n.span_type, n.decision, n.source),
             ("tool.blocked_on_user", "accept", "user_temporary")

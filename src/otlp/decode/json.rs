@@ -116,13 +116,12 @@ fn key_value<'i>(v: J<'_, 'i>, depth: u32) -> Result<Attr<'i>, DecodeError> {
     Ok(Attr { key, value })
 }
 
+/// The `attributes` of an object (a log record, a resource), into `out`.
 fn attributes<'i>(obj: J<'_, 'i>, out: &mut Vec<Attr<'i>>) -> Result<(), DecodeError> {
-    if let Some(attrs) = array(obj, "attributes", "attributes")? {
-        for kv in attrs.iter() {
-            out.push(key_value(kv, 1)?);
-        }
+    match field(obj, "attributes", "attributes") {
+        Some(attrs) => attributes_of(attrs, out),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Decodes `buf` (which simd-json rewrites in place), calling `visit` for each record;
@@ -202,11 +201,6 @@ fn text_field<'i>(obj: J<'_, 'i>, camel: &str, snake: &str) -> Result<&'i str, D
     field(obj, camel, snake).map_or(Ok(""), |v| text(v, camel))
 }
 
-/// An unsigned 64-bit integer: a JSON number or a string holding one.
-fn u64_of(v: J<'_, '_>, what: &str) -> Result<u64, DecodeError> {
-    uint(Some(v), what)
-}
-
 /// A signed 64-bit integer: a JSON number or a string holding one.
 fn i64_of(v: J<'_, '_>, what: &str) -> Result<i64, DecodeError> {
     v.as_i64()
@@ -215,7 +209,7 @@ fn i64_of(v: J<'_, '_>, what: &str) -> Result<i64, DecodeError> {
 }
 
 fn u32_of(v: J<'_, '_>, what: &str) -> Result<u32, DecodeError> {
-    u32::try_from(u64_of(v, what)?).map_err(|_| err(format!("{what} is out of range")))
+    u32::try_from(uint(Some(v), what)?).map_err(|_| err(format!("{what} is out of range")))
 }
 
 /// An enum: OTLP/JSON sends enums as integers (the reference refuses their names too).
@@ -305,21 +299,23 @@ fn data_point<'i>(dp: J<'_, 'i>, kind: PointKind, p: &mut Point<'i>) -> Result<(
     for (key, v) in entries(dp, "a data point")? {
         match key {
             "attributes" => attributes_of(v, &mut p.attributes)?,
-            "startTimeUnixNano" | "start_time_unix_nano" => p.start_time_unix_nano = u64_of(v, "startTimeUnixNano")?,
-            "timeUnixNano" | "time_unix_nano" => p.time_unix_nano = u64_of(v, "timeUnixNano")?,
+            "startTimeUnixNano" | "start_time_unix_nano" => {
+                p.start_time_unix_nano = uint(Some(v), "startTimeUnixNano")?
+            }
+            "timeUnixNano" | "time_unix_nano" => p.time_unix_nano = uint(Some(v), "timeUnixNano")?,
             "flags" => p.flags = u32_of(v, "flags")?,
             // A oneof: the first value sent wins, as with the reference.
             "asDouble" | "as_double" if number && p.number == Number::None => {
                 p.number = Number::Double(f64_of(v, "asDouble")?)
             }
             "asInt" | "as_int" if number && p.number == Number::None => p.number = Number::Int(i64_of(v, "asInt")?),
-            "count" if distribution => p.count = u64_of(v, "count")?,
+            "count" if distribution => p.count = uint(Some(v), "count")?,
             "sum" if distribution => p.sum = Some(f64_of(v, "sum")?),
             "min" if has_extremes => p.min = Some(f64_of(v, "min")?),
             "max" if has_extremes => p.max = Some(f64_of(v, "max")?),
             "bucketCounts" | "bucket_counts" if histogram => {
                 for c in items(v, "bucketCounts")?.iter() {
-                    p.bucket_counts.push(u64_of(c, "bucketCounts")?);
+                    p.bucket_counts.push(uint(Some(c), "bucketCounts")?);
                 }
             }
             "explicitBounds" | "explicit_bounds" if histogram => {
@@ -426,8 +422,10 @@ fn span<'i>(v: J<'_, 'i>, s: &mut Span<'i>) -> Result<(), DecodeError> {
             "parentSpanId" | "parent_span_id" => s.parent_span_id = id_of(v, "parentSpanId")?,
             "name" => s.name = text(v, "name")?,
             "kind" => s.kind = enum_of(v, "kind")?,
-            "startTimeUnixNano" | "start_time_unix_nano" => s.start_time_unix_nano = u64_of(v, "startTimeUnixNano")?,
-            "endTimeUnixNano" | "end_time_unix_nano" => s.end_time_unix_nano = u64_of(v, "endTimeUnixNano")?,
+            "startTimeUnixNano" | "start_time_unix_nano" => {
+                s.start_time_unix_nano = uint(Some(v), "startTimeUnixNano")?
+            }
+            "endTimeUnixNano" | "end_time_unix_nano" => s.end_time_unix_nano = uint(Some(v), "endTimeUnixNano")?,
             "attributes" => attributes_of(v, &mut s.attributes)?,
             "events" => {
                 for e in items(v, "events")?.iter() {

@@ -129,19 +129,8 @@ pub fn decode<'a>(buf: &'a [u8], visit: &mut impl Visit<'a>) -> Result<u64, Deco
             continue;
         }
         let rl = bytes(rl, "ExportLogsServiceRequest", 1)?;
-        resource.clear();
         // The resource may follow its scopes on the wire: read it first.
-        let mut r = Reader::new(rl, "ResourceLogs");
-        while let Some((field, v)) = r.next_field()? {
-            if field == 1 {
-                let mut res = Reader::new(bytes(v, "ResourceLogs", 1)?, "Resource");
-                while let Some((f, kv)) = res.next_field()? {
-                    if f == 1 {
-                        resource.push(key_value(bytes(kv, "Resource", 1)?, 1)?);
-                    }
-                }
-            }
-        }
+        resource_attributes(rl, "ResourceLogs", &mut resource)?;
         let mut r = Reader::new(rl, "ResourceLogs");
         while let Some((field, v)) = r.next_field()? {
             if field != 2 {
