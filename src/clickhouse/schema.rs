@@ -656,8 +656,8 @@ mod tests {
             "{}",
             s[0]
         );
-        assert_eq!(Features::for_version((18, 16)).ttl, false);
-        assert_eq!(Features::for_version((23, 8)).ttl, true);
+        assert!(!Features::for_version((18, 16)).ttl);
+        assert!(Features::for_version((23, 8)).ttl);
     }
 
     #[test]

@@ -103,10 +103,13 @@ impl Decoder {
                     let p = normalize_point(env.tenant, resource, point, env.received_at_ns);
                     let day = p.event_day();
                     stats.count(EventKind::MetricPoint, day, p.time_source, p.coercion_failures);
-                    // A cumulative point is the next day's baseline: that day's increase changes
-                    // with it (when the next day has begun).
-                    if is_cumulative(point) && day > 0 && day < received_day {
-                        stats.days.insert(day + 1);
+                    // A cumulative point is part of the baseline of every later day of its
+                    // series: a late one changes their increases too. Those days are marked, up
+                    // to the day it was received (no later day exists yet) and at most
+                    // LATE_CUMULATIVE_DAYS after its own (an on-time point marks none).
+                    if is_cumulative(point) && day > 0 {
+                        let last = received_day.min(day.saturating_add(LATE_CUMULATIVE_DAYS));
+                        stats.days.extend(day.saturating_add(1)..=last);
                     }
                     rows.push_point(&origin, resource, point, &p);
                 };
@@ -141,6 +144,9 @@ impl Decoder {
 }
 
 const DAY_NS: u64 = 86_400 * 1_000_000_000;
+
+/// How many days after a late cumulative point's own day are refreshed again because of it.
+pub const LATE_CUMULATIVE_DAYS: u16 = 31;
 
 /// A mutable copy of `data` in the reused buffer: simd-json unescapes in place.
 fn json_copy<'j>(json: &'j mut Vec<u8>, data: &[u8]) -> &'j mut [u8] {
@@ -280,5 +286,72 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(e.class.as_str(), "too_large", "{}", e.reason);
+    }
+
+    #[test]
+    fn a_late_cumulative_point_marks_every_later_day_up_to_its_arrival() {
+        use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+        use opentelemetry_proto::tonic::metrics::v1::{
+            metric, number_data_point, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+        };
+        use prost::Message as _;
+        const DAY: u64 = 86_400_000_000_000;
+        let day = 20_788u64;
+        let body = |temporality: i32| {
+            ExportMetricsServiceRequest {
+                resource_metrics: vec![ResourceMetrics {
+                    scope_metrics: vec![ScopeMetrics {
+                        metrics: vec![Metric {
+                            name: "claude_code.commit.count".into(),
+                            data: Some(metric::Data::Sum(Sum {
+                                aggregation_temporality: temporality,
+                                is_monotonic: true,
+                                data_points: vec![NumberDataPoint {
+                                    time_unix_nano: day * DAY + 3_600_000_000_000,
+                                    value: Some(number_data_point::Value::AsDouble(1.0)),
+                                    ..Default::default()
+                                }],
+                            })),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+            }
+            .encode_to_vec()
+        };
+        let days = |temporality: i32, received_day: u64| {
+            let env = Envelope {
+                signal: Signal::Metrics,
+                tenant: "acme",
+                content_type: ContentType::Protobuf,
+                received_at_ns: received_day * DAY + 1,
+                ..Envelope::default()
+            };
+            let stats = Decoder::new(1 << 20)
+                .rows_into(
+                    &env,
+                    &body(temporality),
+                    0,
+                    0,
+                    &ContentPolicy::default(),
+                    &mut Rows::default(),
+                )
+                .unwrap();
+            stats.days.into_iter().map(u64::from).collect::<Vec<_>>()
+        };
+        assert_eq!(days(2, day), [day], "on time: its own day");
+        assert_eq!(
+            days(2, day + 3),
+            [day, day + 1, day + 2, day + 3],
+            "late: every day up to its arrival"
+        );
+        assert_eq!(days(1, day + 3), [day], "a delta point is no one's baseline");
+        assert_eq!(
+            days(2, day + 400).len(),
+            1 + usize::from(LATE_CUMULATIVE_DAYS),
+            "at most a month on"
+        );
     }
 }

@@ -241,7 +241,7 @@ pub fn lag(config: &Config) -> Option<i64> {
 }
 
 fn topic_lag(c: &BaseConsumer, topic: &str) -> Option<i64> {
-    let n = partitions(&c, topic)?;
+    let n = partitions(c, topic)?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..n {
         tpl.add_partition(topic, p);
