@@ -852,7 +852,7 @@ fn generate(args: &Args, tx: std::sync::mpsc::SyncSender<Batch>) {
                 if rng.random::<f64>() < 0.01 {
                     resend_next.push(ev.clone());
                 }
-                if rows.events() >= args.batch {
+                if rows.records() >= args.batch {
                     // Last batch's resends go into this one: a client retrying a request whose
                     // answer it lost, a few seconds to minutes later.
                     for ev in resend.drain(..) {
@@ -920,7 +920,7 @@ async fn load(args: &Args, store: &Store) -> LoadReport {
             for t in Table::ALL {
                 files[t.index()].write_all(rows.buf(t)).unwrap();
             }
-            sample_events += rows.events() as u64;
+            sample_events += rows.records() as u64;
         }
         let inserting = Instant::now();
         let inserts = Table::ALL.iter().map(|t| {
@@ -937,7 +937,7 @@ async fn load(args: &Args, store: &Store) -> LoadReport {
         });
         futures::future::join_all(inserts).await;
         insert_time += inserting.elapsed();
-        sent += rows.events() as u64;
+        sent += rows.records() as u64;
         dups += batch.duplicates as u64;
         batches += 1;
         let s = started.elapsed().as_secs_f64();

@@ -108,12 +108,12 @@ fn main() {
             };
             let rows = batches.last_mut().unwrap();
             decoder.rows_into(&env, &b.body, 0, 0, &policy, rows).unwrap();
-            if rows.events() >= 50_000 {
+            if rows.records() >= 50_000 {
                 batches.push(Rows::default());
             }
         }
     }
-    let events: u64 = batches.iter().map(|r| r.events() as u64).sum();
+    let events: u64 = batches.iter().map(|r| r.records() as u64).sum();
     let started = Instant::now();
     rt.block_on(async {
         for rows in &batches {

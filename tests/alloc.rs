@@ -121,8 +121,11 @@ fn fast_paths_allocate_per_payload_not_per_attribute() {
                 }
             });
             if pass == 1 {
-                eprintln!("{folder}: encoding {} events into rows: {n} allocations", rows.events());
-                assert_eq!(rows.events() as u64, events);
+                eprintln!(
+                    "{folder}: encoding {} events into rows: {n} allocations",
+                    rows.records()
+                );
+                assert_eq!(rows.records() as u64, events);
                 assert!(
                     n <= 2 * events + 64,
                     "{folder}: {n} allocations to encode {events} events"

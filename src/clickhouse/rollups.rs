@@ -225,6 +225,7 @@ pub fn day_text(day: u16) -> String {
 /// Every statement one refresh of (`tenant`, `day`) runs, in order, with `version`.
 pub fn refresh_statements(database: &str, tenant: &str, day: &str, version: u64) -> Vec<String> {
     let day = format!("toDate({})", quote(day));
+    let bounds = latency_bounds_sql();
     Rollup::ALL
         .iter()
         .map(|r| {
@@ -233,7 +234,7 @@ pub fn refresh_statements(database: &str, tenant: &str, day: &str, version: u64)
                 .replace("{tenant}", &quote(tenant))
                 .replace("{day}", &day)
                 .replace("{version}", &version.to_string())
-                .replace("{latency_bounds}", &latency_bounds_sql())
+                .replace("{latency_bounds}", &bounds)
         })
         .collect()
 }

@@ -63,7 +63,7 @@ impl Rows {
 
     /// Records held: one `events` row per event, one `metric_points` row per data point, one
     /// `spans` row per span.
-    pub fn events(&self) -> usize {
+    pub fn records(&self) -> usize {
         self.counts[Table::Events as usize]
             + self.counts[Table::MetricPoints as usize]
             + self.counts[Table::Spans as usize]

@@ -47,7 +47,7 @@ impl Batch {
 
     /// The batch closes on rows or bytes (its age is the worker's timer).
     pub fn is_full(&self, limits: &ConsumerConfig) -> bool {
-        self.rows.events() >= limits.batch_max_rows || self.rows.bytes() + self.wire_bytes >= limits.batch_max_bytes
+        self.rows.records() >= limits.batch_max_rows || self.rows.bytes() + self.wire_bytes >= limits.batch_max_bytes
     }
 
     /// Notes that `msg` was taken: the batch opens, and its partition's next offset moves.

@@ -16,7 +16,7 @@ use crate::otlp::{ContentType, Signal};
 use crate::telemetry::consumer::Stats;
 use crate::telemetry::labels::{DeadLetterClass, EventKind};
 use crate::transform::content::ContentPolicy;
-use crate::transform::normalize::{normalize, Detail};
+use crate::transform::normalize::{day_of, normalize, Detail, TimeSource};
 use crate::transform::signals::{is_cumulative, normalize_point, normalize_span};
 
 /// Reads the edge's headers; a message whose headers cannot be read is a dead letter.
@@ -84,7 +84,7 @@ impl Decoder {
         };
         let mark = rows.mark();
         let mut stats = Stats::default();
-        let received_day = (env.received_at_ns / DAY_NS) as u16;
+        let received_day = day_of(env.received_at_ns, TimeSource::Record);
         let json_buf = &mut self.json;
         let result = match env.signal {
             Signal::Logs => {
@@ -142,8 +142,6 @@ impl Decoder {
         }
     }
 }
-
-const DAY_NS: u64 = 86_400 * 1_000_000_000;
 
 /// How many days after a late cumulative point's own day are refreshed again because of it.
 pub const LATE_CUMULATIVE_DAYS: u16 = 31;

@@ -29,7 +29,6 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
-use prost::Message as _;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -726,13 +725,17 @@ impl Outgoing {
     }
 
     fn body(&self, json: bool) -> Vec<u8> {
-        match (self, json) {
-            (Outgoing::Logs(r), true) => serde_json::to_vec(r).expect("serializable"),
-            (Outgoing::Logs(r), false) => r.encode_to_vec(),
-            (Outgoing::Metrics(r), true) => serde_json::to_vec(r).expect("serializable"),
-            (Outgoing::Metrics(r), false) => r.encode_to_vec(),
-            (Outgoing::Traces(r), true) => serde_json::to_vec(r).expect("serializable"),
-            (Outgoing::Traces(r), false) => r.encode_to_vec(),
+        fn encode<M: prost::Message + serde::Serialize>(m: &M, json: bool) -> Vec<u8> {
+            if json {
+                serde_json::to_vec(m).expect("serializable")
+            } else {
+                m.encode_to_vec()
+            }
+        }
+        match self {
+            Outgoing::Logs(r) => encode(r, json),
+            Outgoing::Metrics(r) => encode(r, json),
+            Outgoing::Traces(r) => encode(r, json),
         }
     }
 
@@ -800,44 +803,25 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().expect("writing to memory")
 }
 
+/// A gRPC request carrying the ingest key.
+fn authorized<T>(msg: T, api_key: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    if let Ok(v) = format!("Bearer {api_key}").parse() {
+        r.metadata_mut().insert("authorization", v);
+    }
+    r
+}
+
 /// Sends one request; returns the answer's label and whether it was accepted.
 async fn send(opts: &Options, http: &reqwest::Client, grpc: &Option<Grpc>, req: Outgoing) -> (String, bool) {
     match opts.protocol {
         Protocol::Grpc => {
             let mut g = grpc.clone().expect("connected for gRPC");
-            let bearer: Option<tonic::metadata::MetadataValue<_>> = format!("Bearer {}", opts.api_key).parse().ok();
-            let with_key = |mut r: tonic::metadata::MetadataMap| {
-                if let Some(v) = &bearer {
-                    r.insert("authorization", v.clone());
-                }
-                r
-            };
-            let gz = tonic::codec::CompressionEncoding::Gzip;
+            let key = &opts.api_key;
             let result = match req {
-                Outgoing::Logs(r) => {
-                    if opts.gzip {
-                        g.logs = g.logs.send_compressed(gz);
-                    }
-                    let mut r = tonic::Request::new(r);
-                    *r.metadata_mut() = with_key(std::mem::take(r.metadata_mut()));
-                    g.logs.export(r).await.map(|_| ())
-                }
-                Outgoing::Metrics(r) => {
-                    if opts.gzip {
-                        g.metrics = g.metrics.send_compressed(gz);
-                    }
-                    let mut r = tonic::Request::new(r);
-                    *r.metadata_mut() = with_key(std::mem::take(r.metadata_mut()));
-                    g.metrics.export(r).await.map(|_| ())
-                }
-                Outgoing::Traces(r) => {
-                    if opts.gzip {
-                        g.traces = g.traces.send_compressed(gz);
-                    }
-                    let mut r = tonic::Request::new(r);
-                    *r.metadata_mut() = with_key(std::mem::take(r.metadata_mut()));
-                    g.traces.export(r).await.map(|_| ())
-                }
+                Outgoing::Logs(r) => g.logs.export(authorized(r, key)).await.map(|_| ()),
+                Outgoing::Metrics(r) => g.metrics.export(authorized(r, key)).await.map(|_| ()),
+                Outgoing::Traces(r) => g.traces.export(authorized(r, key)).await.map(|_| ()),
             };
             match result {
                 Ok(()) => ("grpc:ok".into(), true),
@@ -884,11 +868,18 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
             let channel = tonic::transport::Endpoint::from_shared(opts.endpoint.clone())?
                 .connect()
                 .await?;
-            Some(Grpc {
+            let mut g = Grpc {
                 logs: LogsServiceClient::new(channel.clone()),
                 metrics: MetricsServiceClient::new(channel.clone()),
                 traces: TraceServiceClient::new(channel),
-            })
+            };
+            if opts.gzip {
+                let gz = tonic::codec::CompressionEncoding::Gzip;
+                g.logs = g.logs.send_compressed(gz);
+                g.metrics = g.metrics.send_compressed(gz);
+                g.traces = g.traces.send_compressed(gz);
+            }
+            Some(g)
         }
         _ => None,
     };

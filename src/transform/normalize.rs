@@ -73,6 +73,23 @@ pub struct Identity<'a> {
     pub app_version: &'a str,
 }
 
+impl<'a> Identity<'a> {
+    /// The identity fields of an event, a metric point or a span, as sorted into `s`.
+    pub(super) fn from_slots(s: &mut Slots<'_, 'a>) -> Identity<'a> {
+        Identity {
+            service_name: s.str(Field::ServiceName),
+            terminal_type: s.str(Field::TerminalType),
+            session_id: s.str(Field::SessionId),
+            prompt_id: s.str(Field::PromptId),
+            user_email: s.str(Field::UserEmail),
+            user_id: s.str(Field::UserId),
+            user_account_uuid: s.str(Field::UserAccountUuid),
+            organization_id: s.str(Field::OrganizationId),
+            app_version: s.str(Field::AppVersion),
+        }
+    }
+}
+
 /// `claude_code.api_request`.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ApiRequest<'a> {
@@ -632,17 +649,7 @@ pub fn normalize<'a>(tenant: &str, resource: &[Attr<'a>], record: &Record<'a>, r
     let name = event_name(record);
     let mut s = Slots::merged(resource, &record.attributes, name);
 
-    let identity = Identity {
-        service_name: s.str(Field::ServiceName),
-        terminal_type: s.str(Field::TerminalType),
-        session_id: s.str(Field::SessionId),
-        prompt_id: s.str(Field::PromptId),
-        user_email: s.str(Field::UserEmail),
-        user_id: s.str(Field::UserId),
-        user_account_uuid: s.str(Field::UserAccountUuid),
-        organization_id: s.str(Field::OrganizationId),
-        app_version: s.str(Field::AppVersion),
-    };
+    let identity = Identity::from_slots(&mut s);
     let sequence = s.int(Field::EventSequence);
 
     let (mut timestamp_ns, mut time_source) = if record.time_unix_nano > 0 {

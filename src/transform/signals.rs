@@ -205,7 +205,7 @@ pub fn normalize_point<'a>(
         series_id: series,
         timestamp_ns,
         time_source,
-        identity: identity(&mut s),
+        identity: Identity::from_slots(&mut s),
         service_version: s.str(Field::ServiceVersion),
         app_entrypoint: s.str(Field::AppEntrypoint),
         user_account_id: s.str(Field::UserAccountId),
@@ -229,20 +229,6 @@ pub fn normalize_point<'a>(
         value,
         value_type,
         coercion_failures: s.failures,
-    }
-}
-
-fn identity<'a>(s: &mut Slots<'_, 'a>) -> Identity<'a> {
-    Identity {
-        service_name: s.str(Field::ServiceName),
-        terminal_type: s.str(Field::TerminalType),
-        session_id: s.str(Field::SessionId),
-        prompt_id: s.str(Field::PromptId),
-        user_email: s.str(Field::UserEmail),
-        user_id: s.str(Field::UserId),
-        user_account_uuid: s.str(Field::UserAccountUuid),
-        organization_id: s.str(Field::OrganizationId),
-        app_version: s.str(Field::AppVersion),
     }
 }
 
@@ -372,7 +358,7 @@ pub fn normalize_span<'a>(resource: &[Attr<'a>], span: &Span<'a>, received_at_ns
             _ => "unset",
         },
         status_message: span.status_message,
-        identity: identity(&mut s),
+        identity: Identity::from_slots(&mut s),
         service_version: s.str(Field::ServiceVersion),
         model,
         model_variant,

@@ -346,7 +346,7 @@ pub async fn load_corpus() -> LoadedCorpus {
             .rows_into(&env, &b.body, 0, i as i64, &policy, &mut rows)
             .unwrap();
     }
-    let events = rows.events();
+    let events = rows.records();
     // The captured metrics and spans of the real SDK (tests/fixtures/signals), for the
     // Productivity dashboard: DELTA protobuf and its spans.
     let signals = super::fixtures().join("../signals");
