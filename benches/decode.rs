@@ -18,6 +18,7 @@ use cowork_ingest::config::ContentPolicy;
 use cowork_ingest::consumer::{Decoder, Envelope};
 use cowork_ingest::otlp::decode::{json, proto, reference, Attr, Point, Record, Span};
 use cowork_ingest::otlp::{Compression, ContentType, Signal};
+use cowork_ingest::transform::attribution::Scope;
 use cowork_ingest::transform::normalize::normalize;
 use cowork_ingest::transform::signals::{normalize_point, normalize_span};
 
@@ -56,7 +57,7 @@ fn main() {
     let fast_proto = time(&proto_bodies, rounds, |b| {
         let mut n = 0;
         proto::decode(b, &mut |resource: &[Attr<'_>], r: &Record<'_>| {
-            black_box(normalize("acme", resource, r, RECEIVED));
+            black_box(normalize(&Scope::new("acme"), resource, r, RECEIVED));
             n += 1;
         })
         .unwrap();
@@ -85,7 +86,7 @@ fn main() {
         scratch.extend_from_slice(b); // simd-json parses in place
         let mut n = 0;
         json::decode(&mut scratch, &mut |resource: &[Attr<'_>], r: &Record<'_>| {
-            black_box(normalize("acme", resource, r, RECEIVED));
+            black_box(normalize(&Scope::new("acme"), resource, r, RECEIVED));
             n += 1;
         })
         .unwrap();
@@ -189,7 +190,7 @@ fn signals(rounds: u32) {
     });
     let fast_points = time(&metrics_proto, rounds, |b| {
         proto::decode_metrics(b, &mut |resource: &[Attr<'_>], p: &Point<'_>| {
-            black_box(normalize_point("acme", resource, p, RECEIVED));
+            black_box(normalize_point(&Scope::new("acme"), resource, p, RECEIVED));
         })
         .unwrap()
     });
@@ -209,7 +210,7 @@ fn signals(rounds: u32) {
     });
     let fast_spans = time(&traces_proto, rounds, |b| {
         proto::decode_traces(b, &mut |resource: &[Attr<'_>], s: &Span<'_>| {
-            black_box(normalize_span(resource, s, RECEIVED));
+            black_box(normalize_span(&Scope::new("acme"), resource, s, RECEIVED));
         })
         .unwrap()
     });
@@ -222,7 +223,7 @@ fn signals(rounds: u32) {
         scratch.clear();
         scratch.extend_from_slice(b);
         json::decode_metrics(&mut scratch, &mut |resource: &[Attr<'_>], p: &Point<'_>| {
-            black_box(normalize_point("acme", resource, p, RECEIVED));
+            black_box(normalize_point(&Scope::new("acme"), resource, p, RECEIVED));
         })
         .unwrap()
     });
@@ -238,7 +239,7 @@ fn signals(rounds: u32) {
         scratch.clear();
         scratch.extend_from_slice(b);
         json::decode_traces(&mut scratch, &mut |resource: &[Attr<'_>], s: &Span<'_>| {
-            black_box(normalize_span(resource, s, RECEIVED));
+            black_box(normalize_span(&Scope::new("acme"), resource, s, RECEIVED));
         })
         .unwrap()
     });

@@ -40,6 +40,7 @@ use cowork_ingest::clickhouse::store::Store;
 use cowork_ingest::clickhouse::{ClickHouseConfig, Table};
 use cowork_ingest::config::ContentPolicy;
 use cowork_ingest::otlp::decode::{Attr, Record, Value};
+use cowork_ingest::transform::attribution::Scope;
 use cowork_ingest::transform::normalize::normalize;
 use grafana::{Range, VarValue, Vars};
 use rand::rngs::StdRng;
@@ -832,7 +833,7 @@ fn generate(args: &Args, tx: std::sync::mpsc::SyncSender<Batch>) {
                 })
                 .collect(),
         };
-        let normalized = normalize(TENANT, &resource, &record, received_ns);
+        let normalized = normalize(&Scope::new(TENANT), &resource, &record, received_ns);
         let origin = Origin {
             tenant: TENANT,
             received_at_ns: received_ns,

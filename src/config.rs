@@ -21,6 +21,7 @@ pub use crate::clickhouse::{
     ClickHouseConfig, DEFAULT_CLICKHOUSE_DATABASE, DEFAULT_CLICKHOUSE_URL, DEFAULT_INSERT_TIMEOUT_MS,
     DEFAULT_RETENTION_CHECK_MS,
 };
+pub use crate::transform::attribution::Attribution;
 pub use crate::transform::content::{ContentAction, ContentPolicy};
 use crate::util::text;
 
@@ -106,6 +107,8 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     pub consumer: ConsumerConfig,
     pub content: ContentConfig,
+    /// `[attribution]`: the attribute keys the team, department and cost center are read from.
+    pub attribution: Attribution,
     pub metrics: MetricsConfig,
 }
 

@@ -11,6 +11,7 @@ use cowork_ingest::config::ContentPolicy;
 use cowork_ingest::consumer::{Decoder, Envelope};
 use cowork_ingest::otlp::decode::{json, proto, reference, Attr, Record};
 use cowork_ingest::otlp::{Compression, ContentType};
+use cowork_ingest::transform::attribution::Scope;
 use cowork_ingest::transform::normalize::normalize;
 
 struct Counting;
@@ -56,7 +57,7 @@ fn fast_paths_allocate_per_payload_not_per_attribute() {
             let mut buf = body.clone();
             let (_, n) = counted(|| {
                 let mut visit = |resource: &[Attr<'_>], r: &Record<'_>| {
-                    let e = normalize("acme", resource, r, RECEIVED);
+                    let e = normalize(&Scope::new("acme"), resource, r, RECEIVED);
                     sink_attrs += r.attributes.len() as u64;
                     sink_events += 1;
                     std::hint::black_box(e);
@@ -110,7 +111,7 @@ fn fast_paths_allocate_per_payload_not_per_attribute() {
             received_at_ns: RECEIVED,
             ..Envelope::default()
         };
-        let mut decoder = Decoder::new(64 << 20);
+        let mut decoder = Decoder::new(64 << 20, Default::default());
         let mut rows = Rows::default();
         let policy = ContentPolicy::default();
         for pass in 0..2 {

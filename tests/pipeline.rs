@@ -361,7 +361,14 @@ async fn migrations_are_forward_only_and_checked() {
     let target = schema::Target::detect(&store).await.unwrap();
     assert_eq!(
         schema::migrate(&store, &target, &mut |_| {}).await.unwrap(),
-        ["001_tables", "002_rollups", "003_v2", "004_signals"],
+        [
+            "001_tables",
+            "002_rollups",
+            "003_v2",
+            "004_signals",
+            "005_directory_budgets",
+            "006_attribution"
+        ],
         "an empty database gets v2 and what follows directly, and 001 and 002 are recorded"
     );
     assert!(

@@ -508,7 +508,7 @@ async fn cumulative_series_count_their_increase_per_day_across_midnight_and_rest
 
     let config = clickhouse::migrated(Config::default(), &clickhouse::shared().url).await;
     let store = Store::new(&config.clickhouse);
-    let mut decoder = Decoder::new(1 << 20);
+    let mut decoder = Decoder::new(1 << 20, Default::default());
     let policy = ContentPolicy::default();
     let mut load = |tenant: &'static str, bodies: Vec<Vec<u8>>| {
         let mut rows = Rows::default();
@@ -716,7 +716,7 @@ async fn every_point_kind_and_span_shape_is_stored() {
 
     let config = clickhouse::migrated(Config::default(), &clickhouse::shared().url).await;
     let store = Store::new(&config.clickhouse);
-    let mut decoder = Decoder::new(1 << 20);
+    let mut decoder = Decoder::new(1 << 20, Default::default());
     let mut encoded = Rows::default();
     let policy = ContentPolicy {
         prompt: cowork_ingest::transform::content::ContentAction::Drop,

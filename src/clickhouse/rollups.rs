@@ -26,75 +26,118 @@ use super::tables::{Rollup, ROLLUP_DIRTY, ROLLUP_STATE};
 /// are replaced. Every statement reads the base tables with FINAL over one day partition.
 fn refresh_sql(rollup: Rollup) -> &'static str {
     match rollup {
+        // Team columns: the telemetry's, else the person's user_directory entry ({directory}).
         Rollup::CostDaily => {
-            "INSERT INTO {db}.cost_daily (tenant, day, user_email, model, cost_usd, input_tokens, output_tokens, \
-             cache_read_tokens, cache_creation_tokens, requests, version) \
-             SELECT tenant, event_day, user_email, model, sum(cost_usd), sum(input_tokens), sum(output_tokens), \
+            "INSERT INTO {db}.cost_daily (tenant, day, user_identity, user_identity_source, user_email, team, \
+             department, cost_center, model, query_source, cost_usd, input_tokens, output_tokens, cache_read_tokens, \
+             cache_creation_tokens, requests, version) \
+             SELECT tenant, day, user_identity, max(user_identity_source), max(user_email), r_team, r_department, \
+             r_cost_center, model, query_source, sum(cost_usd), sum(input_tokens), sum(output_tokens), \
              sum(cache_read_tokens), sum(cache_creation_tokens), count(), {version} \
-             FROM {db}.api_requests FINAL WHERE tenant = {tenant} AND event_day = {day} \
-             GROUP BY tenant, event_day, user_email, model"
+             FROM ( {resolve} ( \
+                 SELECT tenant, event_day AS day, user_identity, user_identity_source, user_email, team, department, \
+                 cost_center, model, query_source, cost_usd, input_tokens, output_tokens, cache_read_tokens, \
+                 cache_creation_tokens \
+                 FROM {db}.api_requests FINAL WHERE tenant = {tenant} AND event_day = {day} \
+             ) AS base {directory} \
+             ) AS resolved \
+             GROUP BY tenant, day, user_identity, r_team, r_department, r_cost_center, model, query_source"
+        }
+        Rollup::CostAttributionDaily => {
+            "INSERT INTO {db}.cost_attribution_daily (tenant, day, user_identity, team, department, cost_center, model, \
+             query_source, agent_name, skill_name, plugin_name, marketplace_name, mcp_server_name, mcp_tool_name, \
+             effort, workflow_name, cost_usd, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, \
+             requests, version) \
+             SELECT tenant, day, user_identity, r_team, r_department, r_cost_center, model, query_source, agent_name, \
+             skill_name, plugin_name, marketplace_name, mcp_server_name, mcp_tool_name, effort, workflow_name, \
+             sum(cost_usd), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), \
+             sum(cache_creation_tokens), count(), {version} \
+             FROM ( {resolve} ( \
+                 SELECT tenant, event_day AS day, user_identity, team, department, cost_center, model, query_source, \
+                 agent_name, skill_name, plugin_name, marketplace_name, mcp_server_name, mcp_tool_name, effort, \
+                 workflow_name, cost_usd, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens \
+                 FROM {db}.api_requests FINAL WHERE tenant = {tenant} AND event_day = {day} \
+             ) AS base {directory} \
+             ) AS resolved \
+             GROUP BY tenant, day, user_identity, r_team, r_department, r_cost_center, model, query_source, \
+             agent_name, skill_name, plugin_name, marketplace_name, mcp_server_name, mcp_tool_name, effort, \
+             workflow_name"
         }
         Rollup::ApiRequestsHourly => {
-            "INSERT INTO {db}.api_requests_hourly (tenant, day, hour, user_email, service_name, session_id, model, \
-             requests, cost_usd, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, last_request, version) \
-             SELECT tenant, event_day, toStartOfHour(timestamp) AS hour, user_email, service_name, session_id, model, \
-             count(), sum(cost_usd), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), \
-             sum(cache_creation_tokens), max(timestamp), {version} \
+            "INSERT INTO {db}.api_requests_hourly (tenant, day, hour, user_identity, user_identity_source, user_email, \
+             service_name, session_id, model, requests, cost_usd, input_tokens, output_tokens, cache_read_tokens, \
+             cache_creation_tokens, duration_ms_sum, duration_ms_le, last_request, version) \
+             SELECT tenant, event_day, toStartOfHour(timestamp) AS hour, user_identity, max(user_identity_source), \
+             max(user_email), service_name, session_id, model, count(), sum(cost_usd), sum(input_tokens), \
+             sum(output_tokens), sum(cache_read_tokens), sum(cache_creation_tokens), sum(duration_ms), \
+             sumForEach(arrayMap(b -> toUInt64(duration_ms <= b), {latency_bounds})), max(timestamp), {version} \
              FROM {db}.api_requests FINAL WHERE tenant = {tenant} AND event_day = {day} \
-             GROUP BY tenant, event_day, hour, user_email, service_name, session_id, model"
+             GROUP BY tenant, event_day, hour, user_identity, service_name, session_id, model"
         }
         Rollup::ApiErrorsHourly => {
-            "INSERT INTO {db}.api_errors_hourly (tenant, day, hour, user_email, service_name, model, status, attempt, \
-             errors, duration_ms_sum, last_seen, version) \
-             SELECT tenant, event_day, toStartOfHour(timestamp) AS hour, user_email, service_name, model, \
-             if(isNull(status_code), 'none', toString(assumeNotNull(status_code))) AS status, attempt, \
+            "INSERT INTO {db}.api_errors_hourly (tenant, day, hour, user_identity, user_identity_source, user_email, \
+             service_name, model, status, attempt, query_source, errors, duration_ms_sum, last_seen, version) \
+             SELECT tenant, event_day, toStartOfHour(timestamp) AS hour, user_identity, max(user_identity_source), \
+             max(user_email), service_name, model, \
+             if(isNull(status_code), 'none', toString(assumeNotNull(status_code))) AS status, attempt, query_source, \
              count(), sum(duration_ms), max(timestamp), {version} \
              FROM {db}.api_errors FINAL WHERE tenant = {tenant} AND event_day = {day} \
-             GROUP BY tenant, event_day, hour, user_email, service_name, model, status, attempt"
+             GROUP BY tenant, event_day, hour, user_identity, service_name, model, status, attempt, query_source"
         }
         Rollup::ToolDecisionsHourly => {
-            "INSERT INTO {db}.tool_decisions_hourly (tenant, day, hour, user_email, tool_name, source, decision, \
-             decisions, version) \
-             SELECT tenant, event_day, toStartOfHour(timestamp) AS hour, user_email, tool_name, source, decision, \
-             count(), {version} \
+            "INSERT INTO {db}.tool_decisions_hourly (tenant, day, hour, user_identity, user_identity_source, user_email, \
+             tool_name, source, decision, mcp_server_name, decisions, version) \
+             SELECT tenant, event_day, toStartOfHour(timestamp) AS hour, user_identity, max(user_identity_source), \
+             max(user_email), tool_name, source, decision, mcp_server_name, count(), {version} \
              FROM {db}.tool_decisions FINAL WHERE tenant = {tenant} AND event_day = {day} \
-             GROUP BY tenant, event_day, hour, user_email, tool_name, source, decision"
+             GROUP BY tenant, event_day, hour, user_identity, tool_name, source, decision, mcp_server_name"
         }
         Rollup::ToolResultsHourly => {
-            "INSERT INTO {db}.tool_results_hourly (tenant, day, hour, user_email, tool_name, success, error_type, \
-             results, duration_ms_sum, duration_ms_max, version) \
-             SELECT tenant, event_day, toStartOfHour(timestamp) AS hour, user_email, tool_name, success, error_type, \
-             count(), sum(duration_ms), max(duration_ms), {version} \
+            "INSERT INTO {db}.tool_results_hourly (tenant, day, hour, user_identity, user_identity_source, user_email, \
+             tool_name, success, success_known, error_type, mcp_server_name, results, duration_ms_sum, \
+             duration_ms_max, version) \
+             SELECT tenant, event_day, toStartOfHour(timestamp) AS hour, user_identity, max(user_identity_source), \
+             max(user_email), tool_name, ifNull(success, 0) AS ok, toUInt8(isNotNull(success)) AS known, error_type, \
+             mcp_server_name, count(), sum(duration_ms), max(duration_ms), {version} \
              FROM {db}.tool_results FINAL WHERE tenant = {tenant} AND event_day = {day} \
-             GROUP BY tenant, event_day, hour, user_email, tool_name, success, error_type"
+             GROUP BY tenant, event_day, hour, user_identity, tool_name, ok, known, error_type, mcp_server_name"
         }
         Rollup::SessionsHourly => {
-            "INSERT INTO {db}.sessions_hourly (tenant, day, hour, session_id, user_email, service_name, events, version) \
-             SELECT tenant, event_day, toStartOfHour(timestamp) AS hour, session_id, max(user_email), \
-             max(service_name), count(), {version} \
+            "INSERT INTO {db}.sessions_hourly (tenant, day, hour, session_id, user_identity, user_identity_source, \
+             user_email, service_name, events, version) \
+             SELECT tenant, event_day, toStartOfHour(timestamp) AS hour, session_id, max(user_identity), \
+             max(user_identity_source), max(user_email), max(service_name), count(), {version} \
              FROM {db}.events FINAL WHERE tenant = {tenant} AND event_day = {day} AND session_id != '' \
              GROUP BY tenant, event_day, hour, session_id"
         }
         Rollup::WorkspacePathsDaily => {
-            "INSERT INTO {db}.workspace_paths_daily (tenant, day, path, user_email, session_id, events, first_seen, \
-             last_seen, version) \
-             SELECT tenant, event_day, path, user_email, session_id, count(), min(timestamp), max(timestamp), {version} \
+            "INSERT INTO {db}.workspace_paths_daily (tenant, day, path, user_identity, user_identity_source, user_email, \
+             session_id, events, first_seen, last_seen, version) \
+             SELECT tenant, event_day, path, user_identity, max(user_identity_source), max(user_email), session_id, \
+             count(), min(timestamp), max(timestamp), {version} \
              FROM {db}.events FINAL ARRAY JOIN workspace_host_paths AS path \
              WHERE tenant = {tenant} AND event_day = {day} \
-             GROUP BY tenant, event_day, path, user_email, session_id"
+             GROUP BY tenant, event_day, path, user_identity, session_id"
         }
         // Every branch of a UNION ALL names every column: ClickHouse 18.16 merges same-named
         // columns.
         Rollup::SessionsDaily => {
-            "INSERT INTO {db}.sessions_daily (tenant, day, session_id, first_seen, last_seen, user_email, service_name, \
-             terminal_type, workspace_host_paths, events, prompts, api_requests, api_errors, cost_usd, input_tokens, \
-             output_tokens, cache_read_tokens, cache_creation_tokens, tool_decisions, tool_rejects, tool_failures, version) \
-             SELECT tenant, day, session_id, first_seen, last_seen, user_email, service_name, terminal_type, \
-             workspace_host_paths, events, prompts, api_requests, api_errors, cost_usd, input_tokens, output_tokens, \
-             cache_read_tokens, cache_creation_tokens, tool_decisions, tool_rejects, tool_failures, {version} \
-             FROM ( \
+            "INSERT INTO {db}.sessions_daily (tenant, day, session_id, first_seen, last_seen, user_identity, \
+             user_identity_source, user_email, team, department, cost_center, service_name, terminal_type, \
+             app_version, workspace_host_paths, events, prompts, api_requests, api_errors, cost_usd, input_tokens, \
+             output_tokens, cache_read_tokens, cache_creation_tokens, tool_decisions, tool_rejects, tool_failures, \
+             version) \
+             SELECT tenant, day, session_id, first_seen, last_seen, user_identity, user_identity_source, user_email, \
+             r_team, r_department, r_cost_center, service_name, terminal_type, app_version, workspace_host_paths, \
+             events, prompts, api_requests, api_errors, cost_usd, input_tokens, output_tokens, cache_read_tokens, \
+             cache_creation_tokens, tool_decisions, tool_rejects, tool_failures, {version} \
+             FROM ( {resolve} ( \
+             SELECT * FROM ( \
                  SELECT tenant, event_day AS day, session_id, min(timestamp) AS first_seen, max(timestamp) AS last_seen, \
-                 max(user_email) AS user_email, max(service_name) AS service_name, max(terminal_type) AS terminal_type, \
+                 max(user_identity) AS user_identity, max(user_identity_source) AS user_identity_source, \
+                 max(user_email) AS user_email, max(team) AS team, max(department) AS department, \
+                 max(cost_center) AS cost_center, max(service_name) AS service_name, \
+                 max(terminal_type) AS terminal_type, max(app_version) AS app_version, \
                  arraySort(groupUniqArrayArray(workspace_host_paths)) AS workspace_host_paths, count() AS events, \
                  countIf(event_name = 'user_prompt') AS prompts, countIf(event_name = 'api_request') AS api_requests, \
                  countIf(event_name = 'api_error') AS api_errors, countIf(event_name = 'tool_decision') AS tool_decisions \
@@ -118,20 +161,23 @@ fn refresh_sql(rollup: Rollup) -> &'static str {
                      UNION ALL \
                      SELECT tenant, event_day AS day, session_id, toDecimal64(0, 9) AS cost, toUInt64(0) AS input, \
                      toUInt64(0) AS output, toUInt64(0) AS cache_read, toUInt64(0) AS cache_creation, \
-                     toUInt64(0) AS reject, toUInt64(success = 0) AS failure \
+                     toUInt64(0) AS reject, toUInt64(ifNull(success, 1) = 0) AS failure \
                      FROM {db}.tool_results FINAL WHERE tenant = {tenant} AND event_day = {day} \
                  ) AS parts \
                  GROUP BY tenant, day, session_id \
-             ) AS totals USING (tenant, day, session_id)"
+             ) AS totals USING (tenant, day, session_id) \
+             ) AS base {directory} \
+             ) AS resolved"
         }
         // Whole sessions, over all their days, for every session seen on the refreshed day.
         Rollup::Sessions => {
-            "INSERT INTO {db}.sessions (tenant, session_id, first_seen, last_seen, user_email, service_name, \
-             terminal_type, workspace_host_paths, days, events, prompts, api_requests, api_errors, cost_usd, \
-             input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, tool_decisions, tool_rejects, \
-             tool_failures, version) \
-             SELECT tenant, session_id, min(first_seen), max(last_seen), max(user_email), max(service_name), \
-             max(terminal_type), arraySort(groupUniqArrayArray(workspace_host_paths)), toUInt32(count()), sum(events), \
+            "INSERT INTO {db}.sessions (tenant, session_id, first_seen, last_seen, user_identity, user_identity_source, \
+             user_email, team, department, cost_center, service_name, terminal_type, app_version, workspace_host_paths, \
+             days, events, prompts, api_requests, api_errors, cost_usd, input_tokens, output_tokens, cache_read_tokens, \
+             cache_creation_tokens, tool_decisions, tool_rejects, tool_failures, version) \
+             SELECT tenant, session_id, min(first_seen), max(last_seen), max(user_identity), max(user_identity_source), \
+             max(user_email), max(team), max(department), max(cost_center), max(service_name), max(terminal_type), \
+             max(app_version), arraySort(groupUniqArrayArray(workspace_host_paths)), toUInt32(count()), sum(events), \
              sum(prompts), sum(api_requests), sum(api_errors), sum(cost_usd), sum(input_tokens), sum(output_tokens), \
              sum(cache_read_tokens), sum(cache_creation_tokens), sum(tool_decisions), sum(tool_rejects), \
              sum(tool_failures), {version} \
@@ -141,16 +187,17 @@ fn refresh_sql(rollup: Rollup) -> &'static str {
              GROUP BY tenant, session_id"
         }
         Rollup::SpansHourly => {
-            "INSERT INTO {db}.spans_hourly (tenant, day, hour, user_email, service_name, span_type, model, stop_reason, \
-             decision, source, status, spans, duration_ms_sum, ttft_ms_sum, ttft_count, duration_ms_le, ttft_ms_le, \
-             version) \
-             SELECT tenant, event_day, toStartOfHour(timestamp) AS hour, user_email, service_name, span_type, model, \
-             stop_reason, decision, source, status, count(), sum(duration_ms), sum(ifNull(ttft_ms, 0)), count(ttft_ms), \
+            "INSERT INTO {db}.spans_hourly (tenant, day, hour, user_identity, user_identity_source, user_email, \
+             service_name, span_type, model, stop_reason, decision, source, status, spans, duration_ms_sum, ttft_ms_sum, \
+             ttft_count, duration_ms_le, ttft_ms_le, version) \
+             SELECT tenant, event_day, toStartOfHour(timestamp) AS hour, user_identity, max(user_identity_source), \
+             max(user_email), service_name, span_type, model, stop_reason, decision, source, status, count(), \
+             sum(duration_ms), sum(ifNull(ttft_ms, 0)), count(ttft_ms), \
              sumForEach(arrayMap(b -> toUInt64(duration_ms <= b), {latency_bounds})), \
              sumForEach(arrayMap(b -> toUInt64(isNotNull(ttft_ms) AND assumeNotNull(ttft_ms) <= b), {latency_bounds})), \
              {version} \
              FROM {db}.spans FINAL WHERE tenant = {tenant} AND event_day = {day} \
-             GROUP BY tenant, event_day, hour, user_email, service_name, span_type, model, stop_reason, decision, \
+             GROUP BY tenant, event_day, hour, user_identity, service_name, span_type, model, stop_reason, decision, \
              source, status"
         }
         // Sum metrics only. DELTA points (FINAL: each copy once) are summed. A monotonic
@@ -161,27 +208,33 @@ fn refresh_sql(rollup: Rollup) -> &'static str {
         // Both temporalities therefore give the same totals. A non-monotonic cumulative sum (an
         // up-down counter) has no increase to count and is left out.
         Rollup::MetricsDaily => {
-            "INSERT INTO {db}.metrics_daily (tenant, day, user_email, service_name, metric, type, model, start_type, \
-             tool_name, decision, source, language, query_source, value, points, sessions, version) \
-             SELECT tenant, day, user_email, service_name, metric, type, model, start_type, tool_name, decision, \
-             source, language, query_source, sum(increase), sum(n), uniqExact(session_id), {version} \
-             FROM ( \
-                 SELECT tenant, event_day AS day, user_email, service_name, metric, type, model, start_type, \
-                 tool_name, decision, source, language, query_source, session_id, value AS increase, toUInt64(1) AS n \
+            "INSERT INTO {db}.metrics_daily (tenant, day, user_identity, user_identity_source, user_email, team, \
+             department, cost_center, service_name, metric, type, model, start_type, tool_name, decision, source, \
+             language, query_source, value, points, sessions, version) \
+             SELECT tenant, day, user_identity, max(user_identity_source), max(user_email), r_team, r_department, \
+             r_cost_center, service_name, metric, type, model, start_type, tool_name, decision, source, language, \
+             query_source, sum(increase), sum(n), uniqExact(session_id), {version} \
+             FROM ( {resolve} ( \
+             SELECT * FROM ( \
+                 SELECT tenant, event_day AS day, user_identity, user_identity_source, user_email, team, department, \
+                 cost_center, service_name, metric, type, model, start_type, tool_name, decision, source, language, \
+                 query_source, session_id, value AS increase, toUInt64(1) AS n \
                  FROM {db}.metric_points FINAL \
                  WHERE tenant = {tenant} AND event_day = {day} AND kind = 'sum' AND temporality != 'cumulative' \
                  UNION ALL \
-                 SELECT tenant, day, user_email, service_name, metric, type, model, start_type, tool_name, decision, \
-                 source, language, query_source, session_id, if(high > low, high - low, 0) AS increase, n \
+                 SELECT tenant, day, user_identity, user_identity_source, user_email, team, department, cost_center, \
+                 service_name, metric, type, model, start_type, tool_name, decision, source, language, query_source, \
+                 session_id, if(high > low, high - low, 0) AS increase, n \
                  FROM ( \
-                     SELECT series_id, tenant, event_day AS day, user_email, service_name, metric, type, model, \
-                     start_type, tool_name, decision, source, language, query_source, session_id, \
-                     max(value) AS high, uniqExact(point_id) AS n \
+                     SELECT series_id, tenant, event_day AS day, user_identity, user_identity_source, user_email, team, \
+                     department, cost_center, service_name, metric, type, model, start_type, tool_name, decision, \
+                     source, language, query_source, session_id, max(value) AS high, uniqExact(point_id) AS n \
                      FROM {db}.metric_points FINAL \
                      WHERE tenant = {tenant} AND event_day = {day} AND kind = 'sum' AND temporality = 'cumulative' \
                      AND monotonic = 1 \
-                     GROUP BY series_id, tenant, day, user_email, service_name, metric, type, model, start_type, \
-                     tool_name, decision, source, language, query_source, session_id \
+                     GROUP BY series_id, tenant, day, user_identity, user_identity_source, user_email, team, \
+                     department, cost_center, service_name, metric, type, model, start_type, tool_name, decision, \
+                     source, language, query_source, session_id \
                  ) AS today \
                  ANY LEFT JOIN ( \
                      SELECT series_id, max(value) AS low \
@@ -196,11 +249,28 @@ fn refresh_sql(rollup: Rollup) -> &'static str {
                      GROUP BY series_id \
                  ) AS before USING (series_id) \
              ) AS increases \
-             GROUP BY tenant, day, user_email, service_name, metric, type, model, start_type, tool_name, decision, \
-             source, language, query_source"
+             ) AS base {directory} \
+             ) AS resolved \
+             GROUP BY tenant, day, user_identity, r_team, r_department, r_cost_center, service_name, metric, type, \
+             model, start_type, tool_name, decision, source, language, query_source"
         }
     }
 }
+
+/// Opens the subquery whose `r_team`, `r_department` and `r_cost_center` are resolved: see
+/// [`DIRECTORY_JOIN`].
+const RESOLVE_TEAMS: &str = "SELECT *, if(team != '', team, dir_team) AS r_team, \
+     if(department != '', department, dir_department) AS r_department, \
+     if(cost_center != '', cost_center, dir_cost_center) AS r_cost_center FROM";
+
+/// The join that resolves a refresh's team columns: `r_team`, `r_department` and
+/// `r_cost_center` are the row's own (telemetry: record, resource or key default), else those
+/// of the person's live `user_directory` entry. Follows a subquery aliased `base` that has
+/// `user_identity`, `team`, `department` and `cost_center`.
+const DIRECTORY_JOIN: &str = "GLOBAL ANY LEFT JOIN ( \
+     SELECT user_identity, team AS dir_team, department AS dir_department, cost_center AS dir_cost_center \
+     FROM {db}.user_directory FINAL WHERE tenant = {tenant} AND deleted = 0 \
+ ) AS dir USING (user_identity)";
 
 /// Upper bounds, in milliseconds, of `spans_hourly`'s cumulative latency histograms
 /// (`duration_ms_le`, `ttft_ms_le`): roughly 1-2-5 steps from 50 ms to 10 minutes. A reader's
@@ -235,6 +305,10 @@ pub fn refresh_statements(database: &str, tenant: &str, day: &str, version: u64)
                 .replace("{day}", &day)
                 .replace("{version}", &version.to_string())
                 .replace("{latency_bounds}", &bounds)
+                .replace("{resolve}", RESOLVE_TEAMS)
+                .replace("{directory}", DIRECTORY_JOIN)
+                .replace("{db}", database)
+                .replace("{tenant}", &quote(tenant))
         })
         .collect()
 }

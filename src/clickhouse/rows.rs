@@ -14,7 +14,10 @@ use sha2::{Digest, Sha256};
 use super::tables::Table;
 use crate::otlp::decode::{Attr, Point, Record, Span, Value};
 use crate::transform::content::{self, ContentAction, ContentPolicy};
-use crate::transform::normalize::{Detail, Event, METRIC, NORMALIZER_VERSION, SPAN};
+use crate::transform::kinds::Type;
+use crate::transform::normalize::{
+    Cell, Detail, Event, Identity, Spend, ToolParameters, METRIC, NORMALIZER_VERSION, SPAN,
+};
 use crate::transform::signals::{self, MetricPoint, SpanRecord};
 
 /// Where a payload came from: everything a row holds besides the event itself.
@@ -113,9 +116,29 @@ impl Rows {
         put_str(b, i.user_account_uuid);
         put_str(b, i.organization_id);
         put_str(b, i.app_version);
-        put_len(b, ev.workspace_host_paths.len());
-        for p in &ev.workspace_host_paths {
-            put_str(b, p);
+        for v in [
+            i.user_identity,
+            i.user_identity_source,
+            i.user_account_id,
+            i.team,
+            i.department,
+            i.cost_center,
+        ] {
+            put_str(b, v);
+        }
+        for id in [ev.trace_id, ev.span_id] {
+            scratch.clear();
+            id.write_hex(scratch);
+            put_str(b, scratch);
+        }
+        let paths = content::action_for("workspace.host_paths", policy);
+        if paths == ContentAction::Drop {
+            put_len(b, 0);
+        } else {
+            put_len(b, ev.workspace_host_paths.len());
+            for p in &ev.workspace_host_paths {
+                put_content(b, scratch, p, paths);
+            }
         }
         match &record.body {
             Some(v) => put_value(b, scratch, v),
@@ -132,6 +155,7 @@ impl Rows {
             Detail::UserPrompt(_) => Table::UserPrompts,
             Detail::ToolDecision(_) => Table::ToolDecisions,
             Detail::ToolResult(_) => Table::ToolResults,
+            Detail::Kind(k) => Table::of_kind(k.index),
             Detail::Other => return,
         };
         let b = &mut bufs[table as usize];
@@ -139,11 +163,7 @@ impl Rows {
         put_str(b, origin.tenant);
         b.extend_from_slice(&ts.to_le_bytes());
         b.extend_from_slice(&day);
-        put_str(b, i.session_id);
-        put_str(b, i.prompt_id);
-        put_str(b, i.user_email);
-        put_str(b, i.service_name);
-        put_str(b, i.terminal_type);
+        put_typed_identity(b, i);
         match &ev.detail {
             Detail::ApiRequest(r) => {
                 put_str(b, r.model);
@@ -161,6 +181,7 @@ impl Rows {
                 put_str(b, r.speed);
                 put_str(b, r.query_source);
                 put_str(b, r.request_id);
+                put_spend(b, &r.spend);
             }
             Detail::ApiError(r) => {
                 put_str(b, r.model);
@@ -175,6 +196,10 @@ impl Rows {
                 let attempt = r.attempt.map_or(0, |a| u32::try_from(a).unwrap_or(u32::MAX));
                 b.extend_from_slice(&attempt.to_le_bytes());
                 b.extend_from_slice(&r.duration_ms.unwrap_or(0).to_le_bytes());
+                put_str(b, r.request_id);
+                put_str(b, r.query_source);
+                put_str(b, r.speed);
+                put_spend(b, &r.spend);
             }
             Detail::UserPrompt(r) => {
                 b.extend_from_slice(&r.prompt_length.unwrap_or(0).to_le_bytes());
@@ -191,11 +216,12 @@ impl Rows {
                 for s in [r.tool_name, r.tool_use_id, r.decision, r.source, r.tool_source] {
                     put_str(b, s);
                 }
+                put_tool_parameters(b, scratch, &r.params, policy);
             }
             Detail::ToolResult(r) => {
                 put_str(b, r.tool_name);
                 put_str(b, r.tool_use_id);
-                b.push(u8::from(r.success.unwrap_or(false)));
+                put_nullable(b, r.success.map(|ok| [u8::from(ok)]));
                 b.extend_from_slice(&r.duration_ms.unwrap_or(0).to_le_bytes());
                 put_str(b, r.error_type);
                 put_content(b, scratch, r.error, policy.error);
@@ -203,6 +229,33 @@ impl Rows {
                 put_str(b, r.decision_source);
                 b.extend_from_slice(&r.tool_input_size_bytes.unwrap_or(0).to_le_bytes());
                 b.extend_from_slice(&r.tool_result_size_bytes.unwrap_or(0).to_le_bytes());
+                put_tool_parameters(b, scratch, &r.params, policy);
+            }
+            Detail::Kind(k) => {
+                if k.kind.variant.is_some() {
+                    put_str(b, k.variant);
+                }
+                for (c, cell) in k.kind.columns.iter().zip(&k.cells) {
+                    match (c.ty, *cell) {
+                        (Type::Content, Cell::Text(t)) => {
+                            put_content(b, scratch, t, content::action_for(c.keys[0], policy))
+                        }
+                        (Type::LongContent, Cell::Text(t)) => match content::action_for(c.keys[0], policy) {
+                            ContentAction::Drop => b.push(1),
+                            action => {
+                                b.push(0);
+                                put_content(b, scratch, t, action);
+                            }
+                        },
+                        (Type::LongContent, Cell::Absent) => b.push(1),
+                        (_, Cell::Text(t)) => put_str(b, t),
+                        (_, Cell::Absent) => put_str(b, ""),
+                        (Type::U16, Cell::Num(n)) => put_nullable(b, n.map(|n| (n as u16).to_le_bytes())),
+                        (Type::U32, Cell::Num(n)) => put_nullable(b, n.map(|n| (n as u32).to_le_bytes())),
+                        (_, Cell::Num(n)) => put_nullable(b, n.map(u64::to_le_bytes)),
+                        (_, Cell::Bool(v)) => put_nullable(b, v.map(|v| [u8::from(v)])),
+                    }
+                }
             }
             Detail::Other => unreachable!("returned above"),
         }
@@ -253,9 +306,14 @@ impl Rows {
             i.user_email,
             i.user_id,
             i.user_account_uuid,
-            p.user_account_id,
+            i.user_account_id,
             i.organization_id,
             i.app_version,
+            i.user_identity,
+            i.user_identity_source,
+            i.team,
+            i.department,
+            i.cost_center,
             p.app_entrypoint,
             p.model,
             p.model_variant,
@@ -318,6 +376,12 @@ impl Rows {
             i.user_account_uuid,
             i.organization_id,
             i.app_version,
+            i.user_identity,
+            i.user_identity_source,
+            i.user_account_id,
+            i.team,
+            i.department,
+            i.cost_center,
             s.model,
             s.model_variant,
             s.query_source,
@@ -364,6 +428,57 @@ impl Rows {
         put_origin(b, origin);
         counts[Table::Spans as usize] += 1;
     }
+}
+
+/// The identity columns every typed table has after its first four ([`Table::columns`]).
+fn put_typed_identity(b: &mut Vec<u8>, i: &Identity<'_>) {
+    for v in [
+        i.session_id,
+        i.prompt_id,
+        i.user_email,
+        i.service_name,
+        i.terminal_type,
+        i.user_identity,
+        i.user_identity_source,
+        i.user_account_id,
+        i.app_version,
+        i.team,
+        i.department,
+        i.cost_center,
+    ] {
+        put_str(b, v);
+    }
+}
+
+fn put_spend(b: &mut Vec<u8>, s: &Spend<'_>) {
+    for v in [
+        s.agent_name,
+        s.skill_name,
+        s.plugin_name,
+        s.marketplace_name,
+        s.mcp_server_name,
+        s.mcp_tool_name,
+        s.effort,
+        s.workflow_run_id,
+        s.workflow_name,
+        s.client_request_id,
+    ] {
+        put_str(b, v);
+    }
+}
+
+/// What `tool_parameters` says; the command under the `tool_parameters` policy.
+fn put_tool_parameters(b: &mut Vec<u8>, scratch: &mut String, p: &ToolParameters<'_>, policy: &ContentPolicy) {
+    for v in [
+        &p.mcp_server_name,
+        &p.mcp_tool_name,
+        &p.skill_name,
+        &p.subagent_type,
+        &p.git_commit_id,
+    ] {
+        put_str(b, v);
+    }
+    put_content(b, scratch, &p.bash_command, content::action_for("bash_command", policy));
 }
 
 /// The receive time, the Kafka coordinates and the normalizer version that end a base row.

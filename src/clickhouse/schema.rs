@@ -106,10 +106,22 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../schemas/004_signals.sql"),
         kind: Kind::Template,
     },
+    Migration {
+        version: 5,
+        name: "005_directory_budgets",
+        sql: include_str!("../../schemas/005_directory_budgets.sql"),
+        kind: Kind::Template,
+    },
+    Migration {
+        version: 6,
+        name: "006_attribution",
+        sql: include_str!("../../schemas/006_attribution.sql"),
+        kind: Kind::Template,
+    },
 ];
 
 /// The newest migration this build writes through: `consume` needs every migration up to it.
-pub const REQUIRED_VERSION: u32 = 4;
+pub const REQUIRED_VERSION: u32 = 6;
 
 impl Migration {
     /// The statements of this migration as written, without comments.
@@ -241,7 +253,25 @@ pub fn render_statement(stmt: &str, database: &str, target: &Target, rename: Opt
             };
             text.replace_range(at..=end, &local);
         }
-        return vec![text.replace("{database}", database)];
+        let text = text.replace("{database}", database);
+        // {tables:NAME}: the statement for NAME, or, in cluster mode, for NAME_local and then
+        // NAME, each ON CLUSTER.
+        if let Some(at) = text.find("{tables:") {
+            let end = at + text[at..].find('}').expect("a closing brace");
+            let table = &text[at + "{tables:".len()..end];
+            let names = match &target.cluster {
+                None => vec![table.to_string()],
+                Some(c) => vec![
+                    format!("{table}_local ON CLUSTER {c}"),
+                    format!("{table} ON CLUSTER {c}"),
+                ],
+            };
+            return names
+                .iter()
+                .map(|n| format!("{}{n}{}", &text[..at], &text[end + 1..]))
+                .collect();
+        }
+        return vec![text];
     }
     let head = format!("{{database}}.{name}");
     match &target.cluster {
@@ -349,6 +379,48 @@ async fn has_column(store: &Store, table: &str, column: &str) -> Result<bool, St
         != "0")
 }
 
+/// The columns `db.table` has.
+async fn columns(store: &Store, table: &str) -> Result<std::collections::HashSet<String>, StoreError> {
+    let db = store.database();
+    Ok(store
+        .rows(&format!(
+            "SELECT name FROM system.columns WHERE database = '{db}' AND table = '{table}'"
+        ))
+        .await?
+        .into_iter()
+        .filter_map(|r| r.into_iter().next())
+        .collect())
+}
+
+/// The table an `ALTER TABLE db.t [ON CLUSTER c] ADD COLUMN ...` statement adds columns to.
+fn added_columns(stmt: &str) -> Option<String> {
+    let rest = stmt.strip_prefix("ALTER TABLE ")?;
+    if !stmt.contains("ADD COLUMN ") {
+        return None;
+    }
+    let target = rest.split_whitespace().next()?;
+    Some(target.rsplit('.').next()?.to_string())
+}
+
+/// The statement with only the `ADD COLUMN` clauses (one per line) for columns not in
+/// `existing`; `None` when every column is there. ClickHouse 18.16 has no `ADD COLUMN IF NOT
+/// EXISTS`: this makes an interrupted migration safe to run again.
+fn without_existing_columns(stmt: &str, existing: &std::collections::HashSet<String>) -> Option<String> {
+    let mut lines = stmt.lines();
+    let head = lines.next()?;
+    let clauses: Vec<&str> = lines
+        .map(|l| l.trim().trim_end_matches(','))
+        .filter(|c| {
+            let name = c.strip_prefix("ADD COLUMN ").and_then(|r| r.split_whitespace().next());
+            name.is_none_or(|n| !existing.contains(n))
+        })
+        .collect();
+    if clauses.is_empty() {
+        return None;
+    }
+    Some(format!("{head}\n    {}", clauses.join(",\n    ")))
+}
+
 /// Applied migrations: version to checksum. Empty when the database or table does not exist.
 async fn applied(store: &Store) -> Result<BTreeMap<u32, String>, StoreError> {
     if engine(store, MIGRATIONS_TABLE).await?.is_none() {
@@ -418,7 +490,15 @@ pub async fn migrate(
             }
             Kind::Plain | Kind::Template => {
                 for s in m.statements(store.database(), target) {
-                    store.execute(&s).await?;
+                    match added_columns(&s) {
+                        Some(table) => {
+                            let existing = columns(store, &table).await?;
+                            if let Some(s) = without_existing_columns(&s, &existing) {
+                                store.execute(&s).await?;
+                            }
+                        }
+                        None => store.execute(&s).await?,
+                    }
                 }
             }
             Kind::V2 => upgrade_to_v2(store, target, m, progress).await?,
@@ -486,7 +566,15 @@ async fn upgrade_to_v2(
                     "SELECT DISTINCT partition FROM system.parts WHERE database = '{db}' AND table = '{name}' AND active ORDER BY partition"
                 ))
                 .await?;
-            let columns = table.columns();
+            // v1's columns (and event_day, which v1 did not have): columns that later migrations
+            // add are not there yet.
+            let had = columns(store, name).await?;
+            let columns = table
+                .columns()
+                .split(", ")
+                .filter(|c| *c == "event_day" || had.contains(*c))
+                .collect::<Vec<_>>()
+                .join(", ");
             let select = columns.replace("event_day", &format!("{} AS event_day", v1_event_day(table, &db)));
             for (i, day) in days.iter().filter_map(|r| r.first()).enumerate() {
                 progress(&format!("{name}: copying day {day} ({} of {})", i + 1, days.len()));
@@ -658,6 +746,89 @@ mod tests {
         );
         assert!(!Features::for_version((18, 16)).ttl);
         assert!(Features::for_version((23, 8)).ttl);
+    }
+
+    #[test]
+    fn the_kind_tables_of_006_have_the_catalogue_columns() {
+        let m = MIGRATIONS.iter().find(|m| m.name == "006_attribution").unwrap();
+        for t in Table::ALL.into_iter().filter(|t| t.kind().is_some()) {
+            let stmt = m
+                .raw_statements()
+                .into_iter()
+                .find(|s| created_table(s).as_deref() == Some(t.name()))
+                .unwrap_or_else(|| panic!("006 creates {t}"));
+            let body = strip_comments(stmt);
+            let ddl: Vec<&str> = body
+                .lines()
+                .map(str::trim)
+                .skip_while(|l| *l != "(")
+                .skip(1)
+                .take_while(|l| !l.starts_with(')'))
+                .filter(|l| !l.starts_with('{'))
+                .filter_map(|l| l.split_whitespace().next())
+                .collect();
+            let listed: Vec<&str> = t.columns().split(", ").collect();
+            assert_eq!(ddl, listed, "{t}: the DDL of 006 and the catalogue differ");
+            // And the types: every catalogue column with its type.
+            let k = &crate::transform::kinds::KINDS[t.kind().unwrap()];
+            for c in k.columns {
+                let line = format!("{} {}", c.name, c.ty.sql());
+                assert!(
+                    body.lines().any(|l| l.trim().trim_end_matches(',') == line),
+                    "{t}: {line}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn alter_statements_skip_the_columns_a_table_has() {
+        let target = target(18, None);
+        let m = MIGRATIONS.iter().find(|m| m.name == "006_attribution").unwrap();
+        let stmts = m.statements("cowork", &target);
+        let alter = stmts
+            .iter()
+            .find(|s| s.starts_with("ALTER TABLE cowork.user_prompts\n"))
+            .unwrap();
+        assert_eq!(added_columns(alter).as_deref(), Some("user_prompts"));
+        let some: std::collections::HashSet<String> = ["user_identity".to_string()].into();
+        let rest = without_existing_columns(alter, &some).unwrap();
+        assert!(
+            !rest.contains("ADD COLUMN user_identity String") && rest.contains("ADD COLUMN team"),
+            "{rest}"
+        );
+        let all: std::collections::HashSet<String> = [
+            "user_identity",
+            "user_identity_source",
+            "user_account_id",
+            "app_version",
+            "team",
+            "department",
+            "cost_center",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(without_existing_columns(alter, &all), None);
+        // In cluster mode, the local table and the Distributed one.
+        let c = m.statements("cowork", &super::tests::target(24, Some("c1")));
+        let both: Vec<&String> = c
+            .iter()
+            .filter(|s| {
+                s.starts_with("ALTER TABLE cowork.user_prompts_local ON")
+                    || s.starts_with("ALTER TABLE cowork.user_prompts ON")
+            })
+            .collect();
+        assert_eq!(both.len(), 2);
+        assert!(
+            both[0].starts_with("ALTER TABLE cowork.user_prompts_local ON CLUSTER c1"),
+            "{}",
+            both[0]
+        );
+        assert!(
+            both[1].starts_with("ALTER TABLE cowork.user_prompts ON CLUSTER c1"),
+            "{}",
+            both[1]
+        );
     }
 
     #[test]

@@ -15,8 +15,9 @@ use crate::otlp::decode::{json, proto, Attr, Point, Record, Span};
 use crate::otlp::{ContentType, Signal};
 use crate::telemetry::consumer::Stats;
 use crate::telemetry::labels::{DeadLetterClass, EventKind};
+use crate::transform::attribution::{Attribution, Scope};
 use crate::transform::content::ContentPolicy;
-use crate::transform::normalize::{day_of, normalize, Detail, TimeSource};
+use crate::transform::normalize::{day_of, normalize, Detail, Event, TimeSource};
 use crate::transform::signals::{is_cumulative, normalize_point, normalize_span};
 
 /// Reads the edge's headers; a message whose headers cannot be read is a dead letter.
@@ -25,14 +26,10 @@ pub fn envelope<'m>(msg: &'m impl Message) -> Result<Envelope<'m>, DeadLetter> {
 }
 
 /// The event kind a normalized event is counted as.
-fn kind(detail: &Detail<'_>) -> EventKind {
-    match detail {
-        Detail::UserPrompt(_) => EventKind::UserPrompt,
-        Detail::ApiRequest(_) => EventKind::ApiRequest,
-        Detail::ApiError(_) => EventKind::ApiError,
-        Detail::ToolDecision(_) => EventKind::ToolDecision,
-        Detail::ToolResult(_) => EventKind::ToolResult,
+fn kind(ev: &Event<'_>) -> EventKind {
+    match ev.detail {
         Detail::Other => EventKind::Other,
+        _ => EventKind::of_event(ev.event_name),
     }
 }
 
@@ -40,6 +37,7 @@ fn kind(detail: &Detail<'_>) -> EventKind {
 pub struct Decoder {
     budget: Budget,
     max_decompressed: usize,
+    attribution: Attribution,
     json: Vec<u8>,
 }
 
@@ -47,12 +45,13 @@ pub struct Decoder {
 const KEEP_JSON_BUFFER: usize = 4 * 1024 * 1024;
 
 impl Decoder {
-    pub fn new(max_decompressed: usize) -> Decoder {
+    pub fn new(max_decompressed: usize, attribution: Attribution) -> Decoder {
         Decoder {
             // Room for one payload at the limit plus the decompressor's read chunk. The budget
             // is the consumer's own: it reports to no gauge.
             budget: Budget::new(max_decompressed + 1024 * 1024, None),
             max_decompressed,
+            attribution,
             json: Vec::new(),
         }
     }
@@ -82,6 +81,12 @@ impl Decoder {
             offset,
             policy,
         };
+        let key_defaults = key_defaults(env)?;
+        let scope = Scope {
+            tenant: env.tenant,
+            attribution: &self.attribution,
+            key_defaults: &key_defaults,
+        };
         let mark = rows.mark();
         let mut stats = Stats::default();
         let received_day = day_of(env.received_at_ns, TimeSource::Record);
@@ -89,8 +94,8 @@ impl Decoder {
         let result = match env.signal {
             Signal::Logs => {
                 let mut visit = |resource: &[Attr<'_>], record: &Record<'_>| {
-                    let ev = normalize(env.tenant, resource, record, env.received_at_ns);
-                    stats.count(kind(&ev.detail), ev.event_day(), ev.time_source, ev.coercion_failures);
+                    let ev = normalize(&scope, resource, record, env.received_at_ns);
+                    stats.count(kind(&ev), ev.event_day(), ev.time_source, ev.coercion_failures);
                     rows.push(&origin, resource, record, &ev);
                 };
                 match env.content_type {
@@ -100,7 +105,7 @@ impl Decoder {
             }
             Signal::Metrics => {
                 let mut visit = |resource: &[Attr<'_>], point: &Point<'_>| {
-                    let p = normalize_point(env.tenant, resource, point, env.received_at_ns);
+                    let p = normalize_point(&scope, resource, point, env.received_at_ns);
                     let day = p.event_day();
                     stats.count(EventKind::MetricPoint, day, p.time_source, p.coercion_failures);
                     // A cumulative point is part of the baseline of every later day of its
@@ -120,7 +125,7 @@ impl Decoder {
             }
             Signal::Traces => {
                 let mut visit = |resource: &[Attr<'_>], span: &Span<'_>| {
-                    let s = normalize_span(resource, span, env.received_at_ns);
+                    let s = normalize_span(&scope, resource, span, env.received_at_ns);
                     stats.count(EventKind::Span, s.event_day(), s.time_source, s.coercion_failures);
                     rows.push_span(&origin, resource, span, &s);
                 };
@@ -141,6 +146,13 @@ impl Decoder {
             }
         }
     }
+}
+
+/// The sending key's default attributes; a header that cannot be read is a dead letter.
+fn key_defaults(env: &Envelope<'_>) -> Result<Vec<(String, String)>, DeadLetter> {
+    // TODO(keys-attrs): envelope::key_attributes(env.key_attributes)
+    let _ = env;
+    Ok(Vec::new())
 }
 
 /// How many days after a late cumulative point's own day are refreshed again because of it.
@@ -233,7 +245,7 @@ mod tests {
     #[test]
     fn bad_payloads_leave_no_rows_behind() {
         let policy = ContentPolicy::default();
-        let mut decoder = Decoder::new(1024);
+        let mut decoder = Decoder::new(1024, Attribution::default());
         let mut rows = Rows::default();
         let env = |content_type, compression| Envelope {
             tenant: "acme",
@@ -327,7 +339,7 @@ mod tests {
                 received_at_ns: received_day * DAY + 1,
                 ..Envelope::default()
             };
-            let stats = Decoder::new(1 << 20)
+            let stats = Decoder::new(1 << 20, Attribution::default())
                 .rows_into(
                     &env,
                     &body(temporality),

@@ -154,7 +154,7 @@ impl Consumer {
         Ok(Consumer {
             owned,
             producer: dead_letter::producer(&config)?,
-            decoder: Decoder::new(config.edge.max_decompressed_bytes),
+            decoder: Decoder::new(config.edge.max_decompressed_bytes, config.attribution.clone()),
             store,
             intake: Intake {
                 kafka,

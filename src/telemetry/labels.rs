@@ -120,6 +120,39 @@ label! {
         MetricPoint => "metric_point",
         /// A span (`spans`).
         Span => "span",
+        // The documented events with tables of their own beyond the first five
+        // (`transform::kinds`).
+        AssistantResponse => "assistant_response",
+        ApiRefusal => "api_refusal",
+        PermissionModeChanged => "permission_mode_changed",
+        Auth => "auth",
+        McpServerConnection => "mcp_server_connection",
+        PluginInstalled => "plugin_installed",
+        PluginLoaded => "plugin_loaded",
+        SkillActivated => "skill_activated",
+        HookRegistered => "hook_registered",
+        HookExecutionStart => "hook_execution_start",
+        HookExecutionComplete => "hook_execution_complete",
+        Compaction => "compaction",
+        SubagentCompleted => "subagent_completed",
+        ApiRetriesExhausted => "api_retries_exhausted",
+        InternalError => "internal_error",
+        FeedbackSurvey => "feedback_survey",
+        RetentionSweep => "retention_sweep",
+        AtMention => "at_mention",
+        ApiRequestBody => "api_request_body",
+        ApiResponseBody => "api_response_body",
+    }
+}
+
+impl EventKind {
+    /// The label of a normalized event name: its own value, or `other`.
+    pub fn of_event(name: &str) -> EventKind {
+        EventKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str() == name && !matches!(k, EventKind::MetricPoint | EventKind::Span))
+            .unwrap_or(EventKind::Other)
     }
 }
 
@@ -171,5 +204,12 @@ mod tests {
         for (i, k) in EventKind::ALL.iter().enumerate() {
             assert_eq!(k.index(), i);
         }
+        // Every documented kind with a table of its own has its own value.
+        for k in crate::transform::kinds::KINDS {
+            for (event, _) in k.events {
+                assert_eq!(EventKind::of_event(event).as_str(), *event);
+            }
+        }
+        assert_eq!(EventKind::of_event("some_future_event"), EventKind::Other);
     }
 }

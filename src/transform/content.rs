@@ -27,13 +27,18 @@ pub struct ContentPolicy {
     pub prompt: ContentAction,
     /// `assistant_response.response`; on spans `response.model_output`.
     pub response: ContentAction,
-    /// `tool_parameters` (tool_result, tool_decision); on spans and hook events `file_path`,
-    /// `full_command` and `hook_definitions`.
+    /// `tool_parameters` (tool_result, tool_decision) and the `bash_command` read from it; on
+    /// spans and hook events `file_path`, `full_command`, `hook_definitions` and `hook_matcher`;
+    /// an MCP connection's `server_name`.
     pub tool_parameters: ContentAction,
     /// `tool_input` (tool_result).
     pub tool_input: ContentAction,
-    /// Error text: `error` on api_error and tool_result; a span's `error` and status message.
+    /// Error text: `error` on api_error, tool_result and the other events that carry one; a
+    /// span's `error` and status message.
     pub error: ContentAction,
+    /// `workspace.host_paths` (Cowork: the folders a session was given), in `events` and
+    /// `workspace_paths_daily`. Keep by default; hash or drop for tenants that ask.
+    pub host_paths: ContentAction,
 }
 
 /// The content policy's action for an attribute, by its key.
@@ -42,12 +47,14 @@ pub fn action_for(key: &str, policy: &ContentPolicy) -> ContentAction {
         // Span content (detailed beta tracing) follows the kind it carries.
         "prompt" | "user_prompt" | "user_system_prompt" | "system_prompt_preview" | "new_context" => policy.prompt,
         "response" | "response.model_output" => policy.response,
-        "tool_parameters" | "file_path" | "full_command" | "hook_definitions" => policy.tool_parameters,
+        "tool_parameters" | "file_path" | "full_command" | "hook_definitions" | "hook_matcher" | "server_name"
+        | "bash_command" => policy.tool_parameters,
         "tool_input" => policy.tool_input,
         "error" | "error.message" => policy.error,
         // `api_request_body` / `api_response_body` events carry the raw API JSON, prompts and
         // responses included: the stricter of the two policies applies.
-        "body" => policy.prompt.max(policy.response),
+        "body" | "body_ref" => policy.prompt.max(policy.response),
+        "workspace.host_paths" => policy.host_paths,
         _ => ContentAction::Keep,
     }
 }
@@ -78,5 +85,16 @@ mod tests {
             assert_eq!(action_for(key, &policy), ContentAction::Drop, "{key}");
         }
         assert_eq!(action_for("ttft_ms", &policy), ContentAction::Keep);
+        // Issue 12: hook matchers, MCP server names and body references are content too.
+        for key in ["hook_matcher", "server_name", "bash_command"] {
+            assert_eq!(action_for(key, &policy), ContentAction::Drop, "{key}");
+        }
+        assert_eq!(action_for("body_ref", &policy), ContentAction::Drop);
+        assert_eq!(action_for("workspace.host_paths", &policy), ContentAction::Keep);
+        let paths = ContentPolicy {
+            host_paths: ContentAction::Hash,
+            ..ContentPolicy::default()
+        };
+        assert_eq!(action_for("workspace.host_paths", &paths), ContentAction::Hash);
     }
 }

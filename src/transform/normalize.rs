@@ -8,7 +8,13 @@
 //! field empty and is counted in [`Event::coercion_failures`]; the raw value stays in the
 //! attribute arrays.
 
-use crate::otlp::decode::{Attr, Record, Value};
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use super::attribution::{self, Scope, Teams};
+use super::kinds::{self, Kind, Type};
+use crate::otlp::decode::{Attr, Id, Record, Value};
 
 /// Bumped whenever normalization changes what a row holds. It is the replacing version of the
 /// typed tables, so re-consuming after a fix supersedes old rows instead of adding to them.
@@ -59,7 +65,8 @@ impl TimeSource {
 }
 
 /// Identity attributes. Claude Code puts them on each record; custom resource attributes and
-/// other SDKs put them on the resource, so both are read, the record winning.
+/// other SDKs put them on the resource, so both are read, the record winning. The person and the
+/// team follow [`attribution`]'s rules.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Identity<'a> {
     pub service_name: &'a str,
@@ -69,23 +76,140 @@ pub struct Identity<'a> {
     pub user_email: &'a str,
     pub user_id: &'a str,
     pub user_account_uuid: &'a str,
+    pub user_account_id: &'a str,
     pub organization_id: &'a str,
+    /// `app.version`, else `service.version` (which every Claude Code version sets).
     pub app_version: &'a str,
+    /// The person ([`attribution::IDENTITY_KEYS`]) and the key it came from.
+    pub user_identity: &'a str,
+    pub user_identity_source: &'static str,
+    pub team: &'a str,
+    pub department: &'a str,
+    pub cost_center: &'a str,
 }
 
 impl<'a> Identity<'a> {
-    /// The identity fields of an event, a metric point or a span, as sorted into `s`.
-    pub(super) fn from_slots(s: &mut Slots<'_, 'a>) -> Identity<'a> {
+    /// The identity fields of an event, a metric point or a span, as sorted into `s`, with the
+    /// team columns resolved from its attributes and the key's defaults.
+    pub(super) fn from_slots(
+        s: &mut Slots<'_, 'a>,
+        scope: &Scope<'a>,
+        attrs: &[Attr<'a>],
+        resource: &[Attr<'a>],
+    ) -> Identity<'a> {
+        let user_email = s.str(Field::UserEmail);
+        let user_id = s.str(Field::UserId);
+        let user_account_id = s.str(Field::UserAccountId);
+        let (user_identity, user_identity_source) = attribution::identity([
+            user_email,
+            s.str(Field::EnduserId),
+            user_account_id,
+            s.str(Field::ProcessOwner),
+            user_id,
+        ]);
+        let Teams {
+            team,
+            department,
+            cost_center,
+        } = scope.attribution.teams(attrs, resource, scope.key_defaults);
         Identity {
             service_name: s.str(Field::ServiceName),
             terminal_type: s.str(Field::TerminalType),
             session_id: s.str(Field::SessionId),
             prompt_id: s.str(Field::PromptId),
-            user_email: s.str(Field::UserEmail),
-            user_id: s.str(Field::UserId),
+            user_email,
+            user_id,
             user_account_uuid: s.str(Field::UserAccountUuid),
+            user_account_id,
             organization_id: s.str(Field::OrganizationId),
-            app_version: s.str(Field::AppVersion),
+            app_version: match s.str(Field::AppVersion) {
+                "" => s.str(Field::ServiceVersion),
+                v => v,
+            },
+            user_identity,
+            user_identity_source,
+            team,
+            department,
+            cost_center,
+        }
+    }
+}
+
+/// The spend attribution of API events (docs: "Cost monitoring"): which subagent, skill,
+/// plugin, MCP server, effort level and workflow a request served.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Spend<'a> {
+    pub agent_name: &'a str,
+    pub skill_name: &'a str,
+    pub plugin_name: &'a str,
+    pub marketplace_name: &'a str,
+    pub mcp_server_name: &'a str,
+    pub mcp_tool_name: &'a str,
+    pub effort: &'a str,
+    pub workflow_run_id: &'a str,
+    pub workflow_name: &'a str,
+    pub client_request_id: &'a str,
+}
+
+impl<'a> Spend<'a> {
+    fn from_slots(s: &mut Slots<'_, 'a>) -> Spend<'a> {
+        Spend {
+            agent_name: s.str(Field::AgentName),
+            skill_name: s.str(Field::SkillName),
+            plugin_name: s.str(Field::PluginName),
+            marketplace_name: s.str(Field::MarketplaceName),
+            mcp_server_name: s.str(Field::McpServerName),
+            mcp_tool_name: s.str(Field::McpToolName),
+            effort: s.str(Field::Effort),
+            workflow_run_id: s.str(Field::WorkflowRunId),
+            workflow_name: s.str(Field::WorkflowName),
+            client_request_id: s.str(Field::ClientRequestId),
+        }
+    }
+}
+
+/// What `tool_parameters` (a JSON object sent as text on tool_result and tool_decision) says
+/// about a tool call. The client sends it only with `OTEL_LOG_TOOL_DETAILS=1`, except Claude
+/// Desktop's built-in MCP names (v2.1.214+). `bash_command` falls back to `full_command`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ToolParameters<'a> {
+    #[serde(borrow)]
+    pub mcp_server_name: Cow<'a, str>,
+    #[serde(borrow)]
+    pub mcp_tool_name: Cow<'a, str>,
+    #[serde(borrow)]
+    pub skill_name: Cow<'a, str>,
+    #[serde(borrow)]
+    pub subagent_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub git_commit_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub bash_command: Cow<'a, str>,
+    #[serde(borrow)]
+    pub full_command: Cow<'a, str>,
+}
+
+impl<'a> ToolParameters<'a> {
+    /// Reads the attribute; text that is not a JSON object of strings is a coercion failure.
+    fn read(v: Option<&Value<'a>>, failures: &mut u32) -> ToolParameters<'a> {
+        let Some(Value::Str(text)) = v else {
+            if v.is_some() {
+                *failures += 1;
+            }
+            return ToolParameters::default();
+        };
+        match serde_json::from_str::<ToolParameters<'a>>(text) {
+            Ok(mut p) => {
+                if p.bash_command.is_empty() {
+                    p.bash_command = std::mem::take(&mut p.full_command);
+                }
+                p
+            }
+            Err(_) => {
+                *failures += 1;
+                ToolParameters::default()
+            }
         }
     }
 }
@@ -106,6 +230,7 @@ pub struct ApiRequest<'a> {
     pub speed: &'a str,
     pub query_source: &'a str,
     pub request_id: &'a str,
+    pub spend: Spend<'a>,
 }
 
 /// `claude_code.api_error`.
@@ -116,6 +241,10 @@ pub struct ApiError<'a> {
     pub status_code: Option<u16>,
     pub attempt: Option<u64>,
     pub duration_ms: Option<u64>,
+    pub request_id: &'a str,
+    pub query_source: &'a str,
+    pub speed: &'a str,
+    pub spend: Spend<'a>,
 }
 
 /// `claude_code.user_prompt`.
@@ -135,6 +264,7 @@ pub struct ToolDecision<'a> {
     pub decision: &'a str,
     pub source: &'a str,
     pub tool_source: &'a str,
+    pub params: ToolParameters<'a>,
 }
 
 /// `claude_code.tool_result`.
@@ -150,6 +280,100 @@ pub struct ToolResult<'a> {
     pub decision_source: &'a str,
     pub tool_input_size_bytes: Option<u64>,
     pub tool_result_size_bytes: Option<u64>,
+    pub params: ToolParameters<'a>,
+}
+
+/// One value of a [`Kind`]'s column, as read for its [`Type`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    /// Text, content included, as sent.
+    Text(&'a str),
+    /// A text column whose attribute was not sent ('' in a `String` column, NULL in a
+    /// `Nullable(String)` one).
+    Absent,
+    /// A number (`None` when absent, or when it could not be read).
+    Num(Option<u64>),
+    Bool(Option<bool>),
+}
+
+/// An event of one of the documented kinds with a table of their own ([`kinds::KINDS`]): one
+/// cell per column, in the catalogue's order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KindRow<'a> {
+    /// The kind's index in [`kinds::KINDS`].
+    pub index: usize,
+    pub kind: &'static Kind,
+    /// The variant column's value (`start`/`complete`, `request`/`response`), '' without one.
+    pub variant: &'static str,
+    pub cells: Vec<Cell<'a>>,
+}
+
+impl<'a> KindRow<'a> {
+    /// Reads every column of `kind`: the record's attribute, else the resource's; numbers sent
+    /// as strings become numbers.
+    fn read(
+        index: usize,
+        variant: &'static str,
+        attrs: &[Attr<'a>],
+        resource: &[Attr<'a>],
+        failures: &mut u32,
+    ) -> Self {
+        let kind = &kinds::KINDS[index];
+        let cells = kind
+            .columns
+            .iter()
+            .map(|c| {
+                let v = [attrs, resource]
+                    .into_iter()
+                    .find_map(|list| c.keys.iter().find_map(|k| list.iter().find(|a| a.key == *k)))
+                    .map(|a| &a.value);
+                let (cell, ok) = match (c.ty, v) {
+                    (Type::U16 | Type::U32 | Type::U64, None | Some(Value::Empty)) => (Cell::Num(None), true),
+                    (Type::Bool, None | Some(Value::Empty)) => (Cell::Bool(None), true),
+                    (_, None) => (Cell::Absent, true),
+                    // Sent empty (protobuf cannot tell "" from an empty value).
+                    (_, Some(Value::Empty)) => (Cell::Text(""), true),
+                    (Type::Bool, Some(v)) => {
+                        let b = bool_value(v);
+                        (Cell::Bool(b), b.is_some())
+                    }
+                    (ty @ (Type::U16 | Type::U32 | Type::U64), Some(v)) => {
+                        let max = match ty {
+                            Type::U16 => u64::from(u16::MAX),
+                            Type::U32 => u64::from(u32::MAX),
+                            _ => u64::MAX,
+                        };
+                        match int_value(v) {
+                            Ok(None) => (Cell::Num(None), true),
+                            Ok(Some(i)) => {
+                                let n = u64::try_from(i).ok().filter(|n| *n <= max);
+                                (Cell::Num(n), n.is_some())
+                            }
+                            Err(()) => (Cell::Num(None), false),
+                        }
+                    }
+                    (_, Some(Value::Str(s))) => (Cell::Text(s), true),
+                    (_, Some(_)) => (Cell::Text(""), false),
+                };
+                if !ok {
+                    *failures += 1;
+                }
+                cell
+            })
+            .collect();
+        KindRow {
+            index,
+            kind,
+            variant,
+            cells,
+        }
+    }
+
+    /// The cell of column `name`, for tests and counters.
+    pub fn cell(&self, name: &str) -> Option<Cell<'a>> {
+        let i = self.kind.columns.iter().position(|c| c.name == name)?;
+        Some(self.cells[i])
+    }
 }
 
 /// The typed part of an event, by kind. Unknown event names are kept as [`Detail::Other`].
@@ -160,6 +384,8 @@ pub enum Detail<'a> {
     UserPrompt(UserPrompt<'a>),
     ToolDecision(ToolDecision<'a>),
     ToolResult(ToolResult<'a>),
+    /// One of [`kinds::KINDS`].
+    Kind(KindRow<'a>),
     Other,
 }
 
@@ -173,6 +399,9 @@ pub struct Event<'a> {
     pub time_source: TimeSource,
     pub sequence: Option<i64>,
     pub identity: Identity<'a>,
+    /// The record's trace context (`traceId`, `spanId`), when it was logged inside a span.
+    pub trace_id: Id<'a>,
+    pub span_id: Id<'a>,
     pub workspace_host_paths: Vec<&'a str>,
     pub detail: Detail<'a>,
     pub coercion_failures: u32,
@@ -286,9 +515,16 @@ pub(super) enum Field {
     ParentAgentId,
     HookEvent,
     HookName,
+    // Attribution and tool details (issue 12).
+    EnduserId,
+    ProcessOwner,
+    WorkflowRunId,
+    WorkflowName,
+    ClientRequestId,
+    ToolParameters,
 }
 
-const FIELDS: usize = Field::HookName as usize + 1;
+const FIELDS: usize = Field::ToolParameters as usize + 1;
 
 /// What a [`Slots`] sorts: the spelling table differs between a log event (by its name), a
 /// metric data point and a span.
@@ -398,6 +634,12 @@ pub(super) fn field_of(key: &str, event: &str) -> Option<(Field, Rank)> {
         ("parent_agent_id", SPAN) => (ParentAgentId, Canonical),
         ("hook_event", SPAN) => (HookEvent, Canonical),
         ("hook_name", SPAN) => (HookName, Canonical),
+        ("enduser.id", _) => (EnduserId, Canonical), // 3P Cowork/Desktop; Bedrock, Vertex, Foundry
+        ("process.owner", _) => (ProcessOwner, Canonical), // the OS login (3P Cowork)
+        ("workflow.run_id", _) => (WorkflowRunId, Canonical), // v2.1.202
+        ("workflow.name", _) => (WorkflowName, Canonical),
+        ("client_request_id", _) => (ClientRequestId, Canonical), // v2.1.214
+        ("tool_parameters", _) => (ToolParameters, Canonical),
         _ => return None,
     })
 }
@@ -460,27 +702,10 @@ impl<'r, 'a> Slots<'r, 'a> {
     /// An integer sent as `intValue`, an integral `doubleValue`, or a string (all Claude Code
     /// versions before 2.1.122, and every non-API event since).
     pub(super) fn int(&mut self, f: Field) -> Option<i64> {
-        let v = self.get(f)?;
-        let parsed = match v {
-            Value::Int(i) => Some(*i),
-            Value::Double(d) if d.fract() == 0.0 && d.abs() < 9.0e18 => Some(*d as i64),
-            Value::Str(s) => {
-                let s = s.trim();
-                // api_error.status_code is the literal "undefined" for non-HTTP errors before
-                // v2.1.122 (and in the Cowork doc): it means none, not a failure.
-                if s.is_empty() || s == "undefined" {
-                    return None;
-                }
-                s.parse::<i64>()
-                    .ok()
-                    .or_else(|| s.parse::<f64>().ok().filter(|d| d.fract() == 0.0).map(|d| d as i64))
-            }
-            _ => None,
-        };
-        if parsed.is_none() {
+        int_value(self.get(f)?).unwrap_or_else(|()| {
             self.failures += 1;
-        }
-        parsed
+            None
+        })
     }
 
     pub(super) fn uint(&mut self, f: Field) -> Option<u64> {
@@ -493,20 +718,47 @@ impl<'r, 'a> Slots<'r, 'a> {
 
     /// `"true"`/`"false"` strings (tool_result.success in every version so far) or booleans.
     pub(super) fn bool(&mut self, f: Field) -> Option<bool> {
-        let parsed = match self.get(f)? {
-            Value::Bool(b) => Some(*b),
-            Value::Int(i) => Some(*i != 0),
-            Value::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => Some(true),
-                "false" | "0" | "no" => Some(false),
-                _ => None,
-            },
-            _ => None,
-        };
+        let parsed = bool_value(self.get(f)?);
         if parsed.is_none() {
             self.failures += 1;
         }
         parsed
+    }
+}
+
+/// An integer sent as `intValue`, an integral `doubleValue`, or a string; `Ok(None)` for the
+/// strings that mean none, `Err` for a value that is not an integer.
+fn int_value(v: &Value<'_>) -> Result<Option<i64>, ()> {
+    let parsed = match v {
+        Value::Int(i) => Some(*i),
+        Value::Double(d) if d.fract() == 0.0 && d.abs() < 9.0e18 => Some(*d as i64),
+        Value::Str(s) => {
+            let s = s.trim();
+            // api_error.status_code is the literal "undefined" for non-HTTP errors before
+            // v2.1.122 (and in the Cowork doc): it means none, not a failure.
+            if s.is_empty() || s == "undefined" {
+                return Ok(None);
+            }
+            s.parse::<i64>()
+                .ok()
+                .or_else(|| s.parse::<f64>().ok().filter(|d| d.fract() == 0.0).map(|d| d as i64))
+        }
+        _ => None,
+    };
+    parsed.map(Some).ok_or(())
+}
+
+/// `"true"`/`"false"` strings (every non-API event so far) or booleans.
+fn bool_value(v: &Value<'_>) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Int(i) => Some(*i != 0),
+        Value::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Some(true),
+            "false" | "0" | "no" => Some(false),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -645,11 +897,11 @@ fn event_id(tenant: &str, name: &str, session: &str, sequence: Option<i64>, reco
 }
 
 /// Normalizes one record. `received_at_ns` is the edge's receive time (Kafka header).
-pub fn normalize<'a>(tenant: &str, resource: &[Attr<'a>], record: &Record<'a>, received_at_ns: u64) -> Event<'a> {
+pub fn normalize<'a>(scope: &Scope<'a>, resource: &[Attr<'a>], record: &Record<'a>, received_at_ns: u64) -> Event<'a> {
     let name = event_name(record);
     let mut s = Slots::merged(resource, &record.attributes, name);
 
-    let identity = Identity::from_slots(&mut s);
+    let identity = Identity::from_slots(&mut s, scope, &record.attributes, resource);
     let sequence = s.int(Field::EventSequence);
 
     let (mut timestamp_ns, mut time_source) = if record.time_unix_nano > 0 {
@@ -700,6 +952,7 @@ pub fn normalize<'a>(tenant: &str, resource: &[Attr<'a>], record: &Record<'a>, r
                 speed: s.str(Field::Speed),
                 query_source: s.str(Field::QuerySource),
                 request_id: s.str(Field::RequestId),
+                spend: Spend::from_slots(&mut s),
             })
         }
         "api_error" => Detail::ApiError(ApiError {
@@ -708,6 +961,10 @@ pub fn normalize<'a>(tenant: &str, resource: &[Attr<'a>], record: &Record<'a>, r
             status_code: s.uint(Field::StatusCode).and_then(|c| u16::try_from(c).ok()),
             attempt: s.uint(Field::Attempt),
             duration_ms: s.uint(Field::DurationMs),
+            request_id: s.str(Field::RequestId),
+            query_source: s.str(Field::QuerySource),
+            speed: s.str(Field::Speed),
+            spend: Spend::from_slots(&mut s),
         }),
         "user_prompt" => Detail::UserPrompt(UserPrompt {
             prompt_length: s.uint(Field::PromptLength),
@@ -720,6 +977,7 @@ pub fn normalize<'a>(tenant: &str, resource: &[Attr<'a>], record: &Record<'a>, r
             decision: s.str(Field::Decision),
             source: s.str(Field::Source),
             tool_source: s.str(Field::ToolSource),
+            params: ToolParameters::read(s.get(Field::ToolParameters), &mut s.failures),
         }),
         "tool_result" => Detail::ToolResult(ToolResult {
             tool_name: s.str(Field::ToolName),
@@ -732,18 +990,26 @@ pub fn normalize<'a>(tenant: &str, resource: &[Attr<'a>], record: &Record<'a>, r
             decision_source: s.str(Field::DecisionSource),
             tool_input_size_bytes: s.uint(Field::ToolInputSize),
             tool_result_size_bytes: s.uint(Field::ToolResultSize),
+            params: ToolParameters::read(s.get(Field::ToolParameters), &mut s.failures),
         }),
-        _ => Detail::Other,
+        other => match kinds::kind_of(other) {
+            Some((i, variant)) => {
+                Detail::Kind(KindRow::read(i, variant, &record.attributes, resource, &mut s.failures))
+            }
+            None => Detail::Other,
+        },
     };
     let mut failures = s.failures;
     let workspace_host_paths = host_paths(s.get(Field::HostPaths), &mut failures);
     Event {
-        event_id: event_id(tenant, name, identity.session_id, sequence, record),
+        event_id: event_id(scope.tenant, name, identity.session_id, sequence, record),
         event_name: name,
         timestamp_ns,
         time_source,
         sequence,
         identity,
+        trace_id: record.trace_id,
+        span_id: record.span_id,
         workspace_host_paths,
         detail,
         coercion_failures: failures,
@@ -754,6 +1020,7 @@ pub fn normalize<'a>(tenant: &str, resource: &[Attr<'a>], record: &Record<'a>, r
 mod tests {
     use super::*;
     use crate::otlp::decode::{json, proto, Attr, Record, Value};
+    use crate::transform::attribution::Scope;
     use std::collections::{BTreeMap, HashMap, HashSet};
 
     const RECEIVED: u64 = 1_795_100_000_000_000_000; // a day after the corpus (2026-11-18)
@@ -775,11 +1042,12 @@ mod tests {
             body: Some(Value::Str("claude_code.x")),
             event_name: "",
             attributes,
+            ..Record::default()
         }
     }
 
     fn one<'a>(r: &Record<'a>) -> Event<'a> {
-        normalize("acme", &[], r, RECEIVED)
+        normalize(&Scope::new("acme"), &[], r, RECEIVED)
     }
 
     #[test]
@@ -998,8 +1266,8 @@ mod tests {
         r.event_name = "claude_code.api_request";
         assert_eq!(one(&r).event_name, "api_request");
         // Unknown names are kept, never dropped.
-        let u = one(&record("hook_execution_start", vec![]));
-        assert_eq!((u.event_name, u.detail), ("hook_execution_start", Detail::Other));
+        let u = one(&record("some_future_event", vec![]));
+        assert_eq!((u.event_name, u.detail), ("some_future_event", Detail::Other));
     }
 
     #[test]
@@ -1010,7 +1278,7 @@ mod tests {
             attr("session.id", Value::Str("res-session")),
         ];
         let r = record("user_prompt", vec![attr("user.email", Value::Str("rec@x"))]);
-        let e = normalize("acme", &resource, &r, RECEIVED);
+        let e = normalize(&Scope::new("acme"), &resource, &r, RECEIVED);
         assert_eq!(e.identity.service_name, "cowork");
         assert_eq!(e.identity.user_email, "rec@x");
         assert_eq!(e.identity.session_id, "s-1");
@@ -1052,8 +1320,8 @@ mod tests {
         for t in [RECEIVED - 30 * DAY_NS, RECEIVED + DAY_NS] {
             r.time_unix_nano = t;
             let (early, late) = (
-                normalize("acme", &[], &r, RECEIVED),
-                normalize("acme", &[], &r, RECEIVED + 40 * DAY_NS),
+                normalize(&Scope::new("acme"), &[], &r, RECEIVED),
+                normalize(&Scope::new("acme"), &[], &r, RECEIVED + 40 * DAY_NS),
             );
             assert_eq!((early.time_source, early.timestamp_ns), (TimeSource::Record, t));
             assert_eq!(
@@ -1066,10 +1334,10 @@ mod tests {
     #[test]
     fn event_ids_ignore_the_receive_time_and_depend_on_the_tenant() {
         let r = record("user_prompt", vec![]);
-        let a = normalize("acme", &[], &r, RECEIVED);
-        let b = normalize("acme", &[], &r, RECEIVED + 5_000_000_000);
+        let a = normalize(&Scope::new("acme"), &[], &r, RECEIVED);
+        let b = normalize(&Scope::new("acme"), &[], &r, RECEIVED + 5_000_000_000);
         assert_eq!(a.event_id, b.event_id, "a resend hours later is the same event");
-        assert_ne!(a.event_id, normalize("globex", &[], &r, RECEIVED).event_id);
+        assert_ne!(a.event_id, normalize(&Scope::new("globex"), &[], &r, RECEIVED).event_id);
         // Without a sequence, the canonical record decides: attribute order does not matter.
         let mut x = record("user_prompt", vec![attr("a", Value::Int(1)), attr("b", Value::Int(2))]);
         x.attributes.retain(|a| a.key != "event.sequence");
@@ -1162,7 +1430,7 @@ mod tests {
             for body in bodies {
                 let body: &'static mut [u8] = Box::leak(body.into_boxed_slice());
                 let mut push = |resource: &[Attr<'static>], r: &Record<'static>| {
-                    let e = normalize("acme", resource, r, RECEIVED);
+                    let e = normalize(&Scope::new("acme"), resource, r, RECEIVED);
                     assert_eq!(e.coercion_failures, 0, "{folder}: {e:?}");
                     assert_eq!(e.time_source, TimeSource::Record);
                     if seen.insert(e.event_id) {

@@ -11,6 +11,7 @@
 
 use xxhash_rust::xxh3::Xxh3;
 
+use super::attribution::Scope;
 use super::normalize::{day_of, field_of, sent_time, split_model, Field, Identity, Slots, TimeSource, METRIC, SPAN};
 use crate::otlp::decode::{Attr, Id, Number, Point, PointKind, Span, Temporality, Value};
 
@@ -25,7 +26,6 @@ pub struct MetricPoint<'a> {
     pub identity: Identity<'a>,
     pub service_version: &'a str,
     pub app_entrypoint: &'a str,
-    pub user_account_id: &'a str,
     /// Without the context suffix metrics append (`claude-opus-4-6[1m]` → `claude-opus-4-6`).
     pub model: &'a str,
     /// The suffix itself (`1m`), or empty.
@@ -179,13 +179,13 @@ pub fn series_id(tenant: &str, resource: &[Attr<'_>], point: &Point<'_>) -> u128
 
 /// Normalizes one data point. `received_at_ns` is the edge's receive time (Kafka header).
 pub fn normalize_point<'a>(
-    tenant: &str,
+    scope: &Scope<'a>,
     resource: &[Attr<'a>],
     point: &Point<'a>,
     received_at_ns: u64,
 ) -> MetricPoint<'a> {
     let mut s = Slots::merged(resource, &point.attributes, METRIC);
-    let series = series_id(tenant, resource, point);
+    let series = series_id(scope.tenant, resource, point);
     let mut h = Xxh3::new();
     h.update(&series.to_le_bytes());
     h.update(&point.time_unix_nano.to_le_bytes());
@@ -205,10 +205,9 @@ pub fn normalize_point<'a>(
         series_id: series,
         timestamp_ns,
         time_source,
-        identity: Identity::from_slots(&mut s),
+        identity: Identity::from_slots(&mut s, scope, &point.attributes, resource),
         service_version: s.str(Field::ServiceVersion),
         app_entrypoint: s.str(Field::AppEntrypoint),
-        user_account_id: s.str(Field::UserAccountId),
         model,
         model_variant,
         kind_type: s.str(Field::Type),
@@ -319,7 +318,12 @@ fn span_kind(kind: i32) -> &'static str {
 }
 
 /// Normalizes one span. `received_at_ns` is the edge's receive time (Kafka header).
-pub fn normalize_span<'a>(resource: &[Attr<'a>], span: &Span<'a>, received_at_ns: u64) -> SpanRecord<'a> {
+pub fn normalize_span<'a>(
+    scope: &Scope<'a>,
+    resource: &[Attr<'a>],
+    span: &Span<'a>,
+    received_at_ns: u64,
+) -> SpanRecord<'a> {
     let mut s = Slots::merged(resource, &span.attributes, SPAN);
     let (timestamp_ns, time_source) = sent_time(span.start_time_unix_nano, received_at_ns);
     let duration_ms = if span.start_time_unix_nano > 0 && span.end_time_unix_nano >= span.start_time_unix_nano {
@@ -358,7 +362,7 @@ pub fn normalize_span<'a>(resource: &[Attr<'a>], span: &Span<'a>, received_at_ns
             _ => "unset",
         },
         status_message: span.status_message,
-        identity: Identity::from_slots(&mut s),
+        identity: Identity::from_slots(&mut s, scope, &span.attributes, resource),
         service_version: s.str(Field::ServiceVersion),
         model,
         model_variant,
@@ -433,7 +437,7 @@ mod tests {
             attr("language", Value::Str("Rust")),
         ]);
         let resource = [attr("service.name", Value::Str("claude-code"))];
-        let n = normalize_point("acme", &resource, &p, RECEIVED);
+        let n = normalize_point(&Scope::new("acme"), &resource, &p, RECEIVED);
         assert_eq!((n.model, n.model_variant), ("claude-opus-4-6", "1m"));
         assert_eq!((n.kind_type, n.tool_name, n.language), ("added", "Edit", "Rust"));
         assert_eq!(n.identity.service_name, "claude-code");
@@ -442,7 +446,10 @@ mod tests {
         assert_eq!(n.event_day(), (1_795_000_060u64 / 86_400) as u16);
         let mut int = p.clone();
         int.number = Number::Int(7);
-        assert_eq!(normalize_point("acme", &resource, &int, RECEIVED).value_type, "int");
+        assert_eq!(
+            normalize_point(&Scope::new("acme"), &resource, &int, RECEIVED).value_type,
+            "int"
+        );
     }
 
     #[test]
@@ -456,27 +463,33 @@ mod tests {
             attr("type", Value::Str("added")),
         ]);
         let (na, nb) = (
-            normalize_point("acme", &[], &a, RECEIVED),
-            normalize_point("acme", &[], &b, RECEIVED + 3_600_000_000_000),
+            normalize_point(&Scope::new("acme"), &[], &a, RECEIVED),
+            normalize_point(&Scope::new("acme"), &[], &b, RECEIVED + 3_600_000_000_000),
         );
         assert_eq!((na.point_id, na.series_id), (nb.point_id, nb.series_id));
         let mut later = a.clone();
         later.time_unix_nano += 60_000_000_000;
-        let nl = normalize_point("acme", &[], &later, RECEIVED);
+        let nl = normalize_point(&Scope::new("acme"), &[], &later, RECEIVED);
         assert_eq!(nl.series_id, na.series_id, "the same series");
         assert_ne!(nl.point_id, na.point_id, "a later point");
         let mut restarted = a.clone();
         restarted.start_time_unix_nano += 1;
         assert_ne!(
-            normalize_point("acme", &[], &restarted, RECEIVED).series_id,
+            normalize_point(&Scope::new("acme"), &[], &restarted, RECEIVED).series_id,
             na.series_id
         );
-        assert_ne!(normalize_point("globex", &[], &a, RECEIVED).series_id, na.series_id);
+        assert_ne!(
+            normalize_point(&Scope::new("globex"), &[], &a, RECEIVED).series_id,
+            na.series_id
+        );
         let removed = point(vec![
             attr("type", Value::Str("removed")),
             attr("session.id", Value::Str("s")),
         ]);
-        assert_ne!(normalize_point("acme", &[], &removed, RECEIVED).series_id, na.series_id);
+        assert_ne!(
+            normalize_point(&Scope::new("acme"), &[], &removed, RECEIVED).series_id,
+            na.series_id
+        );
     }
 
     #[test]
@@ -532,7 +545,7 @@ mod tests {
             ],
             ..Span::default()
         };
-        let n = normalize_span(&[], &span, RECEIVED);
+        let n = normalize_span(&Scope::new("acme"), &[], &span, RECEIVED);
         assert_eq!(n.span_type, "llm_request");
         assert_eq!(n.duration_ms, 2500.0);
         assert_eq!((n.ttft_ms, n.stop_reason), (Some(830.0), "max_tokens"));
@@ -555,7 +568,7 @@ mod tests {
             ],
             ..Span::default()
         };
-        let n = normalize_span(&[], &blocked, RECEIVED);
+        let n = normalize_span(&Scope::new("acme"), &[], &blocked, RECEIVED);
         assert_eq!(
             (n.span_type, n.decision, n.source),
             ("tool.blocked_on_user", "accept", "user_temporary")

@@ -326,13 +326,12 @@ pub struct LoadedCorpus {
 
 pub async fn load_corpus() -> LoadedCorpus {
     use cowork_ingest::clickhouse::rows::Rows;
-    use cowork_ingest::clickhouse::Table;
     use cowork_ingest::config::ContentPolicy;
     use cowork_ingest::consumer::{Decoder, Envelope};
     use cowork_ingest::otlp::{Compression, ContentType, Signal};
 
     let mut rows = Rows::default();
-    let mut decoder = Decoder::new(64 << 20);
+    let mut decoder = Decoder::new(64 << 20, Default::default());
     let policy = ContentPolicy::default();
     for (i, b) in super::corpus("proto-none").iter().enumerate() {
         let env = Envelope {
@@ -346,7 +345,6 @@ pub async fn load_corpus() -> LoadedCorpus {
             .rows_into(&env, &b.body, 0, i as i64, &policy, &mut rows)
             .unwrap();
     }
-    let events = rows.records();
     // The captured metrics and spans of the real SDK (tests/fixtures/signals), for the
     // Productivity dashboard: DELTA protobuf and its spans.
     let signals = super::fixtures().join("../signals");
@@ -368,6 +366,40 @@ pub async fn load_corpus() -> LoadedCorpus {
                 .unwrap();
         }
     }
+    load_rows(rows).await
+}
+
+/// Log bodies (protobuf) of `tenant` decoded as the consumer does and loaded like
+/// [`load_corpus`].
+pub async fn load_bodies(tenant: &str, bodies: &[super::CorpusBody]) -> LoadedCorpus {
+    use cowork_ingest::clickhouse::rows::Rows;
+    use cowork_ingest::config::ContentPolicy;
+    use cowork_ingest::consumer::{Decoder, Envelope};
+    use cowork_ingest::otlp::{Compression, ContentType};
+
+    let mut rows = Rows::default();
+    let mut decoder = Decoder::new(64 << 20, Default::default());
+    for (i, b) in bodies.iter().enumerate() {
+        let env = Envelope {
+            tenant,
+            content_type: ContentType::Protobuf,
+            compression: Compression::Identity,
+            received_at_ns: 1_796_200_000_000_000_000,
+            ..Envelope::default()
+        };
+        decoder
+            .rows_into(&env, &b.body, 0, i as i64, &ContentPolicy::default(), &mut rows)
+            .unwrap();
+    }
+    load_rows(rows).await
+}
+
+/// Inserts `rows` into a freshly migrated database on the shared 18.16 server, builds the
+/// rollups, and keeps the RowBinary files and refresh statements for chdb.
+async fn load_rows(rows: cowork_ingest::clickhouse::rows::Rows) -> LoadedCorpus {
+    use cowork_ingest::clickhouse::Table;
+
+    let events = rows.records();
     let ch = shared();
     let config = migrated(Config::default(), &ch.url).await;
     let store = Store::new(&config.clickhouse);
@@ -520,6 +552,19 @@ pub async fn rows(config: &Config, sql: &str) -> Vec<Vec<String>> {
     .await
     .lines()
     .map(|l| l.split('\t').map(unescape).collect())
+    .collect()
+}
+
+/// [`rows`] with every field as the server wrote it (TabSeparated escapes; NULL is `\N`).
+pub async fn raw_rows(config: &Config, sql: &str) -> Vec<Vec<String>> {
+    let ch = &config.clickhouse;
+    query(
+        &read_url(config),
+        &format!("{} FORMAT TabSeparated", sql.replace("{db}", &ch.database)),
+    )
+    .await
+    .lines()
+    .map(|l| l.split('\t').map(String::from).collect())
     .collect()
 }
 

@@ -165,6 +165,14 @@ pub fn decode<'a>(buf: &'a mut [u8], visit: &mut impl Visit<'a>) -> Result<u64, 
                     None => "",
                     Some(v) => v.into_string().ok_or_else(|| err("eventName is not a string"))?,
                 };
+                record.trace_id = match field(lr, "traceId", "trace_id") {
+                    None => Id::Empty,
+                    Some(v) => id_of(v, "traceId")?,
+                };
+                record.span_id = match field(lr, "spanId", "span_id") {
+                    None => Id::Empty,
+                    Some(v) => id_of(v, "spanId")?,
+                };
                 attributes(lr, &mut record.attributes)?;
                 visit.record(&resource, &record);
                 count += 1;

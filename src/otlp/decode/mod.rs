@@ -49,15 +49,28 @@ pub struct Record<'a> {
     /// The OTLP `eventName` field (OTLP 1.5+); empty when absent.
     pub event_name: &'a str,
     pub attributes: Vec<Attr<'a>>,
+    /// The trace context the record was emitted in (OTLP `traceId`/`spanId`); empty when none.
+    pub trace_id: Id<'a>,
+    pub span_id: Id<'a>,
 }
 
-/// A trace or span id as sent: raw bytes (protobuf) or hex text (OTLP/JSON).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A trace or span id as sent: raw bytes (protobuf) or hex text (OTLP/JSON). Two ids are equal
+/// when they name the same id, however each was sent.
+#[derive(Debug, Clone, Copy, Eq, Default)]
 pub enum Id<'a> {
     #[default]
     Empty,
     Raw(&'a [u8]),
     Hex(&'a str),
+}
+
+impl PartialEq for Id<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Id::Raw(a), Id::Raw(b)) => a == b,
+            _ => self.to_hex() == other.to_hex(),
+        }
+    }
 }
 
 impl Id<'_> {
@@ -380,6 +393,13 @@ mod tests {
                 value: leak(&a.value),
             }
         }
+        fn leak_id(id: Id<'_>) -> Id<'static> {
+            match id {
+                Id::Empty => Id::Empty,
+                Id::Raw(b) => Id::Raw(Box::leak(b.to_vec().into_boxed_slice())),
+                Id::Hex(h) => Id::Hex(Box::leak(h.to_string().into_boxed_str())),
+            }
+        }
         move |resource: &[Attr<'a>], r: &Record<'a>| {
             out.push((
                 resource.iter().map(leak_attr).collect(),
@@ -389,6 +409,8 @@ mod tests {
                     body: r.body.as_ref().map(leak),
                     event_name: Box::leak(r.event_name.to_string().into_boxed_str()),
                     attributes: r.attributes.iter().map(leak_attr).collect(),
+                    trace_id: leak_id(r.trace_id),
+                    span_id: leak_id(r.span_id),
                 },
             ))
         }

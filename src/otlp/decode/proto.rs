@@ -100,6 +100,8 @@ fn log_record<'a>(buf: &'a [u8], record: &mut Record<'a>) -> Result<(), WireErro
     record.body = None;
     record.event_name = "";
     record.attributes.clear();
+    record.trace_id = Id::Empty;
+    record.span_id = Id::Empty;
     let mut r = Reader::new(buf, "LogRecord");
     while let Some((field, v)) = r.next_field()? {
         match field {
@@ -108,6 +110,8 @@ fn log_record<'a>(buf: &'a [u8], record: &mut Record<'a>) -> Result<(), WireErro
             5 => record.body = Some(any_value(bytes(v, "LogRecord", 5)?, 1)?),
             6 => record.attributes.push(key_value(bytes(v, "LogRecord", 6)?, 1)?),
             12 => record.event_name = string(v, "LogRecord", 12)?,
+            9 => record.trace_id = id(v, "LogRecord", 9)?,
+            10 => record.span_id = id(v, "LogRecord", 10)?,
             _ => {}
         }
     }

@@ -76,6 +76,8 @@ pub fn visit<'a>(req: &'a ExportLogsServiceRequest, visit: &mut impl Visit<'a>) 
                     body: lr.body.as_ref().map(value),
                     event_name: &lr.event_name,
                     attributes: lr.attributes.iter().map(attr).collect(),
+                    trace_id: id(&lr.trace_id),
+                    span_id: id(&lr.span_id),
                 };
                 visit.record(&resource, &record);
                 count += 1;
