@@ -210,11 +210,13 @@ async fn bad_input_matrix() {
     let gz = gzip(&valid);
     let bomb = gzip(&vec![b' '; 64 << 20]);
     assert!(bomb.len() < 1 << 20, "the bomb itself is under the body limit");
-    let oversize = gzip(&vec![0u8; 1])
+    let oversize = gzip(&[0u8; 1])
         .into_iter()
         .chain(std::iter::repeat_n(0u8, 2 << 20))
         .collect::<Vec<u8>>();
-    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    /// What is sent (name, content type, encoding, body) and answered (status, text in the answer).
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "wrong content type",
             "text/plain",
