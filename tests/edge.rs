@@ -569,6 +569,7 @@ async fn key_file_changes_apply_without_a_restart() {
         cowork_ingest::keys::Role::Ingest,
         cowork_ingest::keys::Kind::Org,
         None,
+        &[],
     )
     .unwrap();
     let auth = format!("Bearer {}", new.token);
