@@ -6,9 +6,10 @@
 //! only cost CPU. The file is TOML, one `[[keys]]` table per key, and the edge reloads it when it
 //! changes.
 //!
-//! A key may carry default attributes (`keys create --attr team=payments`), applied where the
-//! telemetry has no such attribute: the only way to attribute Cowork, which cannot set resource
-//! attributes.
+//! A key may carry default attributes (`keys create --attr team=payments`). The edge sends them
+//! with every payload the key sends ([`crate::envelope::header::KEY_ATTRIBUTES`]), and the
+//! consumer applies them where the telemetry has no such attribute: the only way to attribute
+//! Cowork, which cannot set resource attributes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -181,6 +182,9 @@ impl AuthError {
 pub struct Principal {
     pub tenant: Arc<str>,
     pub key_id: Arc<str>,
+    /// The key's attributes as the [`crate::envelope::header::KEY_ATTRIBUTES`] value, encoded
+    /// once when the key file is loaded; "" when the key has none.
+    pub key_attributes: Arc<str>,
 }
 
 /// A new key, as `keys create` returns it. The secret exists only here.
@@ -226,7 +230,26 @@ pub fn token_from_authorization(value: &str) -> Result<String, Unauthenticated> 
 /// The set of keys the edge checks requests against.
 #[derive(Debug, Default)]
 pub struct KeySet {
-    by_id: HashMap<String, KeyEntry>,
+    by_id: HashMap<String, LoadedKey>,
+}
+
+/// A key as the edge holds it: the entry, and the principal it authenticates as, built once per
+/// load so that a request only clones three `Arc`s.
+#[derive(Debug)]
+struct LoadedKey {
+    entry: KeyEntry,
+    principal: Principal,
+}
+
+impl From<KeyEntry> for LoadedKey {
+    fn from(entry: KeyEntry) -> LoadedKey {
+        let principal = Principal {
+            tenant: entry.tenant.as_str().into(),
+            key_id: entry.id.as_str().into(),
+            key_attributes: crate::envelope::encode_key_attributes(&entry.attributes).into(),
+        };
+        LoadedKey { entry, principal }
+    }
 }
 
 impl KeySet {
@@ -236,7 +259,7 @@ impl KeySet {
         let token = token_from_authorization(value).map_err(AuthError::Unauthenticated)?;
         let (id, secret) = split_token(&token).ok_or(AuthError::Unauthenticated(Unauthenticated::Malformed))?;
         let presented = Sha256::digest(secret.as_bytes());
-        let entry = self
+        let LoadedKey { entry, principal } = self
             .by_id
             .get(id)
             .ok_or(AuthError::Unauthenticated(Unauthenticated::Unknown))?;
@@ -256,10 +279,7 @@ impl KeySet {
         if entry.role != Role::Ingest {
             return Err(AuthError::Forbidden(Forbidden::Role));
         }
-        Ok(Principal {
-            tenant: entry.tenant.as_str().into(),
-            key_id: entry.id.as_str().into(),
-        })
+        Ok(principal.clone())
     }
 
     pub fn len(&self) -> usize {
@@ -268,7 +288,7 @@ impl KeySet {
 
     /// The tenants that own a key, each once.
     pub fn tenants(&self) -> std::collections::BTreeSet<&str> {
-        self.by_id.values().map(|k| k.tenant.as_str()).collect()
+        self.by_id.values().map(|k| k.entry.tenant.as_str()).collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -318,7 +338,7 @@ fn write_file(path: &Path, file: &KeyFile) -> Result<(), KeyFileError> {
 pub fn load(path: &Path) -> Result<KeySet, KeyFileError> {
     let file = read_file(path)?;
     Ok(KeySet {
-        by_id: file.keys.into_iter().map(|k| (k.id.clone(), k)).collect(),
+        by_id: file.keys.into_iter().map(|k| (k.id.clone(), k.into())).collect(),
     })
 }
 
@@ -564,6 +584,7 @@ mod tests {
         let p = set.authenticate(Some(&format!("Bearer {}", k.token)), now).unwrap();
         assert_eq!(&*p.tenant, "acme");
         assert_eq!(&*p.key_id, k.entry.id);
+        assert_eq!(&*p.key_attributes, "", "a key without attributes sends none");
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("anyone:{}", k.token));
         assert!(set.authenticate(Some(&format!("Basic {basic}")), now).is_ok());
         let text = std::fs::read_to_string(&path).unwrap();
@@ -619,7 +640,7 @@ mod tests {
     }
 
     #[test]
-    fn attributes_are_stored_in_the_key_file() {
+    fn attributes_are_stored_and_travel_encoded_in_the_principal() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys.toml");
         let given = attrs(&[
@@ -628,7 +649,7 @@ mod tests {
             ("team.name", "Pay \"ments\" = 1"),
         ]);
         let k = create(&path, "acme", Role::Ingest, Kind::Org, None, &given).unwrap();
-        create(&path, "acme", Role::Ingest, Kind::Org, None, &[]).unwrap();
+        let plain = create(&path, "acme", Role::Ingest, Kind::Org, None, &[]).unwrap();
         assert_eq!(k.entry.attributes, given.iter().cloned().collect::<BTreeMap<_, _>>());
 
         let listed = list(&path).unwrap();
@@ -641,7 +662,24 @@ mod tests {
             "a key without attributes writes none:\n{text}"
         );
 
-        assert_eq!(load(&path).unwrap().len(), 2);
+        let set = load(&path).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let p = set.authenticate(Some(&format!("Bearer {}", k.token)), now).unwrap();
+        assert_eq!(
+            &*p.key_attributes,
+            r#"{"cost_center":"CC-1","team":"payments","team.name":"Pay \"ments\" = 1"}"#
+        );
+        assert_eq!(
+            crate::envelope::key_attributes(&p.key_attributes).unwrap(),
+            k.entry.attributes.clone().into_iter().collect::<Vec<_>>()
+        );
+        let again = set.authenticate(Some(&format!("Bearer {}", k.token)), now).unwrap();
+        assert!(
+            Arc::ptr_eq(&p.key_attributes, &again.key_attributes),
+            "encoded once per load, not per request"
+        );
+        let p = set.authenticate(Some(&format!("Bearer {}", plain.token)), now).unwrap();
+        assert_eq!(&*p.key_attributes, "");
     }
 
     #[test]
