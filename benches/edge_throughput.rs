@@ -198,7 +198,7 @@ fn main() {
     };
     let dir = tempfile::tempdir().unwrap();
     let keys_path = dir.path().join("keys.toml");
-    let token = keys::create(&keys_path, "bench", keys::Role::Ingest, keys::Kind::Org, None)
+    let token = keys::create(&keys_path, "bench", keys::Role::Ingest, keys::Kind::Org, None, &[])
         .unwrap()
         .token;
     let auth = format!("Bearer {token}");

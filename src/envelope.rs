@@ -5,6 +5,8 @@
 //! This module is the contract's one home: the header names, the writer the edge uses
 //! ([`Envelope::to_headers`]) and the reader the consumer uses ([`Envelope::read`]), side by side.
 
+use std::collections::BTreeMap;
+
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 
 use crate::otlp::{Compression, ContentType, Signal};
@@ -29,6 +31,11 @@ pub mod header {
     pub const TRANSPORT: &str = "cowork-transport";
     /// Number of log records (for metrics: metrics; for traces: spans) the edge counted.
     pub const RECORDS: &str = "cowork-records";
+    /// The API key's default attributes (`keys create --attr`), a compact JSON object of strings,
+    /// `{"team":"payments"}`. Omitted when the key has none. Written by
+    /// [`encode_key_attributes`](super::encode_key_attributes), read by
+    /// [`key_attributes`](super::key_attributes).
+    pub const KEY_ATTRIBUTES: &str = "cowork-key-attributes";
 }
 
 /// Everything the headers say about one payload.
@@ -44,6 +51,8 @@ pub struct Envelope<'a> {
     pub request_id: &'a str,
     pub transport: &'a str,
     pub records: u64,
+    /// The [`header::KEY_ATTRIBUTES`] text as sent, "" when absent; [`key_attributes`] reads it.
+    pub key_attributes: &'a str,
 }
 
 /// Headers the consumer cannot read: the message goes to the dead-letter topic with this reason.
@@ -55,10 +64,12 @@ pub struct EnvelopeError(pub String);
 const MAX_RECEIVED_AT_MS: i64 = 4_102_444_800_000;
 
 impl<'a> Envelope<'a> {
-    /// The edge's side: the nine headers of this payload's Kafka message.
+    /// The edge's side: the headers of this payload's Kafka message, nine always, and
+    /// [`header::KEY_ATTRIBUTES`] when the key has attributes.
     pub fn to_headers(&self) -> OwnedHeaders {
         let received = (self.received_at_ns / 1_000_000).to_string();
         let records = self.records.to_string();
+        let attributes = (!self.key_attributes.is_empty()).then_some((header::KEY_ATTRIBUTES, self.key_attributes));
         let pairs: [(&str, &str); 9] = [
             (header::TENANT, self.tenant),
             (header::KEY_ID, self.key_id),
@@ -70,19 +81,21 @@ impl<'a> Envelope<'a> {
             (header::TRANSPORT, self.transport),
             (header::RECORDS, &records),
         ];
-        pairs
-            .iter()
-            .fold(OwnedHeaders::new_with_capacity(pairs.len()), |h, (key, value)| {
+        pairs.iter().chain(attributes.as_ref()).fold(
+            OwnedHeaders::new_with_capacity(pairs.len() + 1),
+            |h, (key, value)| {
                 h.insert(Header {
                     key,
                     value: Some(*value),
                 })
-            })
+            },
+        )
     }
 
     /// The consumer's side: reads the edge's headers. The receive time falls back to the Kafka
     /// timestamp, which is as stable across replays as the header; the tenant, content type and
-    /// encoding must be there.
+    /// encoding must be there. Key attributes that are not UTF-8 are an error, not an absence:
+    /// the payload would otherwise lose its attribution without a trace.
     pub fn read(msg: &'a impl Message) -> Result<Envelope<'a>, EnvelopeError> {
         let tenant = header_str(msg, header::TENANT)
             .filter(|t| !t.is_empty())
@@ -110,6 +123,12 @@ impl<'a> Envelope<'a> {
         let signal = header_str(msg, header::SIGNAL)
             .and_then(Signal::parse)
             .unwrap_or_default();
+        let key_attributes = match header_bytes(msg, header::KEY_ATTRIBUTES) {
+            None => "",
+            Some(v) => {
+                std::str::from_utf8(v).map_err(|_| EnvelopeError(format!("{} is not UTF-8", header::KEY_ATTRIBUTES)))?
+            }
+        };
         Ok(Envelope {
             signal,
             tenant,
@@ -122,18 +141,45 @@ impl<'a> Envelope<'a> {
             records: header_str(msg, header::RECORDS)
                 .and_then(|r| r.parse().ok())
                 .unwrap_or(0),
+            key_attributes,
         })
     }
 }
 
 /// The value of header `name`, as UTF-8.
 pub fn header_str<'m>(msg: &'m impl Message, name: &str) -> Option<&'m str> {
-    let headers = msg.headers()?;
-    headers
-        .iter()
-        .find(|h| h.key == name)
-        .and_then(|h| h.value)
-        .and_then(|v| std::str::from_utf8(v).ok())
+    header_bytes(msg, name).and_then(|v| std::str::from_utf8(v).ok())
+}
+
+/// The value of header `name`, as sent.
+fn header_bytes<'m>(msg: &'m impl Message, name: &str) -> Option<&'m [u8]> {
+    msg.headers()?.iter().find(|h| h.key == name).and_then(|h| h.value)
+}
+
+/// The edge's side of [`header::KEY_ATTRIBUTES`]: a key's attributes as compact JSON, sorted by
+/// name, "" when there are none (the header is then omitted). Done once per key-file load.
+pub fn encode_key_attributes(attributes: &BTreeMap<String, String>) -> String {
+    if attributes.is_empty() {
+        return String::new();
+    }
+    serde_json::to_string(attributes).expect("a map of strings serializes")
+}
+
+/// The consumer's side of [`header::KEY_ATTRIBUTES`]: the (name, value) pairs, sorted by name.
+/// Empty text (the header was absent) has none; anything but a JSON object of strings is an
+/// error, which sends the message to the dead-letter topic.
+pub fn key_attributes(text: &str) -> Result<Vec<(String, String)>, EnvelopeError> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str::<BTreeMap<String, String>>(text)
+        .map(|map| map.into_iter().collect())
+        .map_err(|e| {
+            EnvelopeError(format!(
+                "{} is not a JSON object of strings: {e}",
+                header::KEY_ATTRIBUTES
+            ))
+        })
 }
 
 /// The dead-letter topic's messages: the payload byte for byte, the edge's headers, and these
@@ -201,8 +247,25 @@ mod tests {
 
     use super::*;
 
+    fn message(headers: OwnedHeaders) -> OwnedMessage {
+        OwnedMessage::new(
+            Some(b"{}".to_vec()),
+            None,
+            "t".into(),
+            Timestamp::NotAvailable,
+            0,
+            0,
+            Some(headers),
+        )
+    }
+
     #[test]
     fn what_the_edge_writes_the_consumer_reads() {
+        let attributes = BTreeMap::from([
+            ("team".to_string(), "payments".to_string()),
+            ("cost_center".to_string(), "CC-1".to_string()),
+        ]);
+        let text = encode_key_attributes(&attributes);
         let sent = Envelope {
             signal: Signal::Traces,
             tenant: "acme",
@@ -213,16 +276,92 @@ mod tests {
             request_id: "r-1",
             transport: "grpc",
             records: 7,
+            key_attributes: &text,
         };
-        let msg = OwnedMessage::new(
-            Some(b"{}".to_vec()),
-            None,
-            "t".into(),
-            Timestamp::NotAvailable,
-            0,
-            0,
-            Some(sent.to_headers()),
+        let msg = message(sent.to_headers());
+        assert_eq!(
+            header_str(&msg, header::KEY_ATTRIBUTES),
+            Some(r#"{"cost_center":"CC-1","team":"payments"}"#)
         );
-        assert_eq!(Envelope::read(&msg).unwrap(), sent);
+        let read = Envelope::read(&msg).unwrap();
+        assert_eq!(read, sent);
+        assert_eq!(
+            key_attributes(read.key_attributes).unwrap(),
+            vec![
+                ("cost_center".to_string(), "CC-1".to_string()),
+                ("team".to_string(), "payments".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_key_without_attributes_sends_no_attributes_header() {
+        assert_eq!(encode_key_attributes(&BTreeMap::new()), "");
+        let sent = Envelope {
+            tenant: "acme",
+            content_type: ContentType::Protobuf,
+            received_at_ns: 1_795_100_000_000_000_000,
+            ..Envelope::default()
+        };
+        let msg = message(sent.to_headers());
+        assert_eq!(msg.headers().unwrap().count(), 9);
+        assert_eq!(header_str(&msg, header::KEY_ATTRIBUTES), None);
+        let read = Envelope::read(&msg).unwrap();
+        assert_eq!(read.key_attributes, "");
+        assert_eq!(key_attributes(read.key_attributes).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn key_attributes_round_trip_any_text() {
+        let attributes = BTreeMap::from([
+            ("team.name".to_string(), r#"Pay "ments" \ ünïcode, 支付"#.to_string()),
+            ("dept".to_string(), "a=b,c=d".to_string()),
+        ]);
+        let text = encode_key_attributes(&attributes);
+        assert_eq!(
+            text,
+            r#"{"dept":"a=b,c=d","team.name":"Pay \"ments\" \\ ünïcode, 支付"}"#
+        );
+        assert_eq!(
+            key_attributes(&text).unwrap(),
+            attributes.into_iter().collect::<Vec<_>>()
+        );
+        assert_eq!(key_attributes("{}").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn key_attributes_that_are_not_an_object_of_strings_are_refused() {
+        for bad in [
+            "nope",
+            "null",
+            "[]",
+            r#"["team"]"#,
+            r#"{"team":1}"#,
+            r#"{"team":null}"#,
+            r#"{"team":{"a":"b"}}"#,
+            "{",
+        ] {
+            let e = key_attributes(bad).unwrap_err();
+            assert!(
+                e.0.starts_with("cowork-key-attributes is not a JSON object of strings"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn key_attributes_that_are_not_utf8_are_an_error_not_an_absence() {
+        let sent = Envelope {
+            tenant: "acme",
+            content_type: ContentType::Protobuf,
+            received_at_ns: 1_795_100_000_000_000_000,
+            ..Envelope::default()
+        };
+        let headers = sent.to_headers().insert(Header {
+            key: header::KEY_ATTRIBUTES,
+            value: Some(&b"{\"team\":\"\xff\"}"[..]),
+        });
+        let e = Envelope::read(&message(headers)).unwrap_err();
+        assert_eq!(e.0, "cowork-key-attributes is not UTF-8");
     }
 }

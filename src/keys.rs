@@ -5,8 +5,13 @@
 //! entropy, so a fast hash compared in constant time is enough; a slow KDF per request would
 //! only cost CPU. The file is TOML, one `[[keys]]` table per key, and the edge reloads it when it
 //! changes.
+//!
+//! A key may carry default attributes (`keys create --attr team=payments`). The edge sends them
+//! with every payload the key sends ([`crate::envelope::header::KEY_ATTRIBUTES`]), and the
+//! consumer applies them where the telemetry has no such attribute: the only way to attribute
+//! Cowork, which cannot set resource attributes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -22,6 +27,16 @@ use time::OffsetDateTime;
 const PREFIX: &str = "cwi_";
 const ID_HEX: usize = 16;
 const SECRET_HEX: usize = 64;
+
+/// Longest tenant name and attribute name, in characters: room for a slug, short enough for a
+/// metric label and a sort key.
+pub const MAX_NAME_CHARS: usize = 64;
+/// Longest attribute value, in characters: a team or cost-center name, not a document.
+pub const MAX_ATTRIBUTE_VALUE_CHARS: usize = 256;
+/// Most attributes one key may carry. Team, department and cost center need three; 16 keeps the
+/// header under 20 KB at worst (16 x (64 + 4 x 256 bytes, escaped)), well inside the 64 KiB of
+/// headers every message is sized for.
+pub const MAX_ATTRIBUTES: usize = 16;
 
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -66,6 +81,10 @@ pub struct KeyEntry {
         skip_serializing_if = "Option::is_none"
     )]
     pub revoked_at: Option<OffsetDateTime>,
+    /// Default attributes (`--attr`), applied where the payload has none of that name. Key files
+    /// written before attributes existed have none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -90,6 +109,8 @@ pub enum KeyFileError {
     NotFound(String),
     #[error("tenant must be 1-64 characters of [A-Za-z0-9._-], got {0:?}")]
     BadTenant(String),
+    #[error("attribute {given:?}: {problem}")]
+    BadAttribute { given: String, problem: String },
 }
 
 /// Why a request was not authenticated (HTTP 401).
@@ -161,6 +182,9 @@ impl AuthError {
 pub struct Principal {
     pub tenant: Arc<str>,
     pub key_id: Arc<str>,
+    /// The key's attributes as the [`crate::envelope::header::KEY_ATTRIBUTES`] value, encoded
+    /// once when the key file is loaded; "" when the key has none.
+    pub key_attributes: Arc<str>,
 }
 
 /// A new key, as `keys create` returns it. The secret exists only here.
@@ -206,7 +230,26 @@ pub fn token_from_authorization(value: &str) -> Result<String, Unauthenticated> 
 /// The set of keys the edge checks requests against.
 #[derive(Debug, Default)]
 pub struct KeySet {
-    by_id: HashMap<String, KeyEntry>,
+    by_id: HashMap<String, LoadedKey>,
+}
+
+/// A key as the edge holds it: the entry, and the principal it authenticates as, built once per
+/// load so that a request only clones three `Arc`s.
+#[derive(Debug)]
+struct LoadedKey {
+    entry: KeyEntry,
+    principal: Principal,
+}
+
+impl From<KeyEntry> for LoadedKey {
+    fn from(entry: KeyEntry) -> LoadedKey {
+        let principal = Principal {
+            tenant: entry.tenant.as_str().into(),
+            key_id: entry.id.as_str().into(),
+            key_attributes: crate::envelope::encode_key_attributes(&entry.attributes).into(),
+        };
+        LoadedKey { entry, principal }
+    }
 }
 
 impl KeySet {
@@ -216,7 +259,7 @@ impl KeySet {
         let token = token_from_authorization(value).map_err(AuthError::Unauthenticated)?;
         let (id, secret) = split_token(&token).ok_or(AuthError::Unauthenticated(Unauthenticated::Malformed))?;
         let presented = Sha256::digest(secret.as_bytes());
-        let entry = self
+        let LoadedKey { entry, principal } = self
             .by_id
             .get(id)
             .ok_or(AuthError::Unauthenticated(Unauthenticated::Unknown))?;
@@ -236,10 +279,7 @@ impl KeySet {
         if entry.role != Role::Ingest {
             return Err(AuthError::Forbidden(Forbidden::Role));
         }
-        Ok(Principal {
-            tenant: entry.tenant.as_str().into(),
-            key_id: entry.id.as_str().into(),
-        })
+        Ok(principal.clone())
     }
 
     pub fn len(&self) -> usize {
@@ -248,7 +288,7 @@ impl KeySet {
 
     /// The tenants that own a key, each once.
     pub fn tenants(&self) -> std::collections::BTreeSet<&str> {
-        self.by_id.values().map(|k| k.tenant.as_str()).collect()
+        self.by_id.values().map(|k| k.entry.tenant.as_str()).collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -298,24 +338,89 @@ fn write_file(path: &Path, file: &KeyFile) -> Result<(), KeyFileError> {
 pub fn load(path: &Path) -> Result<KeySet, KeyFileError> {
     let file = read_file(path)?;
     Ok(KeySet {
-        by_id: file.keys.into_iter().map(|k| (k.id.clone(), k)).collect(),
+        by_id: file.keys.into_iter().map(|k| (k.id.clone(), k.into())).collect(),
     })
 }
 
-/// `keys create`: adds a key and returns it with its secret.
+/// Whether `name` is 1-[`MAX_NAME_CHARS`] characters of `[A-Za-z0-9._-]`: the rule for tenants and
+/// attribute names.
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_CHARS
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// What is wrong with attribute `name` = `value`, if anything.
+fn attribute_problem(name: &str, value: &str) -> Option<String> {
+    if !is_name(name) {
+        Some(format!(
+            "the name must be 1-{MAX_NAME_CHARS} characters of [A-Za-z0-9._-], got {name:?}"
+        ))
+    } else if value.is_empty() {
+        Some("the value is empty".into())
+    } else if value.chars().count() > MAX_ATTRIBUTE_VALUE_CHARS {
+        Some(format!(
+            "the value must be at most {MAX_ATTRIBUTE_VALUE_CHARS} characters, got {}",
+            value.chars().count()
+        ))
+    } else if value.chars().any(char::is_control) {
+        Some("the value must not contain control characters".into())
+    } else {
+        None
+    }
+}
+
+/// Parses one `--attr NAME=VALUE` (the value may itself contain `=`). The name is 1-64
+/// characters of `[A-Za-z0-9._-]`; the value is 1-256 characters, no control characters.
+pub fn parse_attribute(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=VALUE, got {text:?}"))?;
+    match attribute_problem(name, value) {
+        Some(problem) => Err(problem),
+        None => Ok((name.into(), value.into())),
+    }
+}
+
+/// The attributes of a new key: each valid, each name once, at most [`MAX_ATTRIBUTES`].
+fn attribute_map(attributes: &[(String, String)]) -> Result<BTreeMap<String, String>, KeyFileError> {
+    let bad = |name: &str, value: &str, problem: String| KeyFileError::BadAttribute {
+        given: format!("{name}={value}"),
+        problem,
+    };
+    if attributes.len() > MAX_ATTRIBUTES {
+        let (name, value) = &attributes[MAX_ATTRIBUTES];
+        return Err(bad(
+            name,
+            value,
+            format!("a key has at most {MAX_ATTRIBUTES} attributes"),
+        ));
+    }
+    let mut map = BTreeMap::new();
+    for (name, value) in attributes {
+        if let Some(problem) = attribute_problem(name, value) {
+            return Err(bad(name, value, problem));
+        }
+        if map.insert(name.clone(), value.clone()).is_some() {
+            return Err(bad(name, value, format!("{name} is given more than once")));
+        }
+    }
+    Ok(map)
+}
+
+/// `keys create`: adds a key with its default attributes and returns it with its secret.
 pub fn create(
     path: &Path,
     tenant: &str,
     role: Role,
     kind: Kind,
     expires_at: Option<OffsetDateTime>,
+    attributes: &[(String, String)],
 ) -> Result<NewKey, KeyFileError> {
-    let tenant_ok = !tenant.is_empty()
-        && tenant.len() <= 64
-        && tenant.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if !tenant_ok {
+    if !is_name(tenant) {
         return Err(KeyFileError::BadTenant(tenant.into()));
     }
+    let attributes = attribute_map(attributes)?;
     let mut file = read_file(path)?;
     let mut rng = rand::rng();
     let mut id = [0u8; ID_HEX / 2];
@@ -332,6 +437,7 @@ pub fn create(
         created_at: OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 ns is valid"),
         expires_at,
         revoked_at: None,
+        attributes,
     };
     file.keys.push(entry.clone());
     write_file(path, &file)?;
@@ -472,12 +578,13 @@ mod tests {
     fn create_authenticate_revoke() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys.toml");
-        let k = create(&path, "acme", Role::Ingest, Kind::Org, None).unwrap();
+        let k = create(&path, "acme", Role::Ingest, Kind::Org, None, &[]).unwrap();
         let now = OffsetDateTime::now_utc();
         let set = load(&path).unwrap();
         let p = set.authenticate(Some(&format!("Bearer {}", k.token)), now).unwrap();
         assert_eq!(&*p.tenant, "acme");
         assert_eq!(&*p.key_id, k.entry.id);
+        assert_eq!(&*p.key_attributes, "", "a key without attributes sends none");
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("anyone:{}", k.token));
         assert!(set.authenticate(Some(&format!("Basic {basic}")), now).is_ok());
         let text = std::fs::read_to_string(&path).unwrap();
@@ -526,6 +633,171 @@ mod tests {
             set.authenticate(None, now).unwrap_err(),
             AuthError::Unauthenticated(Unauthenticated::Missing)
         );
+    }
+
+    fn attrs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn attributes_are_stored_and_travel_encoded_in_the_principal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.toml");
+        let given = attrs(&[
+            ("team", "payments"),
+            ("cost_center", "CC-1"),
+            ("team.name", "Pay \"ments\" = 1"),
+        ]);
+        let k = create(&path, "acme", Role::Ingest, Kind::Org, None, &given).unwrap();
+        let plain = create(&path, "acme", Role::Ingest, Kind::Org, None, &[]).unwrap();
+        assert_eq!(k.entry.attributes, given.iter().cloned().collect::<BTreeMap<_, _>>());
+
+        let listed = list(&path).unwrap();
+        assert_eq!(listed[0].attributes, k.entry.attributes, "the key file keeps them");
+        assert!(listed[1].attributes.is_empty());
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.matches("attributes").count(),
+            1,
+            "a key without attributes writes none:\n{text}"
+        );
+
+        let set = load(&path).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let p = set.authenticate(Some(&format!("Bearer {}", k.token)), now).unwrap();
+        assert_eq!(
+            &*p.key_attributes,
+            r#"{"cost_center":"CC-1","team":"payments","team.name":"Pay \"ments\" = 1"}"#
+        );
+        assert_eq!(
+            crate::envelope::key_attributes(&p.key_attributes).unwrap(),
+            k.entry.attributes.clone().into_iter().collect::<Vec<_>>()
+        );
+        let again = set.authenticate(Some(&format!("Bearer {}", k.token)), now).unwrap();
+        assert!(
+            Arc::ptr_eq(&p.key_attributes, &again.key_attributes),
+            "encoded once per load, not per request"
+        );
+        let p = set.authenticate(Some(&format!("Bearer {}", plain.token)), now).unwrap();
+        assert_eq!(&*p.key_attributes, "");
+    }
+
+    #[test]
+    fn a_key_file_written_before_attributes_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.toml");
+        std::fs::write(
+            &path,
+            r#"
+[[keys]]
+id = "0123456789abcdef"
+tenant = "acme"
+role = "ingest"
+kind = "org"
+secret_sha256 = "00"
+created_at = "2026-01-01T00:00:00Z"
+"#,
+        )
+        .unwrap();
+        let keys = list(&path).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert!(keys[0].attributes.is_empty());
+        assert_eq!(load(&path).unwrap().len(), 1);
+        // And a key created into it keeps the old one as it was.
+        create(&path, "acme", Role::Ingest, Kind::Org, None, &attrs(&[("team", "a")])).unwrap();
+        let keys = list(&path).unwrap();
+        assert!(keys[0].attributes.is_empty());
+        assert_eq!(keys[1].attributes["team"], "a");
+    }
+
+    #[test]
+    fn bad_attributes_are_refused_with_the_rule_they_break() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.toml");
+        let long_name = "n".repeat(65);
+        let long_value = "v".repeat(257);
+        for (given, expected) in [
+            (
+                attrs(&[("", "x")]),
+                r#"attribute "=x": the name must be 1-64 characters of [A-Za-z0-9._-], got """#,
+            ),
+            (
+                attrs(&[("te am", "x")]),
+                "the name must be 1-64 characters of [A-Za-z0-9._-]",
+            ),
+            (
+                attrs(&[("team/x", "x")]),
+                "the name must be 1-64 characters of [A-Za-z0-9._-]",
+            ),
+            (
+                attrs(&[(&long_name, "x")]),
+                "the name must be 1-64 characters of [A-Za-z0-9._-]",
+            ),
+            (
+                attrs(&[("team", &long_value)]),
+                "the value must be at most 256 characters, got 257",
+            ),
+            (attrs(&[("team", "")]), r#"attribute "team=": the value is empty"#),
+            (
+                attrs(&[("team", "a\nb")]),
+                "the value must not contain control characters",
+            ),
+            (
+                attrs(&[("team", "a"), ("team", "b")]),
+                r#"attribute "team=b": team is given more than once"#,
+            ),
+        ] {
+            let e = create(&path, "acme", Role::Ingest, Kind::Org, None, &given)
+                .err()
+                .unwrap();
+            assert!(matches!(e, KeyFileError::BadAttribute { .. }), "{e}");
+            assert!(e.to_string().contains(expected), "{given:?}: {e}");
+        }
+        let many: Vec<_> = (0..=MAX_ATTRIBUTES)
+            .map(|i| (format!("a{i}"), "x".to_string()))
+            .collect();
+        let e = create(&path, "acme", Role::Ingest, Kind::Org, None, &many)
+            .err()
+            .unwrap();
+        assert_eq!(e.to_string(), r#"attribute "a16=x": a key has at most 16 attributes"#);
+        assert!(!path.exists(), "nothing is written for a refused key");
+
+        // The limits themselves are allowed; a value is counted in characters, not bytes.
+        let edge = attrs(&[(&"n".repeat(64), &"é".repeat(256)), ("a", "b=c")]);
+        create(&path, "acme", Role::Ingest, Kind::Org, None, &edge).unwrap();
+        create(&path, "acme", Role::Ingest, Kind::Org, None, &many[..MAX_ATTRIBUTES]).unwrap();
+    }
+
+    #[test]
+    fn parse_attribute_splits_at_the_first_equals_sign() {
+        assert_eq!(
+            parse_attribute("team=payments").unwrap(),
+            ("team".into(), "payments".into())
+        );
+        assert_eq!(parse_attribute("q=a=b").unwrap(), ("q".into(), "a=b".into()));
+        assert_eq!(
+            parse_attribute("team").unwrap_err(),
+            r#"expected NAME=VALUE, got "team""#
+        );
+        assert!(parse_attribute("=x").unwrap_err().contains("[A-Za-z0-9._-]"));
+        assert_eq!(parse_attribute("team=").unwrap_err(), "the value is empty");
+    }
+
+    #[test]
+    fn tenants_must_be_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.toml");
+        for bad in ["", "ac me", "acme'", "acme/x", "ünï", &"t".repeat(65)] {
+            let e = create(&path, bad, Role::Ingest, Kind::Org, None, &[]).err().unwrap();
+            assert_eq!(
+                e.to_string(),
+                format!("tenant must be 1-64 characters of [A-Za-z0-9._-], got {bad:?}")
+            );
+        }
+        assert!(!path.exists());
+        for good in ["acme", "Acme.Corp_2-eu", &"t".repeat(64)] {
+            create(&path, good, Role::Ingest, Kind::Org, None, &[]).unwrap();
+        }
     }
 
     #[test]

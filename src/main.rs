@@ -181,6 +181,11 @@ enum KeysCommand {
         /// YYYY-MM-DD (expires at 00:00 UTC that day) or an RFC 3339 time.
         #[arg(long, value_parser = keys::parse_expiry)]
         expires: Option<time::OffsetDateTime>,
+        /// A default attribute, NAME=VALUE (repeatable): the consumer applies it where the
+        /// telemetry has no attribute of that name, e.g. `--attr team=payments`. NAME is 1-64
+        /// characters of [A-Za-z0-9._-]; VALUE is 1-256 characters.
+        #[arg(long = "attr", value_name = "NAME=VALUE", value_parser = keys::parse_attribute)]
+        attributes: Vec<(String, String)>,
     },
     /// List keys (never their secrets).
     List,
@@ -402,7 +407,8 @@ fn run_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
             role,
             kind,
             expires,
-        } => ops::keys::create(path, &tenant, role, kind, expires),
+            attributes,
+        } => ops::keys::create(path, &tenant, role, kind, expires, &attributes),
         KeysCommand::List => ops::keys::list(path),
         KeysCommand::Revoke { id } => ops::keys::revoke(path, &id),
     }

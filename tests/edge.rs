@@ -210,11 +210,13 @@ async fn bad_input_matrix() {
     let gz = gzip(&valid);
     let bomb = gzip(&vec![b' '; 64 << 20]);
     assert!(bomb.len() < 1 << 20, "the bomb itself is under the body limit");
-    let oversize = gzip(&vec![0u8; 1])
+    let oversize = gzip(&[0u8; 1])
         .into_iter()
         .chain(std::iter::repeat_n(0u8, 2 << 20))
         .collect::<Vec<u8>>();
-    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    /// What is sent (name, content type, encoding, body) and answered (status, text in the answer).
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "wrong content type",
             "text/plain",
@@ -449,6 +451,105 @@ async fn grpc_clients_succeed_on_the_grpc_port() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keys_attributes_travel_as_a_header_over_http_and_grpc_and_a_key_without_sends_none() {
+    use cowork_ingest::envelope;
+    use cowork_ingest::keys::{self, Kind, Role};
+    use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+
+    let cluster = cluster();
+    let brokers = cluster.bootstrap_servers();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.toml");
+    let plain = make_keys(&path);
+    let attributes = [("team", "payments"), ("cost_center", "CC-1")].map(|(k, v)| (k.to_string(), v.to_string()));
+    let attributed = keys::create(&path, "acme", Role::Ingest, Kind::Org, None, &attributes).unwrap();
+    let edge = start_edge_with(config(&brokers, dir.path(), &[]), plain, dir).await;
+    let bearer = format!("Bearer {}", attributed.token);
+
+    // HTTP: logs from both keys, and traces from the attributed one.
+    assert_eq!(post_json(&edge, &bearer, json_logs("attr", 2)).await.status(), 200);
+    assert_eq!(
+        post_json(&edge, &edge.bearer(), json_logs("plain", 2)).await.status(),
+        200
+    );
+    let traces_body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"s"}]}]}]}"#;
+    let r = post(
+        &edge,
+        "/v1/traces",
+        Some(&bearer),
+        "application/json",
+        None,
+        traces_body.to_vec(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    // gRPC: logs from both keys.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", edge.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let body = &corpus("proto-none")[0].body;
+    for auth in [bearer.clone(), edge.bearer()] {
+        let mut req = tonic::Request::new(ExportLogsServiceRequest::decode(&body[..]).unwrap());
+        req.metadata_mut().insert("authorization", auth.parse().unwrap());
+        LogsServiceClient::new(channel.clone())
+            .export(req)
+            .await
+            .expect("gRPC export succeeds");
+    }
+
+    let expected = r#"{"cost_center":"CC-1","team":"payments"}"#;
+    let logs = consume_all(&brokers, "cowork-otlp-logs", 4, Duration::from_secs(15));
+    assert_eq!(logs.len(), 4);
+    let mut seen = Vec::new();
+    for m in &logs {
+        let transport = m.headers[header::TRANSPORT].as_str();
+        if m.headers[header::KEY_ID] == attributed.entry.id {
+            assert_eq!(
+                m.headers.get(header::KEY_ATTRIBUTES).map(String::as_str),
+                Some(expected),
+                "{transport}"
+            );
+            assert_eq!(
+                envelope::key_attributes(&m.headers[header::KEY_ATTRIBUTES]).unwrap(),
+                vec![
+                    ("cost_center".to_string(), "CC-1".to_string()),
+                    ("team".to_string(), "payments".to_string())
+                ]
+            );
+            seen.push(("attributed", transport));
+        } else {
+            assert_eq!(m.headers[header::KEY_ID], edge.keys.ingest_id);
+            assert!(
+                !m.headers.contains_key(header::KEY_ATTRIBUTES),
+                "a key without attributes sends no header ({transport})"
+            );
+            seen.push(("plain", transport));
+        }
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("attributed", "grpc"),
+            ("attributed", "http"),
+            ("plain", "grpc"),
+            ("plain", "http")
+        ]
+    );
+    let traces = consume_all(&brokers, "cowork-otlp-traces", 1, Duration::from_secs(10));
+    assert_eq!(traces.len(), 1);
+    assert_eq!(
+        traces[0].headers[header::KEY_ATTRIBUTES],
+        expected,
+        "every signal carries it"
+    );
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_down_means_503_and_every_acknowledged_request_survives() {
     let (cluster, edge) = start_with_broker(&["edge.publish_timeout_ms=1500"]).await;
     let brokers = edge.config.kafka.brokers.clone();
@@ -567,6 +668,7 @@ async fn key_file_changes_apply_without_a_restart() {
         cowork_ingest::keys::Role::Ingest,
         cowork_ingest::keys::Kind::Org,
         None,
+        &[],
     )
     .unwrap();
     let auth = format!("Bearer {}", new.token);

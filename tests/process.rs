@@ -79,6 +79,89 @@ fn keys_commands_create_list_and_revoke() {
 }
 
 #[test]
+fn keys_create_attr_round_trips_through_keys_list_and_bad_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.toml");
+    let set = format!("edge.keys_path={}", keys.display());
+    let create = |args: &[&str]| {
+        bin()
+            .args(["--set", &set, "keys", "create", "--role", "ingest"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = create(&[
+        "--tenant",
+        "acme",
+        "--attr",
+        "team=payments",
+        "--attr",
+        "cost_center=CC-1",
+        "--attr",
+        "q=a=b",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("attributes cost_center=CC-1,q=a=b,team=payments"),
+        "{stderr}"
+    );
+    let attributed = String::from_utf8(out.stdout).unwrap().lines().last().unwrap()[4..20].to_string();
+    let out = create(&["--tenant", "acme"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plain = String::from_utf8(out.stdout).unwrap().lines().last().unwrap()[4..20].to_string();
+
+    let list = bin().args(["--set", &set, "keys", "list"]).output().unwrap();
+    assert!(list.status.success());
+    let text = String::from_utf8(list.stdout).unwrap();
+    assert!(text.lines().next().unwrap().ends_with("attributes"), "{text}");
+    let line = |id: &str| text.lines().find(|l| l.starts_with(id)).unwrap().to_string();
+    assert!(
+        line(&attributed).ends_with("active   cost_center=CC-1,q=a=b,team=payments"),
+        "{text}"
+    );
+    assert!(line(&plain).ends_with("active   -"), "{text}");
+    assert!(std::fs::read_to_string(&keys).unwrap().contains("team = \"payments\""));
+
+    // Each refusal names the argument and the rule, exits non-zero, and creates no key.
+    let long = format!("team={}", "v".repeat(257));
+    for (args, expected) in [
+        (
+            vec!["--tenant", "acme", "--attr", "team"],
+            "invalid value 'team' for '--attr <NAME=VALUE>': expected NAME=VALUE, got \"team\"",
+        ),
+        (
+            vec!["--tenant", "acme", "--attr", "te am=x"],
+            "invalid value 'te am=x' for '--attr <NAME=VALUE>': the name must be 1-64 characters of [A-Za-z0-9._-], got \"te am\"",
+        ),
+        (
+            vec!["--tenant", "acme", "--attr", &long],
+            "for '--attr <NAME=VALUE>': the value must be at most 256 characters, got 257",
+        ),
+        (
+            vec!["--tenant", "acme", "--attr", "team=a", "--attr", "team=b"],
+            "attribute \"team=b\": team is given more than once",
+        ),
+        (
+            vec!["--tenant", "ac me"],
+            "tenant must be 1-64 characters of [A-Za-z0-9._-], got \"ac me\"",
+        ),
+        (
+            vec!["--tenant", "acme'; DROP"],
+            "tenant must be 1-64 characters of [A-Za-z0-9._-], got \"acme'; DROP\"",
+        ),
+    ] {
+        let out = create(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} is refused");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: no key is printed");
+    }
+    let text = String::from_utf8(bin().args(["--set", &set, "keys", "list"]).output().unwrap().stdout).unwrap();
+    assert_eq!(text.lines().count(), 3, "only the two good keys exist: {text}");
+}
+
+#[test]
 fn startup_fails_with_a_sentence_that_names_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("c.toml");

@@ -182,6 +182,7 @@ impl Edge {
             request_id: &req.request_id,
             transport: req.transport,
             records,
+            key_attributes: &req.principal.key_attributes,
         };
         self.publisher.publish(&env, &req.raw).await?;
         Ok(records)

@@ -76,21 +76,23 @@ pub fn cluster() -> DevCluster {
 
 pub fn make_keys(path: &Path) -> TestKeys {
     let past = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-    let ingest = keys::create(path, "acme", Role::Ingest, Kind::Org, None).unwrap();
-    let revoked = keys::create(path, "acme", Role::Ingest, Kind::Org, None).unwrap();
+    let ingest = keys::create(path, "acme", Role::Ingest, Kind::Org, None, &[]).unwrap();
+    let revoked = keys::create(path, "acme", Role::Ingest, Kind::Org, None, &[]).unwrap();
     keys::revoke(path, &revoked.entry.id).unwrap();
     TestKeys {
         ingest_id: ingest.entry.id.clone(),
         ingest: ingest.token,
-        other_tenant: keys::create(path, "globex", Role::Ingest, Kind::Org, None)
+        other_tenant: keys::create(path, "globex", Role::Ingest, Kind::Org, None, &[])
             .unwrap()
             .token,
-        read: keys::create(path, "acme", Role::Read, Kind::Org, None).unwrap().token,
-        personal: keys::create(path, "acme", Role::Ingest, Kind::Personal, None)
+        read: keys::create(path, "acme", Role::Read, Kind::Org, None, &[])
+            .unwrap()
+            .token,
+        personal: keys::create(path, "acme", Role::Ingest, Kind::Personal, None, &[])
             .unwrap()
             .token,
         revoked: revoked.token,
-        expired: keys::create(path, "acme", Role::Ingest, Kind::Org, Some(past))
+        expired: keys::create(path, "acme", Role::Ingest, Kind::Org, Some(past), &[])
             .unwrap()
             .token,
     }
