@@ -215,12 +215,42 @@ fn check_shape(label: &str, panel: &Value, target: &Value, a: &Answer) {
     }
 }
 
+/// The one way a query may name the tenant: `${tenant:singlequote}`, which Grafana renders as a
+/// quoted literal with its `'` escaped. Any other reference (`$tenant`, `${tenant}`, `'${tenant}'`,
+/// `[[tenant]]`, another format) pastes the value into the SQL as it is.
+const TENANT_LITERAL: &str = "${tenant:singlequote}";
+
+/// Every reference to the `tenant` variable in `raw` is [`TENANT_LITERAL`], never quoted by hand.
+fn check_tenant_quoting(label: &str, raw: &str) {
+    let mut at = 0;
+    while let Some(i) = raw[at..].find(['$', '[']) {
+        let i = at + i;
+        let tail = &raw[i..];
+        let named = ["$tenant", "${tenant", "[[tenant"].iter().any(|p| {
+            tail.starts_with(p) && !tail[p.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        });
+        if named {
+            assert!(
+                tail.starts_with(TENANT_LITERAL),
+                "{label}: name the tenant as {TENANT_LITERAL} (a quoted, escaped literal), not `{}`:\n{raw}",
+                &tail[..tail.len().min(20)]
+            );
+            assert!(
+                !raw[..i].ends_with('\'') && !tail[TENANT_LITERAL.len()..].starts_with('\''),
+                "{label}: {TENANT_LITERAL} is quoted already; '{TENANT_LITERAL}' unquotes it:\n{raw}"
+            );
+        }
+        at = i + 1;
+    }
+}
+
 /// Static rules for a ClickHouse panel query, before it is run.
 fn check_sql_rules(label: &str, raw: &str) {
     assert!(
-        raw.contains("tenant = '${tenant}'"),
+        raw.contains(&format!("tenant = {TENANT_LITERAL}")),
         "{label}: every query is scoped to the selected tenant:\n{raw}"
     );
+    check_tenant_quoting(label, raw);
     let lower = raw.to_lowercase();
     // Every read of a deduplicated table (base or rollup) collapses copies: with FINAL; or, for
     // a list of base rows, with `LIMIT 1 BY event_id`; or as the set of a `GLOBAL IN (SELECT ...)`
@@ -296,6 +326,7 @@ fn dashboards_are_well_formed() {
         "errors.json",
         "pipeline.json",
         "productivity.json",
+        "audit.json",
     ] {
         assert!(names.contains(&expected), "grafana/dashboards/{expected} exists");
     }
@@ -372,6 +403,7 @@ fn dashboards_are_well_formed() {
                         t["rawSql"].as_str().is_some_and(|s| !s.trim().is_empty()),
                         "{label}: rawSql"
                     );
+                    check_tenant_quoting(&label, t["rawSql"].as_str().unwrap());
                 } else {
                     assert!(
                         t["expr"].as_str().is_some_and(|s| !s.trim().is_empty()),
@@ -398,6 +430,11 @@ fn dashboards_are_well_formed() {
         // Template variables: ClickHouse dashboards have `tenant` and a multi-value `user`.
         let vars = d["templating"]["list"].as_array().unwrap();
         let var = |name: &str| vars.iter().find(|v| v["name"] == name);
+        for v in vars {
+            if let Some(q) = v["query"].as_str().or_else(|| v["query"]["rawSql"].as_str()) {
+                check_tenant_quoting(&format!("{file}: variable {}", v["name"]), q);
+            }
+        }
         if *file != "pipeline.json" {
             let tenant = var("tenant").unwrap_or_else(|| panic!("{file}: variable tenant"));
             assert_eq!(tenant["datasource"]["uid"], CLICKHOUSE_UID);
@@ -421,6 +458,31 @@ fn dashboards_are_well_formed() {
         .expect("sessions.json: variable prompt_id");
     assert_eq!(prompt["type"], "textbox");
     eprintln!("{} dashboards, {total} panels", all.len());
+}
+
+#[test]
+fn the_tenant_is_a_quoted_escaped_literal() {
+    let vars: Vars = [("tenant".to_string(), VarValue::One("o'brien".to_string()))]
+        .into_iter()
+        .collect();
+    // Grafana's singlequote format: the value in single quotes, each `'` in it as `\'`.
+    assert_eq!(
+        render("WHERE tenant = ${tenant:singlequote}", &vars),
+        "WHERE tenant = 'o\\'brien'"
+    );
+    // The forms the dashboards may not use.
+    for bad in [
+        "WHERE tenant = '${tenant}'",
+        "WHERE tenant = '$tenant'",
+        "WHERE tenant = $tenant",
+        "WHERE tenant = [[tenant]]",
+        "WHERE tenant = ${tenant:raw}",
+        "WHERE tenant = '${tenant:singlequote}'",
+    ] {
+        let caught = std::panic::catch_unwind(|| check_tenant_quoting("test", bad));
+        assert!(caught.is_err(), "{bad} is refused");
+    }
+    check_tenant_quoting("test", "WHERE tenant = ${tenant:singlequote} AND tenant_x = $tenants");
 }
 
 #[test]
@@ -568,6 +630,7 @@ async fn clickhouse_panels_run_on_the_corpus() {
                         .as_str()
                         .or_else(|| v["query"]["rawSql"].as_str())
                         .unwrap_or_else(|| panic!("{file}: variable {name} has a query"));
+                    check_tenant_quoting(&format!("{file}: variable {name}"), raw);
                     let a = run(render(raw, &vars)).await;
                     let got = a.column(&a.names[0]);
                     variable_queries += 1;
@@ -632,7 +695,7 @@ async fn clickhouse_panels_run_on_the_corpus() {
     }
     assert!(
         queries.len() >= 40,
-        "the five ClickHouse dashboards have their panels ({})",
+        "the ClickHouse dashboards have their panels ({})",
         queries.len()
     );
 

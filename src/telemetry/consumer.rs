@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
 
-use super::labels::{DeadLetterClass, EventKind, InsertErrorClass, MessageOutcome, RebalanceKind};
+use super::labels::{DeadLetterClass, EventKind, InsertErrorClass, MessageOutcome, RebalanceKind, SecurityKind};
 use super::*;
 use crate::otlp::Signal;
 use crate::transform::normalize::TimeSource;
@@ -21,6 +21,8 @@ pub struct Stats {
     pub time_sources: [u64; TimeSource::ALL.len()],
     /// The `event_day`s of the events: the days whose rollups the batch makes stale.
     pub days: BTreeSet<u16>,
+    /// Security events by [`SecurityKind`] index.
+    pub security: [u64; SecurityKind::ALL.len()],
 }
 
 impl Stats {
@@ -35,8 +37,17 @@ impl Stats {
         for (a, b) in self.time_sources.iter_mut().zip(other.time_sources) {
             *a += b;
         }
+        for (a, b) in self.security.iter_mut().zip(other.security) {
+            *a += b;
+        }
         self.coercion_failures += other.coercion_failures;
         self.days.extend(other.days.iter().copied());
+    }
+
+    /// Counts one security event of `kind` (an event already counted by [`Stats::count`]); it
+    /// reaches `cowork_consumer_security_events_total` once the batch is stored, like the events.
+    pub fn security_event(&mut self, kind: SecurityKind) {
+        self.security[kind.index()] += 1;
     }
 
     /// Counts one event of `kind` on `day`, timed by `source`, with `coercion_failures`
@@ -94,6 +105,12 @@ impl BatchStored<'_> {
             }
         }
         counter!(CONSUMER_COERCION_FAILURES).increment(all.coercion_failures);
+        for kind in SecurityKind::ALL {
+            let n = all.security[kind.index()];
+            if n > 0 {
+                counter!(CONSUMER_SECURITY_EVENTS, "kind" => kind.as_str()).increment(n);
+            }
+        }
         counter!(CONSUMER_MESSAGES, "outcome" => MessageOutcome::DeadLettered.as_str()).increment(self.dead_lettered);
         counter!(CONSUMER_MESSAGES, "outcome" => MessageOutcome::Inserted.as_str()).increment(self.inserted);
         histogram!(CONSUMER_BATCH_ROWS).record(all.total() as f64);
@@ -237,5 +254,28 @@ impl RollupRefreshFailed<'_> {
     pub fn emit(self) {
         tracing::warn!(error = %self.error, "rollup refresh failed; trying again on the next round");
         counter!(CONSUMER_ROLLUP_REFRESH_ERRORS).increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_events_are_counted_per_kind_and_added_per_tenant() {
+        let mut a = Stats::default();
+        a.security_event(SecurityKind::PermissionBypass);
+        a.security_event(SecurityKind::AuthFailure);
+        a.security_event(SecurityKind::AuthFailure);
+        let mut b = Stats::default();
+        b.security_event(SecurityKind::AuthFailure);
+        b.security_event(SecurityKind::ToolReject);
+        a.add(&b);
+        assert_eq!(a.security[SecurityKind::PermissionBypass.index()], 1);
+        assert_eq!(a.security[SecurityKind::AuthFailure.index()], 3);
+        assert_eq!(a.security[SecurityKind::ToolReject.index()], 1);
+        assert_eq!(a.security.iter().sum::<u64>(), 5);
+        // Security events are a property of events, not events of their own.
+        assert_eq!(a.total(), 0);
     }
 }

@@ -181,6 +181,34 @@ label! {
     }
 }
 
+label! {
+    /// A security-relevant event a record reports: `cowork_consumer_security_events_total{kind}`.
+    /// The seven signals of Claude Code's security map that the telemetry carries.
+    SecurityKind {
+        /// `permission_mode_changed` to `bypassPermissions`.
+        PermissionBypass => "permission_bypass",
+        /// `auth` with `success` false.
+        AuthFailure => "auth_failure",
+        /// `mcp_server_connection` with a failed status.
+        McpConnectionFailure => "mcp_connection_failure",
+        /// `plugin_installed` from a marketplace that is not official.
+        PluginInstallUnofficial => "plugin_install_unofficial",
+        /// `hook_execution_complete` with `num_blocking` > 0.
+        HookBlock => "hook_block",
+        /// `api_refusal`.
+        ApiRefusal => "api_refusal",
+        /// `tool_decision` with `decision` reject.
+        ToolReject => "tool_reject",
+    }
+}
+
+impl SecurityKind {
+    /// Index into per-kind counters.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,12 +216,13 @@ mod tests {
 
     #[test]
     fn label_values_are_distinct_snake_case() {
-        let lists: [Vec<&str>; 5] = [
+        let lists: [Vec<&str>; 6] = [
             RejectReason::ALL.iter().map(|l| l.as_str()).collect(),
             DeadLetterClass::ALL.iter().map(|l| l.as_str()).collect(),
             ProduceErrorClass::ALL.iter().map(|l| l.as_str()).collect(),
             EventKind::ALL.iter().map(|l| l.as_str()).collect(),
             InsertErrorClass::ALL.iter().map(|l| l.as_str()).collect(),
+            SecurityKind::ALL.iter().map(|l| l.as_str()).collect(),
         ];
         for list in lists {
             assert_eq!(list.iter().collect::<HashSet<_>>().len(), list.len(), "{list:?}");
@@ -211,5 +240,21 @@ mod tests {
             }
         }
         assert_eq!(EventKind::of_event("some_future_event"), EventKind::Other);
+        for (i, k) in SecurityKind::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i);
+        }
+        assert_eq!(
+            SecurityKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+            [
+                "permission_bypass",
+                "auth_failure",
+                "mcp_connection_failure",
+                "plugin_install_unofficial",
+                "hook_block",
+                "api_refusal",
+                "tool_reject"
+            ],
+            "the kinds the alerts and the README name"
+        );
     }
 }

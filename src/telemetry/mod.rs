@@ -25,7 +25,7 @@ use crate::keys::{Forbidden, Unauthenticated};
 use crate::transform::normalize::TimeSource;
 use labels::{
     BytesStage, DeadLetterClass, InsertErrorClass, MessageOutcome, ProduceErrorClass, RateLimit, RebalanceKind,
-    RejectReason,
+    RejectReason, SecurityKind,
 };
 
 pub const EDGE_REQUESTS: &str = "cowork_edge_requests_total";
@@ -59,6 +59,7 @@ pub const CONSUMER_REBALANCES: &str = "cowork_consumer_rebalances_total";
 pub const CONSUMER_ROLLUPS_PENDING: &str = "cowork_consumer_rollups_pending_days";
 pub const CONSUMER_ROLLUP_REFRESH_DURATION: &str = "cowork_consumer_rollup_refresh_duration_seconds";
 pub const CONSUMER_ROLLUP_REFRESH_ERRORS: &str = "cowork_consumer_rollup_refresh_errors_total";
+pub const CONSUMER_SECURITY_EVENTS: &str = "cowork_consumer_security_events_total";
 /// Rendered by [`render_lag`], not through the recorder: a revoked partition's series must
 /// disappear, and the recorder cannot forget a series.
 pub const CONSUMER_LAG: &str = "cowork_consumer_lag";
@@ -259,6 +260,14 @@ pub fn describe_consumer() {
         counter!(CONSUMER_DEAD_LETTERS, "class" => class.as_str()).increment(0);
     }
     counter!(CONSUMER_COERCION_FAILURES).increment(0);
+    describe_counter!(
+        CONSUMER_SECURITY_EVENTS,
+        "Security events in stored records, by kind (bypassPermissions, failed logins, MCP connection failures, \
+         unofficial plugin installs, hook blocks, refusals, rejected tools)"
+    );
+    for kind in SecurityKind::ALL {
+        counter!(CONSUMER_SECURITY_EVENTS, "kind" => kind.as_str()).increment(0);
+    }
     for source in TimeSource::ALL.into_iter().filter(|s| *s != TimeSource::Record) {
         counter!(CONSUMER_TIME_FALLBACKS, "source" => source.as_str()).increment(0);
     }
