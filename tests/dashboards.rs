@@ -10,7 +10,7 @@ mod common;
 #[path = "common/grafana.rs"]
 mod grafana;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use grafana::{dashboards, Range, VarValue, Vars};
@@ -31,6 +31,11 @@ const TENANT: &str = "acme";
 const PROMPT_ID: &str = "df71b0aa-4a28-4781-9670-ca94b4f15781";
 /// Two users picked for the multi-value `user` variable; one name needs quote escaping.
 const USERS: [&str; 2] = ["chen.smith@acme.example", "fay.o'neil@acme.example"];
+/// The same for the events corpus (`tests/fixtures/events`): between them they have every kind
+/// of row the Audit dashboard shows.
+const EVENT_USERS: [&str; 2] = ["ana.müller@acme.example", "bo.o'neil@acme.example"];
+/// A prompt of the events corpus, with an API request, a tool decision and a tool result.
+const EVENT_PROMPT_ID: &str = "4f26c61c-4350-40a2-96f0-8de15641fdaa";
 
 /// Tables whose rows are only exact when read with FINAL (the views apply it themselves).
 const DEDUPLICATED_TABLES: [cowork_ingest::clickhouse::Table; cowork_ingest::clickhouse::Table::COUNT] =
@@ -220,8 +225,9 @@ fn check_shape(label: &str, panel: &Value, target: &Value, a: &Answer) {
 /// `[[tenant]]`, another format) pastes the value into the SQL as it is.
 const TENANT_LITERAL: &str = "${tenant:singlequote}";
 
-/// Every reference to the `tenant` variable in `raw` is [`TENANT_LITERAL`], never quoted by hand.
-fn check_tenant_quoting(label: &str, raw: &str) {
+/// What is wrong with how `raw` names the tenant, if anything: every reference to the `tenant`
+/// variable must be [`TENANT_LITERAL`], never quoted by hand.
+fn tenant_quoting_problem(raw: &str) -> Option<String> {
     let mut at = 0;
     while let Some(i) = raw[at..].find(['$', '[']) {
         let i = at + i;
@@ -229,18 +235,25 @@ fn check_tenant_quoting(label: &str, raw: &str) {
         let named = ["$tenant", "${tenant", "[[tenant"].iter().any(|p| {
             tail.starts_with(p) && !tail[p.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
         });
-        if named {
-            assert!(
-                tail.starts_with(TENANT_LITERAL),
-                "{label}: name the tenant as {TENANT_LITERAL} (a quoted, escaped literal), not `{}`:\n{raw}",
+        if named && !tail.starts_with(TENANT_LITERAL) {
+            return Some(format!(
+                "name the tenant as {TENANT_LITERAL} (a quoted, escaped literal), not `{}`",
                 &tail[..tail.len().min(20)]
-            );
-            assert!(
-                !raw[..i].ends_with('\'') && !tail[TENANT_LITERAL.len()..].starts_with('\''),
-                "{label}: {TENANT_LITERAL} is quoted already; '{TENANT_LITERAL}' unquotes it:\n{raw}"
-            );
+            ));
+        }
+        if named && (raw[..i].ends_with('\'') || tail[TENANT_LITERAL.len()..].starts_with('\'')) {
+            return Some(format!(
+                "{TENANT_LITERAL} is quoted already; '{TENANT_LITERAL}' unquotes it"
+            ));
         }
         at = i + 1;
+    }
+    None
+}
+
+fn check_tenant_quoting(label: &str, raw: &str) {
+    if let Some(problem) = tenant_quoting_problem(raw) {
+        panic!("{label}: {problem}:\n{raw}");
     }
 }
 
@@ -479,10 +492,12 @@ fn the_tenant_is_a_quoted_escaped_literal() {
         "WHERE tenant = ${tenant:raw}",
         "WHERE tenant = '${tenant:singlequote}'",
     ] {
-        let caught = std::panic::catch_unwind(|| check_tenant_quoting("test", bad));
-        assert!(caught.is_err(), "{bad} is refused");
+        assert!(tenant_quoting_problem(bad).is_some(), "{bad} is refused");
     }
-    check_tenant_quoting("test", "WHERE tenant = ${tenant:singlequote} AND tenant_x = $tenants");
+    assert_eq!(
+        tenant_quoting_problem("WHERE tenant = ${tenant:singlequote} AND tenant_x = $tenants"),
+        None
+    );
 }
 
 #[test]
@@ -585,110 +600,210 @@ fn promtool() -> PathBuf {
     PathBuf::from("promtool")
 }
 
-/// One ClickHouse query of a dashboard: where it comes from and the panel it feeds.
+/// One ClickHouse query of a dashboard: where it comes from, the panel it feeds and the
+/// dataset it runs on.
 struct Query<'a> {
     label: String,
+    dataset: usize,
     panel: &'a Value,
     target: &'a Value,
     sql: String,
 }
 
+/// A database the panels run on, and what its variables must list.
+struct Dataset {
+    name: &'static str,
+    corpus: common::clickhouse::LoadedCorpus,
+    /// The dashboards whose panels run on it.
+    dashboards: &'static [&'static str],
+    /// What the `user` variable lists: the identities of the sessions, sorted.
+    users: Vec<String>,
+    /// The "two users" selection.
+    two: [&'static str; 2],
+    prompt_id: &'static str,
+}
+
+impl Dataset {
+    fn runs(&self, file: &str) -> bool {
+        self.dashboards.is_empty() || self.dashboards.contains(&file)
+    }
+}
+
+/// The log corpus' users: every record names its user by `user.email`.
+fn corpus_users(expected: &Value) -> Vec<String> {
+    let mut users: Vec<String> = expected["cost_by_user"].as_object().unwrap().keys().cloned().collect();
+    users.sort();
+    users
+}
+
+/// The events corpus (`tests/fixtures/events`): the identities of its sessions, sorted.
+fn event_users(expected: &Value) -> Vec<String> {
+    let users: BTreeSet<String> = expected["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["session_id"] != "" && e["user_identity"] != "")
+        .map(|e| e["user_identity"].as_str().unwrap().to_string())
+        .collect();
+    users.into_iter().collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clickhouse_panels_run_on_the_corpus() {
     let expected = expected();
+    let events_dir = root().join("tests/fixtures/events");
+    let events_expected: Value =
+        serde_json::from_slice(&std::fs::read(events_dir.join("expected.json")).unwrap()).unwrap();
 
-    // The corpus, encoded by the consumer's fast path, in a fresh migrated 18.16 database.
-    let corpus = common::clickhouse::load_corpus().await;
-    assert_eq!(corpus.events as u64, expected["events"].as_u64().unwrap());
+    // Two databases on the shared 18.16 server, each encoded by the consumer's fast path and
+    // migrated: the log corpus with the captured metrics and spans (every dashboard but Audit),
+    // and the events corpus, every documented event kind with its people and teams (Audit, and
+    // the cost and sessions dashboards again, for their attribution and version panels).
+    let datasets = [
+        Dataset {
+            name: "corpus",
+            corpus: common::clickhouse::load_corpus().await,
+            dashboards: &[
+                "cost.json",
+                "errors.json",
+                "productivity.json",
+                "sessions.json",
+                "tools.json",
+            ],
+            users: corpus_users(&expected),
+            two: USERS,
+            prompt_id: PROMPT_ID,
+        },
+        Dataset {
+            name: "events",
+            corpus: common::clickhouse::load_bodies(TENANT, &common::corpus_at(&events_dir, "proto")).await,
+            dashboards: &["audit.json", "cost.json", "sessions.json"],
+            users: event_users(&events_expected),
+            two: EVENT_USERS,
+            prompt_id: EVENT_PROMPT_ID,
+        },
+    ];
     let ch = common::clickhouse::shared();
-    let db = corpus.db.clone();
-    let run = |sql: String| {
+    let run = |dataset: &Dataset, sql: String| {
         let url = ch.url.clone();
-        let db = db.clone();
+        let db = dataset.corpus.db.clone();
         async move {
             let sql = sql.replace("cowork.", &format!("{db}."));
             let text = common::clickhouse::query(&url, &format!("{sql}\nFORMAT TabSeparatedWithNamesAndTypes")).await;
             Answer::parse(&text)
         }
     };
+    let stored = run(
+        &datasets[0],
+        format!("SELECT count() AS n FROM cowork.events FINAL WHERE tenant = '{TENANT}'"),
+    )
+    .await;
+    assert_eq!(
+        stored.column("n")[0],
+        expected["events"].to_string(),
+        "the log corpus is stored"
+    );
+    let stored = run(
+        &datasets[1],
+        format!("SELECT count() AS n FROM cowork.events FINAL WHERE tenant = '{TENANT}'"),
+    )
+    .await;
+    assert_eq!(
+        stored.column("n")[0],
+        events_expected["counts"]["records"].to_string(),
+        "the events corpus is stored"
+    );
+    let all = dashboards();
+    for (file, _) in &all {
+        assert!(
+            datasets.iter().any(|d| d.runs(file)) || file == "pipeline.json",
+            "{file}: no dataset runs its panels"
+        );
+    }
 
     // Template variables: tenant first, then user (which depends on it).
-    let mut corpus_users: Vec<String> = expected["cost_by_user"].as_object().unwrap().keys().cloned().collect();
-    corpus_users.sort();
-    for u in USERS {
-        assert!(corpus_users.iter().any(|c| c == u), "{u} is a corpus user");
-    }
-    let all = dashboards();
     let mut variable_queries = 0;
-    for (file, d) in &all {
-        let mut vars = Vars::new();
-        for v in d["templating"]["list"].as_array().unwrap() {
-            let name = str_of(&v["name"], "variable name").to_string();
-            match str_of(&v["type"], "variable type") {
-                "query" => {
-                    let raw = v["query"]
-                        .as_str()
-                        .or_else(|| v["query"]["rawSql"].as_str())
-                        .unwrap_or_else(|| panic!("{file}: variable {name} has a query"));
-                    check_tenant_quoting(&format!("{file}: variable {name}"), raw);
-                    let a = run(render(raw, &vars)).await;
-                    let got = a.column(&a.names[0]);
-                    variable_queries += 1;
-                    let want: Vec<String> = match name.as_str() {
-                        "tenant" => vec![TENANT.to_string()],
-                        "user" => corpus_users.clone(),
-                        other => panic!("{file}: no expectation for variable {other}"),
-                    };
-                    assert_eq!(got, want, "{file}: variable {name} lists {want:?}");
-                    // Its default selection: All for a multi-value variable, else the first value.
-                    let value = if v["multi"] == true {
-                        VarValue::All(got)
-                    } else {
-                        VarValue::One(got[0].clone())
-                    };
-                    vars.insert(name, value);
+    for dataset in &datasets {
+        for u in dataset.two {
+            assert!(
+                dataset.users.iter().any(|c| c == u),
+                "{u} is a user of the {} dataset",
+                dataset.name
+            );
+        }
+        for (file, d) in all.iter().filter(|(f, _)| dataset.runs(f)) {
+            let mut vars = Vars::new();
+            for v in d["templating"]["list"].as_array().unwrap() {
+                let name = str_of(&v["name"], "variable name").to_string();
+                match str_of(&v["type"], "variable type") {
+                    "query" => {
+                        let raw = v["query"]
+                            .as_str()
+                            .or_else(|| v["query"]["rawSql"].as_str())
+                            .unwrap_or_else(|| panic!("{file}: variable {name} has a query"));
+                        check_tenant_quoting(&format!("{file}: variable {name}"), raw);
+                        let a = run(dataset, render(raw, &vars)).await;
+                        let got = a.column(&a.names[0]);
+                        variable_queries += 1;
+                        let want: Vec<String> = match name.as_str() {
+                            "tenant" => vec![TENANT.to_string()],
+                            "user" => dataset.users.clone(),
+                            other => panic!("{file}: no expectation for variable {other}"),
+                        };
+                        assert_eq!(got, want, "{file} on {}: variable {name} lists {want:?}", dataset.name);
+                        // Its default selection: All for a multi-value variable, else the first value.
+                        let value = if v["multi"] == true {
+                            VarValue::All(got)
+                        } else {
+                            VarValue::One(got[0].clone())
+                        };
+                        vars.insert(name, value);
+                    }
+                    "textbox" => {
+                        vars.insert(name, VarValue::One(String::new()));
+                    }
+                    other => panic!("{file}: variable type {other} is not checked by this test"),
                 }
-                "textbox" => {
-                    vars.insert(name, VarValue::One(String::new()));
-                }
-                other => panic!("{file}: variable type {other} is not checked by this test"),
             }
         }
     }
-    eprintln!("{variable_queries} variable queries return the corpus' tenant and users");
+    eprintln!("{variable_queries} variable queries return the datasets' tenant and users");
 
-    // Every ClickHouse panel, under two selections: two users, and All.
-    let selections: [(&str, VarValue); 2] = [
-        (
-            "two users",
-            VarValue::Many(USERS.iter().map(|u| u.to_string()).collect()),
-        ),
-        ("all users", VarValue::All(corpus_users.clone())),
-    ];
+    // Every ClickHouse panel of a dataset's dashboards, under two selections: two users, and All.
     let mut queries: Vec<Query> = Vec::new();
-    for (file, d) in &all {
-        for p in panels(d) {
-            if p["datasource"]["uid"] != CLICKHOUSE_UID {
-                continue;
-            }
-            for t in p["targets"].as_array().unwrap() {
-                let raw = str_of(&t["rawSql"], "rawSql");
-                let base = format!("{file} / {} / {}", p["title"].as_str().unwrap(), t["refId"]);
-                check_sql_rules(&base, raw);
-                for (selection, users) in &selections {
-                    let vars: Vars = [
-                        ("tenant".to_string(), VarValue::One(TENANT.to_string())),
-                        ("user".to_string(), users.clone()),
-                        ("prompt_id".to_string(), VarValue::One(PROMPT_ID.to_string())),
-                    ]
-                    .into_iter()
-                    .collect();
-                    queries.push(Query {
-                        label: format!("{base} ({selection})"),
-                        panel: p,
-                        target: t,
-                        sql: render(raw, &vars),
-                    });
+    for (n, dataset) in datasets.iter().enumerate() {
+        let selections: [(&str, VarValue); 2] = [
+            (
+                "two users",
+                VarValue::Many(dataset.two.iter().map(|u| u.to_string()).collect()),
+            ),
+            ("all users", VarValue::All(dataset.users.clone())),
+        ];
+        for (file, d) in all.iter().filter(|(f, _)| dataset.runs(f)) {
+            for p in panels(d) {
+                if p["datasource"]["uid"] != CLICKHOUSE_UID {
+                    continue;
+                }
+                for t in p["targets"].as_array().unwrap() {
+                    let raw = str_of(&t["rawSql"], "rawSql");
+                    let base = format!("{file} / {} / {}", p["title"].as_str().unwrap(), t["refId"]);
+                    check_sql_rules(&base, raw);
+                    for (selection, users) in &selections {
+                        let vars: Vars = [
+                            ("tenant".to_string(), VarValue::One(TENANT.to_string())),
+                            ("user".to_string(), users.clone()),
+                            ("prompt_id".to_string(), VarValue::One(dataset.prompt_id.to_string())),
+                        ]
+                        .into_iter()
+                        .collect();
+                        queries.push(Query {
+                            label: format!("{base} ({selection}, {})", dataset.name),
+                            dataset: n,
+                            panel: p,
+                            target: t,
+                            sql: render(raw, &vars),
+                        });
+                    }
                 }
             }
         }
@@ -701,20 +816,21 @@ async fn clickhouse_panels_run_on_the_corpus() {
 
     let mut answers = Vec::new();
     for q in &queries {
-        let a = run(q.sql.clone()).await;
+        let a = run(&datasets[q.dataset], q.sql.clone()).await;
         check_shape(&q.label, q.panel, q.target, &a);
         answers.push(a);
     }
     eprintln!("{} ClickHouse panel queries return rows on 18.16", queries.len());
 
     // A few panels must say exactly what expected.json says.
-    let answer = |title: &str, selection: &str| -> &Answer {
+    let answer_on = |dataset: &str, title: &str, selection: &str| -> &Answer {
         let i = queries
             .iter()
-            .position(|q| q.panel["title"] == title && q.label.ends_with(&format!("({selection})")))
-            .unwrap_or_else(|| panic!("a panel titled {title}"));
+            .position(|q| q.panel["title"] == title && q.label.ends_with(&format!("({selection}, {dataset})")))
+            .unwrap_or_else(|| panic!("a panel titled {title} on {dataset}"));
         &answers[i]
     };
+    let answer = |title: &str, selection: &str| answer_on("corpus", title, selection);
     let number = |a: &Answer, col: &str| -> f64 { a.column(col)[0].parse().unwrap() };
     let total_cost: f64 = expected["cost_by_user"]
         .as_object()
@@ -804,34 +920,228 @@ async fn clickhouse_panels_run_on_the_corpus() {
         .sum();
     assert_eq!(by_start, totals["sessions"].as_u64().unwrap());
 
-    // The same queries on current ClickHouse (chdb) return the same answers.
-    let chdb_queries: Vec<String> = queries
+    // The cache and latency panels agree with the log corpus' tokens and requests per model.
+    let tokens = expected["tokens_by_model"].as_object().unwrap();
+    let latency = answer("API latency by model", "all users");
+    let mut requests: BTreeMap<String, u64> = BTreeMap::new();
+    for (model, n) in latency.column("model").into_iter().zip(latency.column("requests")) {
+        requests.insert(model, n.parse().unwrap());
+    }
+    let want: BTreeMap<String, u64> = tokens
         .iter()
-        .map(|q| {
-            format!(
-                "{}\nFORMAT TabSeparatedWithNamesAndTypes",
-                q.sql.replace("cowork.", &format!("{db}."))
-            )
-        })
+        .map(|(m, t)| (m.clone(), t["requests"].as_u64().unwrap()))
         .collect();
-    let (version, results) = common::clickhouse::run_on_chdb(&corpus, &chdb_queries);
-    assert_eq!(results.len(), queries.len());
-    for ((q, old), new) in queries.iter().zip(&answers).zip(results) {
-        let new: Vec<Vec<String>> = new
-            .iter()
-            .map(|r| r.iter().map(|f| common::clickhouse::unescape(f)).collect())
-            .collect();
-        assert_eq!(old.names, new[0], "{}: columns on 18.16 and {version}", q.label);
+    assert_eq!(requests, want, "API latency by model counts every request");
+    for p95 in latency.column("p95_ms") {
+        assert!(p95.parse::<f64>().unwrap() > 0.0, "a p95 from the histogram: {p95}");
+    }
+    let cache = answer("Cache savings by model", "all users");
+    let prices = BTreeMap::from([
+        ("claude-haiku-4-5-20251001", 1.0),
+        ("claude-opus-4-6", 5.0),
+        ("claude-sonnet-4-6", 3.0),
+    ]);
+    for (i, model) in cache.column("model").iter().enumerate() {
+        let t = &tokens[model];
+        let read = t["cache_read"].as_f64().unwrap();
         assert_eq!(
-            common::clickhouse::comparable(&old.rows),
-            common::clickhouse::comparable(&new[2..]),
-            "{}: 18.16 and {version} disagree on:\n{}",
-            q.label,
-            q.sql
+            cache.column("cache_read_tokens")[i].parse::<f64>().unwrap(),
+            read,
+            "{model}"
+        );
+        let price = prices[model.as_str()];
+        assert_eq!(
+            cache.column("input_price_per_mtok")[i].parse::<f64>().unwrap(),
+            price,
+            "{model}"
+        );
+        let saved: f64 = cache.column("saved_usd")[i].parse().unwrap();
+        assert!((saved - read * price * 0.9 / 1e6).abs() < 1e-6, "{model} saved {saved}");
+    }
+    assert_eq!(cache.rows.len(), tokens.len());
+    let (mut read, mut prompt) = (0.0, 0.0);
+    for t in tokens.values() {
+        read += t["cache_read"].as_f64().unwrap();
+        prompt +=
+            t["input"].as_f64().unwrap() + t["cache_read"].as_f64().unwrap() + t["cache_creation"].as_f64().unwrap();
+    }
+    let ratio = number(answer("Cache hit ratio and savings", "all users"), "cache_hit_ratio");
+    assert!((ratio - read / prompt).abs() < 1e-9, "cache hit ratio {ratio}");
+
+    // The audit and attribution panels say what the events corpus holds.
+    let on_events = |title: &str| answer_on("events", title, "all users");
+    let rows_of = |table: &str| events_expected[table].as_array().unwrap().clone();
+    let count = |table: &str, keep: &dyn Fn(&Value) -> bool| rows_of(table).iter().filter(|r| keep(r)).count() as f64;
+    let security = on_events("Security events");
+    for (column, want) in [
+        (
+            "bypass_switches",
+            count("permission_mode_changes", &|r| r["to_mode"] == "bypassPermissions"),
+        ),
+        ("auth_failures", count("auth_events", &|r| r["success"] == false)),
+        (
+            "mcp_connection_failures",
+            count("mcp_server_connections", &|r| r["status"] == "failed"),
+        ),
+        (
+            "third_party_installs",
+            count("plugin_installs", &|r| r["marketplace_is_official"] == false),
+        ),
+        (
+            "hook_blocks",
+            count("hook_executions", &|r| {
+                r["phase"] == "complete" && r["num_blocking"].as_u64().unwrap_or(0) > 0
+            }),
+        ),
+        ("refusals", count("api_refusals", &|_| true)),
+        (
+            "rejected_tools",
+            count("tool_decisions", &|r| r["decision"] == "reject"),
+        ),
+    ] {
+        assert!(want > 0.0, "the events corpus has {column}");
+        assert_eq!(number(security, column), want, "Security events: {column}");
+    }
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let of = |table: &str, keep: &dyn Fn(&Value) -> bool, column: &str| -> Vec<String> {
+        sorted(
+            rows_of(table)
+                .iter()
+                .filter(|r| keep(r))
+                .map(|r| r[column].as_str().unwrap().to_string())
+                .collect(),
+        )
+    };
+    assert_eq!(
+        sorted(on_events("Permission escalations").column("user_identity")),
+        of(
+            "permission_mode_changes",
+            &|r| r["to_mode"] == "bypassPermissions",
+            "user_identity"
+        ),
+        "Permission escalations: who switched to bypassPermissions"
+    );
+    assert_eq!(
+        sorted(on_events("Third-party plugin installs").column("user_identity")),
+        of(
+            "plugin_installs",
+            &|r| r["marketplace_is_official"] == false,
+            "user_identity"
+        ),
+    );
+    let commands = on_events("Rejected commands").column("bash_command");
+    for c in of("tool_decisions", &|r| r["decision"] == "reject", "bash_command") {
+        assert!(commands.contains(&c), "Rejected commands shows {c:?}: {commands:?}");
+    }
+
+    // Cost by team, and by subagent, skill, plugin, MCP server and effort, are the requests'.
+    let money = |a: &Answer, keys: &[&str]| -> BTreeMap<Vec<String>, f64> {
+        let mut out = BTreeMap::new();
+        for (i, c) in a.column("cost_usd").iter().enumerate() {
+            let key: Vec<String> = keys.iter().map(|k| a.column(k)[i].clone()).collect();
+            assert!(
+                out.insert(key, c.parse::<f64>().unwrap()).is_none(),
+                "one row per {keys:?}"
+            );
+        }
+        out
+    };
+    let close = |what: &str, got: &BTreeMap<Vec<String>, f64>, want: &BTreeMap<Vec<String>, f64>| {
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "{what}"
+        );
+        for (k, v) in want {
+            assert!((got[k] - v).abs() < 1e-6, "{what} {k:?}: {} against {v}", got[k]);
+        }
+    };
+    let text = |r: &Value, key: &str| r[key].as_str().unwrap().to_string();
+    let or = |v: String, none: &str| if v.is_empty() { none.to_string() } else { v };
+    let mut by_team = BTreeMap::new();
+    let mut by_attribution = BTreeMap::new();
+    for r in rows_of("api_requests") {
+        let cost = r["cost_usd"].as_f64().unwrap();
+        *by_team.entry(vec![or(text(&r, "team"), "(no team)")]).or_insert(0.0) += cost;
+        let plugin = match (text(&r, "plugin_name"), text(&r, "marketplace_name")) {
+            (p, _) if p.is_empty() => p,
+            (p, m) if m.is_empty() => p,
+            (p, m) => format!("{p}@{m}"),
+        };
+        for (kind, name) in [
+            ("subagent", text(&r, "agent_name")),
+            ("skill", text(&r, "skill_name")),
+            ("plugin", plugin),
+            ("mcp_server", text(&r, "mcp_server_name")),
+            ("effort", text(&r, "effort")),
+        ] {
+            *by_attribution
+                .entry(vec![kind.to_string(), or(name, "(none)")])
+                .or_insert(0.0) += cost;
+        }
+    }
+    close("Cost by team", &money(on_events("Cost by team"), &["team"]), &by_team);
+    close(
+        "Cost by subagent, skill, plugin and MCP server",
+        &money(
+            on_events("Cost by subagent, skill, plugin and MCP server"),
+            &["kind", "name"],
+        ),
+        &by_attribution,
+    );
+    assert!(by_team.len() > 1, "the events corpus has several teams: {by_team:?}");
+
+    // Client versions: each session's app_version (app.version, else service.version).
+    let mut versions = BTreeSet::new();
+    for e in rows_of("events") {
+        if e["session_id"] != "" {
+            versions.insert((text(&e, "service_name"), or(text(&e, "app_version"), "(not sent)")));
+        }
+    }
+    let shown = on_events("Client versions in use");
+    let got: BTreeSet<(String, String)> = shown
+        .column("service_name")
+        .into_iter()
+        .zip(shown.column("app_version"))
+        .collect();
+    assert_eq!(got, versions, "Client versions in use");
+
+    // The same queries on current ClickHouse (chdb) return the same answers.
+    for (n, dataset) in datasets.iter().enumerate() {
+        let db = &dataset.corpus.db;
+        let mine: Vec<(&Query, &Answer)> = queries.iter().zip(&answers).filter(|(q, _)| q.dataset == n).collect();
+        let chdb_queries: Vec<String> = mine
+            .iter()
+            .map(|(q, _)| {
+                format!(
+                    "{}\nFORMAT TabSeparatedWithNamesAndTypes",
+                    q.sql.replace("cowork.", &format!("{db}."))
+                )
+            })
+            .collect();
+        let (version, results) = common::clickhouse::run_on_chdb(&dataset.corpus, &chdb_queries);
+        assert_eq!(results.len(), mine.len());
+        for ((q, old), new) in mine.iter().zip(results) {
+            let new: Vec<Vec<String>> = new
+                .iter()
+                .map(|r| r.iter().map(|f| common::clickhouse::unescape(f)).collect())
+                .collect();
+            assert_eq!(old.names, new[0], "{}: columns on 18.16 and {version}", q.label);
+            assert_eq!(
+                common::clickhouse::comparable(&old.rows),
+                common::clickhouse::comparable(&new[2..]),
+                "{}: 18.16 and {version} disagree on:\n{}",
+                q.label,
+                q.sql
+            );
+        }
+        eprintln!(
+            "{} ClickHouse panel queries on the {} dataset agree on 18.16 and {version}",
+            mine.len(),
+            dataset.name
         );
     }
-    eprintln!(
-        "{} ClickHouse panel queries agree on 18.16 and {version}",
-        queries.len()
-    );
 }
