@@ -172,6 +172,26 @@ async fn every_documented_event_kind_lands_typed_with_its_person_and_team() {
         assert!(n > 0, "{name} is stored in events");
     }
 
+    // The security signals the docs map, counted by kind (bounded labels).
+    let metrics = reqwest::get(format!("http://{}/metrics", consumer.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (kind, n) in [
+        ("permission_bypass", 2),
+        ("auth_failure", 3),
+        ("mcp_connection_failure", 1),
+        ("plugin_install_unofficial", 2),
+        ("hook_block", 1),
+        ("api_refusal", 2),
+        ("tool_reject", 2),
+    ] {
+        let line = format!("cowork_consumer_security_events_total{{kind=\"{kind}\"}} {n}");
+        assert!(metrics.lines().any(|l| l == line), "/metrics lacks {line}");
+    }
+
     // The same records as OTLP/JSON collapse onto the protobuf copies: nothing is added.
     post(&edge, &bearer, &bodies("json")).await;
     settle(&config).await;
@@ -227,4 +247,75 @@ async fn every_typed_row_reads_the_same_on_current_clickhouse() {
     for ((table, want), got) in tables.iter().zip(&results) {
         assert_rows(table, want, &columns(want), got, &format!("ClickHouse {version}"));
     }
+}
+
+/// A key's default attributes (`keys create --attr`) attribute what the payload does not: the
+/// same records sent with a key that says team `payments` and cost center `CC-9` store those
+/// wherever neither the record nor the resource named a team (or a cost center), and nothing
+/// else changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keys_default_attributes_fill_in_what_the_payload_does_not_say() {
+    use cowork_ingest::keys::{self, Kind, Role};
+    let (edge, config) = kafka::pipeline(kafka::shared(), BTreeMap::new(), &[]).await;
+    let consumer = InProcessConsumer::start(config.clone()).await;
+    let attributes = [("team", "payments"), ("cost_center", "CC-9")].map(|(k, v)| (k.to_string(), v.to_string()));
+    let key = keys::create(
+        &config.edge.keys_path,
+        "initech",
+        Role::Ingest,
+        Kind::Org,
+        None,
+        &attributes,
+    )
+    .unwrap();
+    let bearer = format!("Bearer {}", key.token);
+    // The edge picks the new key up within its reload interval.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = http()
+            .post(edge.url("/v1/logs"))
+            .header("authorization", &bearer)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the edge never accepted the new key ({status})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    post(&edge, &bearer, &bodies("proto")).await;
+    settle(&config).await;
+
+    let expected = expected();
+    let mut filled = 0;
+    for (table, mut want) in typed_tables(&expected) {
+        for row in &mut want {
+            for (column, default) in [("team", "payments"), ("cost_center", "CC-9")] {
+                if row[column] == "" {
+                    row[column] = Value::from(default);
+                    filled += 1;
+                }
+            }
+        }
+        let cols = columns(&want);
+        let got = raw_rows(&config, &select(table, &cols, "initech")).await;
+        assert_rows(table, &want, &cols, &got, "key defaults");
+    }
+    assert!(filled > 0, "the fixtures have rows without a team");
+    // The rollups see the same teams.
+    let teams = rows(
+        &config,
+        "SELECT DISTINCT team FROM {db}.cost_daily FINAL WHERE tenant = 'initech' ORDER BY team",
+    )
+    .await;
+    assert!(teams.iter().any(|r| r[0] == "payments"), "{teams:?}");
+    assert!(teams.iter().all(|r| !r[0].is_empty()), "{teams:?}");
+    consumer.stop().await;
 }

@@ -572,8 +572,9 @@ async fn forget_erases_one_user_everywhere() {
         .map(|t| t.name())
         .into_iter()
         .chain(rollups)
+        .chain(["user_directory"])
     {
-        let n = p.count(&format!("{table} WHERE user_email = {quoted}")).await;
+        let n = p.count(&format!("{table} WHERE user_identity = {quoted}")).await;
         before.insert(table, n);
     }
     assert!(before["events"] > 0 && before["api_requests"] > 0);
@@ -586,14 +587,14 @@ async fn forget_erases_one_user_everywhere() {
     assert_eq!(removed, before, "it reports what it removed");
     for table in cowork_ingest::clickhouse::Table::ALL.map(|t| t.name()) {
         assert_eq!(
-            p.count(&format!("{table} WHERE user_email = {quoted}")).await,
+            p.count(&format!("{table} WHERE user_identity = {quoted}")).await,
             0,
             "{table}"
         );
     }
     for rollup in cowork_ingest::clickhouse::tables::Rollup::ALL.map(|r| r.name()) {
         assert_eq!(
-            p.count(&format!("{rollup} WHERE user_email = {quoted}")).await,
+            p.count(&format!("{rollup} WHERE user_identity = {quoted}")).await,
             0,
             "{rollup}"
         );

@@ -21,27 +21,51 @@ pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// Deletes one user's rows of one tenant from every table and every rollup (GDPR erasure), waits
-/// for the deletions to finish, and returns the rows removed per table.
+/// Deletes one person's rows of one tenant from every table, every rollup and the user
+/// directory (GDPR erasure), waits for the deletions to finish, and returns the rows removed per
+/// table. `user` is an e-mail address or any other `user_identity` (an `enduser.id`, a
+/// `process.owner`, ...): a row goes when its `user_email` or its `user_identity` is `user`.
 ///
 /// A rollup refresh that read the user's rows before the erasure may write them back into a
 /// rollup after it, so the rollups are checked again [`RECHECK`] later and erased again.
-pub async fn forget(store: &Store, tenant: &str, user_email: &str) -> Result<Vec<(&'static str, u64)>, EraseError> {
-    let filter = format!("tenant = {} AND user_email = {}", quote(tenant), quote(user_email));
-    let mut removed = erase(store, &filter, &Table::ALL.map(Table::name)).await?;
-    removed.extend(erase(store, &filter, &Rollup::ALL.map(Rollup::name)).await?);
+pub async fn forget(store: &Store, tenant: &str, user: &str) -> Result<Vec<(&'static str, u64)>, EraseError> {
+    let person = |table: &str| {
+        let by_identity = format!("tenant = {} AND user_identity = {}", quote(tenant), quote(user));
+        match table {
+            // The tables that name the person by user_identity alone.
+            "cost_attribution_daily" | USER_DIRECTORY => by_identity,
+            _ => format!(
+                "{by_identity} OR tenant = {} AND user_email = {}",
+                quote(tenant),
+                quote(user)
+            ),
+        }
+    };
+    let rollups: Vec<&'static str> = Rollup::ALL.map(Rollup::name).to_vec();
+    let mut removed = erase(store, &person, &Table::ALL.map(Table::name)).await?;
+    removed.extend(erase(store, &person, &rollups).await?);
+    removed.extend(erase(store, &person, &[USER_DIRECTORY]).await?);
     tokio::time::sleep(RECHECK).await;
-    erase(store, &filter, &Rollup::ALL.map(Rollup::name)).await?;
+    erase(store, &person, &rollups).await?;
     Ok(removed)
 }
+
+/// The user directory (`directory import`): the person's team, department, cost center and
+/// manager.
+const USER_DIRECTORY: &str = "user_directory";
 
 /// How long after the erasure the rollups are checked again: longer than one refresh of a day.
 pub const RECHECK: Duration = Duration::from_secs(3);
 
-async fn erase(store: &Store, filter: &str, tables: &[&'static str]) -> Result<Vec<(&'static str, u64)>, EraseError> {
+async fn erase(
+    store: &Store,
+    filter_of: &dyn Fn(&str) -> String,
+    tables: &[&'static str],
+) -> Result<Vec<(&'static str, u64)>, EraseError> {
     let db = store.database();
     let mut removed = Vec::new();
     for &table in tables {
+        let filter = filter_of(table);
         let n: u64 = store
             .scalar(&format!("SELECT count() FROM {db}.{table} WHERE {filter}"))
             .await?

@@ -254,22 +254,29 @@ pub fn render_statement(stmt: &str, database: &str, target: &Target, rename: Opt
             text.replace_range(at..=end, &local);
         }
         let text = text.replace("{database}", database);
-        // {tables:NAME}: the statement for NAME, or, in cluster mode, for NAME_local and then
-        // NAME, each ON CLUSTER.
+        // {tables:NAME}: the statement for NAME. In cluster mode, for NAME_local ON CLUSTER,
+        // and then for the Distributed table NAME: dropped too, or, after an ALTER, dropped and
+        // created again over the altered local table (ClickHouse refuses ALTER ... ON CLUSTER
+        // of a table that is not replicated on a cluster whose shards are).
         if let Some(at) = text.find("{tables:") {
             let end = at + text[at..].find('}').expect("a closing brace");
             let table = &text[at + "{tables:".len()..end];
-            let names = match &target.cluster {
-                None => vec![table.to_string()],
-                Some(c) => vec![
-                    format!("{table}_local ON CLUSTER {c}"),
-                    format!("{table} ON CLUSTER {c}"),
-                ],
+            let with = |name: &str| format!("{}{name}{}", &text[..at], &text[end + 1..]);
+            return match &target.cluster {
+                None => vec![with(table)],
+                Some(c) => {
+                    let mut out = vec![with(&format!("{table}_local ON CLUSTER {c}"))];
+                    out.push(format!("DROP TABLE IF EXISTS {database}.{table} ON CLUSTER {c}"));
+                    if text.starts_with("ALTER TABLE") {
+                        out.push(format!(
+                            "CREATE TABLE IF NOT EXISTS {database}.{table} ON CLUSTER {c} AS {database}.{table}_local \
+                             ENGINE = Distributed({c}, {database}, {table}_local, {})",
+                            shard_key(table)
+                        ));
+                    }
+                    out
+                }
             };
-            return names
-                .iter()
-                .map(|n| format!("{}{n}{}", &text[..at], &text[end + 1..]))
-                .collect();
         }
         return vec![text];
     }
@@ -288,6 +295,19 @@ pub fn render_statement(stmt: &str, database: &str, target: &Target, rename: Opt
             ]
         }
     }
+}
+
+/// The `SHARD BY` expression the migration that created `table` gives it (`rand()` without one).
+fn shard_key(table: &str) -> String {
+    MIGRATIONS
+        .iter()
+        .flat_map(|m| m.raw_statements())
+        .filter(|s| created_table(s).as_deref() == Some(table))
+        .find_map(|s| {
+            s.lines()
+                .find_map(|l| l.trim().strip_prefix("SHARD BY ").map(String::from))
+        })
+        .unwrap_or_else(|| "rand()".into())
 }
 
 #[derive(Debug, thiserror::Error)]

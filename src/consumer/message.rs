@@ -9,15 +9,15 @@ use rdkafka::message::Message;
 use super::dead_letter::DeadLetter;
 use crate::budget::Budget;
 use crate::clickhouse::rows::{Origin, Rows};
-use crate::envelope::Envelope;
+use crate::envelope::{self, Envelope};
 use crate::otlp::compression::{decompress, CompressionError};
 use crate::otlp::decode::{json, proto, Attr, Point, Record, Span};
 use crate::otlp::{ContentType, Signal};
 use crate::telemetry::consumer::Stats;
-use crate::telemetry::labels::{DeadLetterClass, EventKind};
+use crate::telemetry::labels::{DeadLetterClass, EventKind, SecurityKind};
 use crate::transform::attribution::{Attribution, Scope};
 use crate::transform::content::ContentPolicy;
-use crate::transform::normalize::{day_of, normalize, Detail, Event, TimeSource};
+use crate::transform::normalize::{day_of, normalize, Cell, Detail, Event, TimeSource};
 use crate::transform::signals::{is_cumulative, normalize_point, normalize_span};
 
 /// Reads the edge's headers; a message whose headers cannot be read is a dead letter.
@@ -31,6 +31,35 @@ fn kind(ev: &Event<'_>) -> EventKind {
         Detail::Other => EventKind::Other,
         _ => EventKind::of_event(ev.event_name),
     }
+}
+
+/// The security signal an event is, if any: the Claude Code docs' map of security questions
+/// (a switch to `bypassPermissions`, a failed login, an MCP server that failed to connect, a
+/// plugin from a marketplace that is not official, a hook that blocked an action, a refusal, a
+/// rejected tool call).
+fn security(ev: &Event<'_>) -> Option<SecurityKind> {
+    let kind = match &ev.detail {
+        Detail::ToolDecision(d) if d.decision == "reject" => return Some(SecurityKind::ToolReject),
+        Detail::Kind(k) => k,
+        _ => return None,
+    };
+    let is = |column: &str, want: Cell<'_>| kind.cell(column) == Some(want);
+    let hit = match kind.kind.table {
+        "permission_mode_changes" => {
+            is("to_mode", Cell::Text("bypassPermissions")).then_some(SecurityKind::PermissionBypass)
+        }
+        "auth_events" => is("success", Cell::Bool(Some(false))).then_some(SecurityKind::AuthFailure),
+        "mcp_server_connections" => is("status", Cell::Text("failed")).then_some(SecurityKind::McpConnectionFailure),
+        "plugin_installs" => {
+            is("marketplace_is_official", Cell::Bool(Some(false))).then_some(SecurityKind::PluginInstallUnofficial)
+        }
+        "hook_executions" => {
+            matches!(kind.cell("num_blocking"), Some(Cell::Num(Some(n))) if n > 0).then_some(SecurityKind::HookBlock)
+        }
+        "api_refusals" => Some(SecurityKind::ApiRefusal),
+        _ => None,
+    };
+    hit
 }
 
 /// Decodes payloads into rows, reusing its buffers from one payload to the next.
@@ -96,6 +125,9 @@ impl Decoder {
                 let mut visit = |resource: &[Attr<'_>], record: &Record<'_>| {
                     let ev = normalize(&scope, resource, record, env.received_at_ns);
                     stats.count(kind(&ev), ev.event_day(), ev.time_source, ev.coercion_failures);
+                    if let Some(signal) = security(&ev) {
+                        stats.security_event(signal);
+                    }
                     rows.push(&origin, resource, record, &ev);
                 };
                 match env.content_type {
@@ -150,9 +182,7 @@ impl Decoder {
 
 /// The sending key's default attributes; a header that cannot be read is a dead letter.
 fn key_defaults(env: &Envelope<'_>) -> Result<Vec<(String, String)>, DeadLetter> {
-    // TODO(keys-attrs): envelope::key_attributes(env.key_attributes)
-    let _ = env;
-    Ok(Vec::new())
+    envelope::key_attributes(env.key_attributes).map_err(|e| DeadLetter::new(DeadLetterClass::BadHeaders, e.0))
 }
 
 /// How many days after a late cumulative point's own day are refreshed again because of it.
@@ -170,6 +200,25 @@ mod tests {
     use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
 
     use super::*;
+
+    #[test]
+    fn the_security_signals_name_catalogue_tables_and_columns() {
+        use crate::transform::kinds::KINDS;
+        for (table, column) in [
+            ("permission_mode_changes", "to_mode"),
+            ("auth_events", "success"),
+            ("mcp_server_connections", "status"),
+            ("plugin_installs", "marketplace_is_official"),
+            ("hook_executions", "num_blocking"),
+            ("api_refusals", "model"),
+        ] {
+            let k = KINDS
+                .iter()
+                .find(|k| k.table == table)
+                .unwrap_or_else(|| panic!("{table}"));
+            assert!(k.columns.iter().any(|c| c.name == column), "{table}.{column}");
+        }
+    }
     use crate::envelope::header;
     use crate::otlp::Compression;
 

@@ -345,6 +345,7 @@ pub async fn load_corpus() -> LoadedCorpus {
             .rows_into(&env, &b.body, 0, i as i64, &policy, &mut rows)
             .unwrap();
     }
+    let events = rows.records();
     // The captured metrics and spans of the real SDK (tests/fixtures/signals), for the
     // Productivity dashboard: DELTA protobuf and its spans.
     let signals = super::fixtures().join("../signals");
@@ -366,7 +367,7 @@ pub async fn load_corpus() -> LoadedCorpus {
                 .unwrap();
         }
     }
-    load_rows(rows).await
+    load_rows(rows, events).await
 }
 
 /// Log bodies (protobuf) of `tenant` decoded as the consumer does and loaded like
@@ -391,15 +392,15 @@ pub async fn load_bodies(tenant: &str, bodies: &[super::CorpusBody]) -> LoadedCo
             .rows_into(&env, &b.body, 0, i as i64, &ContentPolicy::default(), &mut rows)
             .unwrap();
     }
-    load_rows(rows).await
+    let events = rows.records();
+    load_rows(rows, events).await
 }
 
 /// Inserts `rows` into a freshly migrated database on the shared 18.16 server, builds the
 /// rollups, and keeps the RowBinary files and refresh statements for chdb.
-async fn load_rows(rows: cowork_ingest::clickhouse::rows::Rows) -> LoadedCorpus {
+async fn load_rows(rows: cowork_ingest::clickhouse::rows::Rows, events: usize) -> LoadedCorpus {
     use cowork_ingest::clickhouse::Table;
 
-    let events = rows.records();
     let ch = shared();
     let config = migrated(Config::default(), &ch.url).await;
     let store = Store::new(&config.clickhouse);
