@@ -111,7 +111,11 @@ fn main() {
             received_at_ns: RECEIVED,
             ..Envelope::default()
         };
-        let (mut decoder, mut rows, policy) = (Decoder::new(64 << 20), Rows::default(), ContentPolicy::default());
+        let (mut decoder, mut rows, policy) = (
+            Decoder::new(64 << 20, Default::default()),
+            Rows::default(),
+            ContentPolicy::default(),
+        );
         time(bodies, rounds, |b| {
             if rows.bytes() > 64 << 20 {
                 rows.clear();
@@ -252,7 +256,11 @@ fn signals(rounds: u32) {
             received_at_ns: RECEIVED,
             ..Envelope::default()
         };
-        let (mut decoder, mut rows, policy) = (Decoder::new(64 << 20), Rows::default(), ContentPolicy::default());
+        let (mut decoder, mut rows, policy) = (
+            Decoder::new(64 << 20, Default::default()),
+            Rows::default(),
+            ContentPolicy::default(),
+        );
         time(bodies, rounds, |b| {
             if rows.bytes() > 64 << 20 {
                 rows.clear();

@@ -832,6 +832,7 @@ fn generate(args: &Args, tx: std::sync::mpsc::SyncSender<Batch>) {
                     value: value(v),
                 })
                 .collect(),
+            ..Record::default()
         };
         let normalized = normalize(&Scope::new(TENANT), &resource, &record, received_ns);
         let origin = Origin {

@@ -93,7 +93,7 @@ fn main() {
     // ClickHouse's ceiling: the same rows, encoded in advance, inserted in 50k-event batches.
     let config = rt.block_on(common::clickhouse::migrated(Config::default(), &ch.url));
     let store = Store::new(&config.clickhouse);
-    let mut decoder = Decoder::new(64 << 20);
+    let mut decoder = Decoder::new(64 << 20, Default::default());
     let policy = ContentPolicy::default();
     let tenants: Vec<String> = (0..copies).map(|c| format!("bench-{c}")).collect();
     let mut batches = vec![Rows::default()];

@@ -829,25 +829,17 @@ mod tests {
         .map(String::from)
         .into();
         assert_eq!(without_existing_columns(alter, &all), None);
-        // In cluster mode, the local table and the Distributed one.
+        // In cluster mode, the local table, then its Distributed table made again over it.
         let c = m.statements("cowork", &super::tests::target(24, Some("c1")));
-        let both: Vec<&String> = c
+        let at = c
             .iter()
-            .filter(|s| {
-                s.starts_with("ALTER TABLE cowork.user_prompts_local ON")
-                    || s.starts_with("ALTER TABLE cowork.user_prompts ON")
-            })
-            .collect();
-        assert_eq!(both.len(), 2);
-        assert!(
-            both[0].starts_with("ALTER TABLE cowork.user_prompts_local ON CLUSTER c1"),
-            "{}",
-            both[0]
-        );
-        assert!(
-            both[1].starts_with("ALTER TABLE cowork.user_prompts ON CLUSTER c1"),
-            "{}",
-            both[1]
+            .position(|s| s.starts_with("ALTER TABLE cowork.user_prompts_local ON CLUSTER c1"))
+            .unwrap();
+        assert_eq!(c[at + 1], "DROP TABLE IF EXISTS cowork.user_prompts ON CLUSTER c1");
+        assert_eq!(
+            c[at + 2],
+            "CREATE TABLE IF NOT EXISTS cowork.user_prompts ON CLUSTER c1 AS cowork.user_prompts_local \
+             ENGINE = Distributed(c1, cowork, user_prompts_local, cityHash64(event_id))"
         );
     }
 

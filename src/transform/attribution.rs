@@ -129,7 +129,7 @@ fn first_text<'a>(attrs: &[Attr<'a>], keys: &[String]) -> Option<&'a str> {
 
 /// The person: the first of [`IDENTITY_KEYS`] with a value, and the key it came from. `values`
 /// holds each key's value in that order ('' when absent), record over resource already applied.
-pub fn identity<'a>(values: [&'a str; 5]) -> (&'a str, &'static str) {
+pub fn identity(values: [&str; 5]) -> (&str, &'static str) {
     for (key, v) in IDENTITY_KEYS.iter().zip(values) {
         if !v.is_empty() {
             return (v, key);
