@@ -545,15 +545,11 @@ pub async fn wait_events(config: &Config, want: u64, within: Duration) {
 
 /// TabSeparated rows of `sql`, with `{db}` replaced by `config`'s database.
 pub async fn rows(config: &Config, sql: &str) -> Vec<Vec<String>> {
-    let ch = &config.clickhouse;
-    query(
-        &read_url(config),
-        &format!("{} FORMAT TabSeparated", sql.replace("{db}", &ch.database)),
-    )
-    .await
-    .lines()
-    .map(|l| l.split('\t').map(unescape).collect())
-    .collect()
+    raw_rows(config, sql)
+        .await
+        .into_iter()
+        .map(|r| r.iter().map(|f| unescape(f)).collect())
+        .collect()
 }
 
 /// [`rows`] with every field as the server wrote it (TabSeparated escapes; NULL is `\N`).
