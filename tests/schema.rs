@@ -129,7 +129,7 @@ async fn a_v1_database_upgrades_to_v2_without_losing_a_row() {
     let ran = schema::migrate(&store, &target, &mut |s| steps.push(s.to_string()))
         .await
         .unwrap();
-    assert_eq!(ran, ["003_v2", "004_signals"]);
+    assert_eq!(ran, ["003_v2", "004_signals", "005_directory_budgets"]);
     assert!(steps.iter().any(|s| s.starts_with("events: copying day")), "{steps:?}");
     cowork_ingest::clickhouse::rollups::rebuild(&store, None, None, None, &mut |_| {})
         .await
