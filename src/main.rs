@@ -130,6 +130,12 @@ enum Command {
         #[command(subcommand)]
         command: ReadersCommand,
     },
+    /// The user directory (identity to team, department, cost center, manager) that the
+    /// rollups fall back to when the telemetry carries no team.
+    Directory {
+        #[command(subcommand)]
+        command: DirectoryCommand,
+    },
     /// Run an in-memory Kafka-protocol broker (librdkafka's mock cluster). Not durable.
     DevBroker {
         /// Number of brokers.
@@ -216,6 +222,25 @@ enum ReadersCommand {
     },
     /// Point every reader at the tables that have a `tenant` column now (run after `migrate`).
     Sync,
+}
+
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Replace a tenant's directory with a CSV file (header
+    /// `user_identity,team,department,cost_center,manager`, RFC 4180 quoting). Identities no
+    /// longer in the file are removed; the tenant's rollups are then refreshed. Prints the
+    /// number of entries added, updated, removed and unchanged.
+    Import {
+        /// The CSV file, UTF-8.
+        file: PathBuf,
+        #[arg(long)]
+        tenant: String,
+    },
+    /// List a tenant's directory.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 fn init_logging() {
@@ -373,6 +398,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Keys { command } => run_keys(&config, command),
         Command::Readers { command } => runtime()?.block_on(run_readers(&config, command)),
+        Command::Directory { command } => runtime()?.block_on(run_directory(&config, command)),
         Command::DevBroker {
             brokers,
             partitions,
@@ -405,6 +431,13 @@ fn run_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
         } => ops::keys::create(path, &tenant, role, kind, expires),
         KeysCommand::List => ops::keys::list(path),
         KeysCommand::Revoke { id } => ops::keys::revoke(path, &id),
+    }
+}
+
+async fn run_directory(config: &Config, command: DirectoryCommand) -> anyhow::Result<()> {
+    match command {
+        DirectoryCommand::Import { file, tenant } => ops::directory::import(config, &file, &tenant).await,
+        DirectoryCommand::List { tenant } => ops::directory::list(config, &tenant).await,
     }
 }
 

@@ -1,7 +1,9 @@
 //! ClickHouse: the [`tables`] catalogue, [`rows`] encoded as RowBinary, the [`store`] client,
-//! [`schema`] migrations, [`retention`] and [`erasure`]. The `[clickhouse]` section of the
+//! [`schema`] migrations, [`retention`] and [`erasure`], and the table operators edit: the
+//! user [`directory`]. The `[clickhouse]` section of the
 //! configuration lives here, beside what reads it.
 
+pub mod directory;
 pub mod erasure;
 pub mod retention;
 pub mod rollups;
