@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+use cowork_ingest::clickhouse::budgets;
 use cowork_ingest::config::{Config, DEFAULT_DEV_PARTITIONS};
 use cowork_ingest::kafka::dev_broker;
 use cowork_ingest::ops::{self, loadgen};
@@ -136,6 +137,12 @@ enum Command {
         #[command(subcommand)]
         command: DirectoryCommand,
     },
+    /// Monthly budgets in USD, for a tenant, a team, a cost center or a user. The consumer
+    /// exports their month-to-date spend as gauges (`cowork_budget_*`) that Prometheus alerts on.
+    Budgets {
+        #[command(subcommand)]
+        command: BudgetsCommand,
+    },
     /// Run an in-memory Kafka-protocol broker (librdkafka's mock cluster). Not durable.
     DevBroker {
         /// Number of brokers.
@@ -240,6 +247,38 @@ enum DirectoryCommand {
     List {
         #[arg(long)]
         tenant: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum BudgetsCommand {
+    /// Set (or replace) a monthly budget.
+    Set {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, value_enum)]
+        scope: budgets::Scope,
+        /// The team, cost center or user_identity (not for scope tenant).
+        #[arg(long)]
+        value: Option<String>,
+        /// USD per calendar month (UTC), more than 0, at most two decimals: 1500 or 1500.50.
+        #[arg(long, value_parser = budgets::Usd::parse)]
+        monthly_usd: budgets::Usd,
+    },
+    /// List the budgets, of one tenant or of all.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Remove a budget.
+    Remove {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, value_enum)]
+        scope: budgets::Scope,
+        /// The team, cost center or user_identity (not for scope tenant).
+        #[arg(long)]
+        value: Option<String>,
     },
 }
 
@@ -399,6 +438,7 @@ fn main() -> anyhow::Result<()> {
         Command::Keys { command } => run_keys(&config, command),
         Command::Readers { command } => runtime()?.block_on(run_readers(&config, command)),
         Command::Directory { command } => runtime()?.block_on(run_directory(&config, command)),
+        Command::Budgets { command } => runtime()?.block_on(run_budgets(&config, command)),
         Command::DevBroker {
             brokers,
             partitions,
@@ -438,6 +478,21 @@ async fn run_directory(config: &Config, command: DirectoryCommand) -> anyhow::Re
     match command {
         DirectoryCommand::Import { file, tenant } => ops::directory::import(config, &file, &tenant).await,
         DirectoryCommand::List { tenant } => ops::directory::list(config, &tenant).await,
+    }
+}
+
+async fn run_budgets(config: &Config, command: BudgetsCommand) -> anyhow::Result<()> {
+    match command {
+        BudgetsCommand::Set {
+            tenant,
+            scope,
+            value,
+            monthly_usd,
+        } => ops::budgets::set(config, &tenant, scope, value.as_deref(), monthly_usd).await,
+        BudgetsCommand::List { tenant } => ops::budgets::list(config, tenant.as_deref()).await,
+        BudgetsCommand::Remove { tenant, scope, value } => {
+            ops::budgets::remove(config, &tenant, scope, value.as_deref()).await
+        }
     }
 }
 

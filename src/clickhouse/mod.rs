@@ -1,8 +1,9 @@
 //! ClickHouse: the [`tables`] catalogue, [`rows`] encoded as RowBinary, the [`store`] client,
-//! [`schema`] migrations, [`retention`] and [`erasure`], and the table operators edit: the
-//! user [`directory`]. The `[clickhouse]` section of the
+//! [`schema`] migrations, [`retention`] and [`erasure`], and the tables operators edit: the
+//! user [`directory`] and the [`budgets`]. The `[clickhouse]` section of the
 //! configuration lives here, beside what reads it.
 
+pub mod budgets;
 pub mod directory;
 pub mod erasure;
 pub mod retention;

@@ -8,8 +8,10 @@
 //! - [`keys`]: create, list and revoke API keys;
 //! - [`database`]: `migrate` and `forget`;
 //! - [`readers`]: per-tenant read-only ClickHouse users (`readers create | list | revoke | sync`);
-//! - [`directory`]: the user directory (`directory import | list`).
+//! - [`directory`]: the user directory (`directory import | list`);
+//! - [`budgets`]: monthly budgets (`budgets set | list | remove`).
 
+pub mod budgets;
 pub mod database;
 pub mod directory;
 pub mod keys;
