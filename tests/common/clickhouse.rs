@@ -409,6 +409,36 @@ pub async fn load_corpus() -> LoadedCorpus {
     }
 }
 
+/// Until migration 006 (attribution) lands, `cost_daily` lacks the columns the budget
+/// evaluation and the Budgets panel read (`user_identity`, `team`, `department`,
+/// `cost_center`): adds the missing ones to `config`'s database (`user_identity` defaulting to
+/// `user_email`) and returns the ALTERs it ran, for chdb to run too. A no-op once 006 made them.
+pub async fn add_attribution_columns(config: &Config) -> Vec<String> {
+    let db = &config.clickhouse.database;
+    let have: Vec<String> = rows(
+        config,
+        "SELECT name FROM system.columns WHERE database = '{db}' AND table = 'cost_daily'",
+    )
+    .await
+    .into_iter()
+    .map(|r| r[0].clone())
+    .collect();
+    let mut ran = Vec::new();
+    for (name, ty) in [
+        ("user_identity", "String DEFAULT user_email"),
+        ("team", "String"),
+        ("department", "String"),
+        ("cost_center", "String"),
+    ] {
+        if !have.iter().any(|h| h == name) {
+            let sql = format!("ALTER TABLE {db}.cost_daily ADD COLUMN {name} {ty}");
+            query(&read_url(config), &sql).await;
+            ran.push(sql);
+        }
+    }
+    ran
+}
+
 /// The Python with chdb-core that `scripts/test` installs (or `COWORK_CHDB_PYTHON`).
 pub fn chdb_python() -> PathBuf {
     std::env::var_os("COWORK_CHDB_PYTHON")
