@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+use cowork_ingest::clickhouse::budgets;
 use cowork_ingest::config::{Config, DEFAULT_DEV_PARTITIONS};
 use cowork_ingest::kafka::dev_broker;
 use cowork_ingest::ops::{self, loadgen};
@@ -130,6 +131,18 @@ enum Command {
         #[command(subcommand)]
         command: ReadersCommand,
     },
+    /// The user directory (identity to team, department, cost center, manager) that the
+    /// rollups fall back to when the telemetry carries no team.
+    Directory {
+        #[command(subcommand)]
+        command: DirectoryCommand,
+    },
+    /// Monthly budgets in USD, for a tenant, a team, a cost center or a user. The consumer
+    /// exports their month-to-date spend as gauges (`cowork_budget_*`) that Prometheus alerts on.
+    Budgets {
+        #[command(subcommand)]
+        command: BudgetsCommand,
+    },
     /// Run an in-memory Kafka-protocol broker (librdkafka's mock cluster). Not durable.
     DevBroker {
         /// Number of brokers.
@@ -221,6 +234,57 @@ enum ReadersCommand {
     },
     /// Point every reader at the tables that have a `tenant` column now (run after `migrate`).
     Sync,
+}
+
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Replace a tenant's directory with a CSV file (header
+    /// `user_identity,team,department,cost_center,manager`, RFC 4180 quoting). Identities no
+    /// longer in the file are removed; the tenant's rollups are then refreshed. Prints the
+    /// number of entries added, updated, removed and unchanged.
+    Import {
+        /// The CSV file, UTF-8.
+        file: PathBuf,
+        #[arg(long)]
+        tenant: String,
+    },
+    /// List a tenant's directory.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum BudgetsCommand {
+    /// Set (or replace) a monthly budget.
+    Set {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, value_enum)]
+        scope: budgets::Scope,
+        /// The team, cost center or user_identity (not for scope tenant).
+        #[arg(long)]
+        value: Option<String>,
+        /// USD per calendar month (UTC), more than 0, at most two decimals: 1500 or 1500.50.
+        #[arg(long, value_parser = budgets::Usd::parse)]
+        monthly_usd: budgets::Usd,
+    },
+    /// List the budgets, of one tenant or of all.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Remove a budget.
+    Remove {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, value_enum)]
+        scope: budgets::Scope,
+        /// The team, cost center or user_identity (not for scope tenant).
+        #[arg(long)]
+        value: Option<String>,
+    },
 }
 
 fn init_logging() {
@@ -378,6 +442,8 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Keys { command } => run_keys(&config, command),
         Command::Readers { command } => runtime()?.block_on(run_readers(&config, command)),
+        Command::Directory { command } => runtime()?.block_on(run_directory(&config, command)),
+        Command::Budgets { command } => runtime()?.block_on(run_budgets(&config, command)),
         Command::DevBroker {
             brokers,
             partitions,
@@ -411,6 +477,28 @@ fn run_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
         } => ops::keys::create(path, &tenant, role, kind, expires, &attributes),
         KeysCommand::List => ops::keys::list(path),
         KeysCommand::Revoke { id } => ops::keys::revoke(path, &id),
+    }
+}
+
+async fn run_directory(config: &Config, command: DirectoryCommand) -> anyhow::Result<()> {
+    match command {
+        DirectoryCommand::Import { file, tenant } => ops::directory::import(config, &file, &tenant).await,
+        DirectoryCommand::List { tenant } => ops::directory::list(config, &tenant).await,
+    }
+}
+
+async fn run_budgets(config: &Config, command: BudgetsCommand) -> anyhow::Result<()> {
+    match command {
+        BudgetsCommand::Set {
+            tenant,
+            scope,
+            value,
+            monthly_usd,
+        } => ops::budgets::set(config, &tenant, scope, value.as_deref(), monthly_usd).await,
+        BudgetsCommand::List { tenant } => ops::budgets::list(config, tenant.as_deref()).await,
+        BudgetsCommand::Remove { tenant, scope, value } => {
+            ops::budgets::remove(config, &tenant, scope, value.as_deref()).await
+        }
     }
 }
 

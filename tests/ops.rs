@@ -133,7 +133,8 @@ fn every_alert_has_for_severity_and_annotations_and_a_unit_test() {
     }
 }
 
-/// Names the rules refer to (`cowork_edge_*`, `cowork_consumer_*`) must be metrics the code emits.
+/// Names the rules refer to (`cowork_edge_*`, `cowork_consumer_*`, `cowork_budget_*`) must be
+/// metrics the code emits.
 #[test]
 fn alerts_only_use_metrics_the_code_defines() {
     let metrics = read("src/telemetry/mod.rs");
@@ -144,11 +145,16 @@ fn alerts_only_use_metrics_the_code_defines() {
         .map(str::to_string)
         .collect();
     assert!(defined.contains("cowork_edge_requests_total"), "{defined:?}");
+    assert!(defined.contains("cowork_budget_spend_ratio"), "{defined:?}");
     for file in ["prometheus/alerts.yml", "prometheus/alerts_test.yml"] {
         let text = read(file);
         let used: BTreeSet<&str> = text
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .filter(|w| w.starts_with("cowork_edge_") || w.starts_with("cowork_consumer_"))
+            .filter(|w| {
+                ["cowork_edge_", "cowork_consumer_", "cowork_budget_"]
+                    .iter()
+                    .any(|p| w.starts_with(p))
+            })
             .collect();
         assert!(!used.is_empty());
         for name in used {

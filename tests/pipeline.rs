@@ -354,7 +354,8 @@ async fn migrations_are_forward_only_and_checked() {
     let store = Store::new(&config.clickhouse);
     let err = consumer::Consumer::new(config.clone()).await.err().expect("refused");
     assert!(
-        err.to_string().contains("001_tables, 002_rollups, 003_v2, 004_signals"),
+        err.to_string()
+            .contains("001_tables, 002_rollups, 003_v2, 004_signals, 005_directory_budgets"),
         "{err}"
     );
     assert!(err.to_string().contains("cowork-ingest migrate"), "{err}");

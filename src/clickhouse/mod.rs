@@ -1,7 +1,10 @@
 //! ClickHouse: the [`tables`] catalogue, [`rows`] encoded as RowBinary, the [`store`] client,
-//! [`schema`] migrations, [`retention`] and [`erasure`]. The `[clickhouse]` section of the
+//! [`schema`] migrations, [`retention`] and [`erasure`], and the tables operators edit: the
+//! user [`directory`] and the [`budgets`]. The `[clickhouse]` section of the
 //! configuration lives here, beside what reads it.
 
+pub mod budgets;
+pub mod directory;
 pub mod erasure;
 pub mod retention;
 pub mod rollups;
@@ -28,6 +31,9 @@ pub const DEFAULT_INSERT_TIMEOUT_MS: u64 = 60_000;
 pub const DEFAULT_ROLLUP_REFRESH_MS: u64 = 5_000;
 /// How long after a day's newest rows its rollups are refreshed once more.
 pub const DEFAULT_ROLLUP_SETTLE_MS: u64 = 10_000;
+/// How often the consumer evaluates the budgets against the month's spend: a minute is well
+/// inside the 5 minutes the budget alerts wait, and one query per minute per consumer is cheap.
+pub const DEFAULT_BUDGET_CHECK_MS: u64 = 60_000;
 /// How often retention looks for partitions to drop.
 pub const DEFAULT_RETENTION_CHECK_MS: u64 = 3_600_000;
 
@@ -72,6 +78,11 @@ pub struct ClickHouseConfig {
     /// rows were marked: in cluster mode, that covers a replica that had not fetched the rows
     /// yet when a refresh read it (after a failover). 0 is safe on one server. Default 10000 ms.
     pub rollup_settle_ms: u64,
+    /// How often the consumer's rollup refresher evaluates every budget (`budgets set`) against
+    /// the month's spend in `cost_daily` and updates the `cowork_budget_*` gauges that the budget
+    /// alerts watch; checked after each refresh round, so it runs at most every
+    /// `rollup_refresh_ms`. 0 turns the evaluation (and the gauges) off. Default 60000 ms.
+    pub budget_check_ms: u64,
 }
 
 impl Default for ClickHouseConfig {
@@ -88,6 +99,7 @@ impl Default for ClickHouseConfig {
             insert_quorum: 0,
             rollup_refresh_ms: DEFAULT_ROLLUP_REFRESH_MS,
             rollup_settle_ms: DEFAULT_ROLLUP_SETTLE_MS,
+            budget_check_ms: DEFAULT_BUDGET_CHECK_MS,
         }
     }
 }

@@ -348,6 +348,16 @@ pub fn version_at(server_s: u64, sub_micros: u32) -> u64 {
     server_s * 1_000_000 + u64::from(sub_micros % 1_000_000)
 }
 
+/// A new version ([`version_at`]) from the server's clock now, and that clock in seconds: for
+/// rows that must replace every older copy (a refresh, a directory import, a budget edit).
+pub async fn version_now(store: &Store) -> Result<(u64, u64), StoreError> {
+    let server_s = server_now(store).await?;
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_micros());
+    Ok((version_at(server_s, micros), server_s))
+}
+
 /// Re-aggregates every rollup of one (tenant, day) (`day` as `YYYY-MM-DD`). Returns the version
 /// written.
 ///
@@ -355,11 +365,7 @@ pub fn version_at(server_s: u64, sub_micros: u32) -> u64 {
 /// `min_insert_block_size_rows`), so a reader that picks the newest version of a day in a rollup
 /// sees one whole refresh.
 pub async fn refresh(store: &Store, tenant: &str, day: &str) -> Result<u64, StoreError> {
-    let started = server_now(store).await?;
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_micros());
-    let version = version_at(started, micros);
+    let (version, started) = version_now(store).await?;
     for sql in refresh_statements(store.database(), tenant, day, version) {
         store.execute(&sql).await?;
     }

@@ -844,6 +844,53 @@ mod tests {
     }
 
     #[test]
+    fn the_directory_and_budgets_render_for_one_server_and_for_a_cluster() {
+        let m = &MIGRATIONS[4];
+        assert_eq!(m.name, "005_directory_budgets");
+        let one = m.statements("db1", &target(18, None));
+        assert_eq!(one.len(), 2, "{one:?}");
+        assert!(
+            one[0].starts_with("CREATE TABLE IF NOT EXISTS db1.user_directory\n("),
+            "{}",
+            one[0]
+        );
+        assert!(one[0].contains("ENGINE = ReplacingMergeTree(version)\nORDER BY (tenant, user_identity)"));
+        assert!(
+            one[1].starts_with("CREATE TABLE IF NOT EXISTS db1.budgets\n("),
+            "{}",
+            one[1]
+        );
+        assert!(one[1].contains("monthly_usd Decimal(18, 2)"));
+        assert!(one[1].contains("ORDER BY (tenant, scope, scope_value)"));
+        for s in &one {
+            assert!(
+                !s.contains('{') && !s.contains("SHARD BY") && !s.contains("PARTITION"),
+                "{s}"
+            );
+            assert!(!s.contains(",\n)"), "{s}");
+        }
+        let current = m.statements("db1", &target(24, None)).join("\n");
+        assert!(current.contains("scope LowCardinality(String)") && current.contains("team LowCardinality(String)"));
+
+        let cluster = m.statements("db1", &target(18, Some("c1")));
+        assert_eq!(cluster.len(), 4, "{cluster:?}");
+        assert!(cluster[0].starts_with("CREATE TABLE IF NOT EXISTS db1.user_directory_local ON CLUSTER c1"));
+        assert!(cluster[0].contains(
+            "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db1/user_directory_local', '{replica}', version)"
+        ));
+        assert!(cluster[1].ends_with(
+            "AS db1.user_directory_local ENGINE = Distributed(c1, db1, user_directory_local, cityHash64(tenant, user_identity))"
+        ));
+        assert!(cluster[2].contains(
+            "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db1/budgets_local', '{replica}', version)"
+        ));
+        assert!(cluster[3].ends_with(
+            "AS db1.budgets_local ENGINE = Distributed(c1, db1, budgets_local, cityHash64(tenant, scope, scope_value))"
+        ));
+        assert!(render("db1", &target(18, Some("c1"))).contains("-- migration 005_directory_budgets"));
+    }
+
+    #[test]
     fn migrations_are_numbered_in_order() {
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.version as usize, i + 1);

@@ -65,12 +65,12 @@ pub async fn run(config: Config, admin_listener: TcpListener, shutdown: Cancella
     let stop_lag = Arc::new(AtomicBool::new(false));
     group::watch_lag(&config, consumer.owned.clone(), stop_lag.clone())?;
     let owned = consumer.owned.clone();
-    let lag: admin::ExtraFn = Arc::new(move || m::render_lag(&owned.lag()));
+    let extra: admin::ExtraFn = Arc::new(move || m::render_lag(&owned.lag()) + &m::render_budgets());
     let admin_stop = CancellationToken::new();
     let admin = tokio::spawn(server::serve(
         admin_listener,
         None,
-        admin::router(prometheus, Arc::new(move || ready.load(Ordering::Relaxed)), Some(lag)),
+        admin::router(prometheus, Arc::new(move || ready.load(Ordering::Relaxed)), Some(extra)),
         admin_stop.clone(),
         Duration::from_secs(5),
         crate::config::ADMIN_MAX_CONNECTIONS,

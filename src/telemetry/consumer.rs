@@ -2,12 +2,14 @@
 //! its series together.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
 
 use super::labels::{DeadLetterClass, EventKind, InsertErrorClass, MessageOutcome, RebalanceKind, SecurityKind};
 use super::*;
+use crate::clickhouse::budgets::Status;
 use crate::otlp::Signal;
 use crate::transform::normalize::TimeSource;
 
@@ -254,6 +256,43 @@ impl RollupRefreshFailed<'_> {
     pub fn emit(self) {
         tracing::warn!(error = %self.error, "rollup refresh failed; trying again on the next round");
         counter!(CONSUMER_ROLLUP_REFRESH_ERRORS).increment(1);
+    }
+}
+
+/// The newest budget evaluation, read by [`super::render_budgets`] at each scrape.
+static BUDGETS: Mutex<Option<Arc<Vec<Status>>>> = Mutex::new(None);
+
+/// The statuses of the newest budget evaluation (none before the first).
+pub fn budget_statuses() -> Arc<Vec<Status>> {
+    BUDGETS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_default()
+}
+
+/// Every live budget evaluated against the month's spend: the gauges now show these.
+pub struct BudgetsEvaluated {
+    pub statuses: Vec<Status>,
+}
+
+impl BudgetsEvaluated {
+    pub fn emit(self) {
+        let over = self.statuses.iter().filter(|s| s.spend_ratio() >= 1.0).count();
+        tracing::debug!(budgets = self.statuses.len(), exceeded = over, "budgets evaluated");
+        *BUDGETS.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(self.statuses));
+    }
+}
+
+/// A budget evaluation failed; the gauges keep the previous one.
+pub struct BudgetEvaluationFailed<'a> {
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl BudgetEvaluationFailed<'_> {
+    pub fn emit(self) {
+        tracing::warn!(error = %self.error, "budget evaluation failed; trying again at the next check");
+        counter!(BUDGET_EVALUATION_ERRORS).increment(1);
     }
 }
 

@@ -209,6 +209,12 @@ impl SecurityKind {
     }
 }
 
+/// Label names of the budget gauges (`cowork_budget_*`), in this order: the budget's tenant,
+/// its scope (`tenant`, `team`, `cost_center` or `user`: [`crate::clickhouse::budgets::Scope`])
+/// and the team, cost center or user_identity it limits (empty for scope `tenant`). Bounded by
+/// the configured budgets: one series per live budget, gone when it is removed.
+pub const BUDGET_LABELS: [&str; 3] = ["tenant", "scope", "scope_value"];
+
 #[cfg(test)]
 mod tests {
     use super::*;

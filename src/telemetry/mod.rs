@@ -64,6 +64,14 @@ pub const CONSUMER_SECURITY_EVENTS: &str = "cowork_consumer_security_events_tota
 /// disappear, and the recorder cannot forget a series.
 pub const CONSUMER_LAG: &str = "cowork_consumer_lag";
 
+/// The budget gauges, labelled [`labels::BUDGET_LABELS`], rendered by [`render_budgets`] (a
+/// removed budget's series must disappear) from the rollup refresher's last evaluation.
+pub const BUDGET_SPEND: &str = "cowork_budget_spend_usd";
+pub const BUDGET_LIMIT: &str = "cowork_budget_limit_usd";
+pub const BUDGET_SPEND_RATIO: &str = "cowork_budget_spend_ratio";
+pub const BUDGET_PROJECTED_RATIO: &str = "cowork_budget_projected_ratio";
+pub const BUDGET_EVALUATION_ERRORS: &str = "cowork_budget_evaluation_errors_total";
+
 static TENANT_LABEL: AtomicBool = AtomicBool::new(true);
 
 /// Turns the `tenant` label on or off (`metrics.tenant_label`).
@@ -88,6 +96,53 @@ pub fn render_lag(lag: &BTreeMap<(String, i32), i64>) -> String {
     );
     for ((topic, partition), n) in lag {
         let _ = writeln!(out, "{CONSUMER_LAG}{{topic=\"{topic}\",partition=\"{partition}\"}} {n}");
+    }
+    out
+}
+
+/// A label value in the Prometheus text format: backslash, double quote and line feed escaped.
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The budget gauges of the last evaluation ([`consumer::BudgetsEvaluated`]) in Prometheus text
+/// format: for each live budget, its month-to-date spend, its monthly limit, their ratio, and the
+/// ratio of the linear month-end projection. Nothing but the headers before the first evaluation.
+pub fn render_budgets() -> String {
+    use crate::clickhouse::budgets::Status;
+    let statuses = consumer::budget_statuses();
+    type Gauge = (&'static str, &'static str, fn(&Status) -> f64);
+    let gauges: [Gauge; 4] = [
+        (BUDGET_SPEND, "Spend in USD in the UTC month so far", |s| s.spend_usd),
+        (BUDGET_LIMIT, "Monthly budget in USD", |s| s.limit_usd),
+        (
+            BUDGET_SPEND_RATIO,
+            "Spend in the month so far over the monthly budget (1 = used up)",
+            |s| s.spend_ratio(),
+        ),
+        (
+            BUDGET_PROJECTED_RATIO,
+            "Month-end spend at the rate so far (spend over the elapsed share of the month) over the monthly budget",
+            |s| s.projected_ratio(),
+        ),
+    ];
+    let [tenant, scope, value] = labels::BUDGET_LABELS;
+    let mut out = String::new();
+    for (name, help, value_of) in gauges {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}, per budget (labels bounded by the configured budgets)\n# TYPE {name} gauge"
+        );
+        for s in statuses.iter() {
+            let _ = writeln!(
+                out,
+                "{name}{{{tenant}=\"{}\",{scope}=\"{}\",{value}=\"{}\"}} {}",
+                label_value(&s.tenant),
+                s.scope.as_str(),
+                label_value(&s.scope_value),
+                value_of(s)
+            );
+        }
     }
     out
 }
@@ -242,6 +297,11 @@ pub fn describe_consumer() {
         "Rollup refresh rounds that failed (retried on the next round)"
     );
     counter!(CONSUMER_ROLLUP_REFRESH_ERRORS).increment(0);
+    describe_counter!(
+        BUDGET_EVALUATION_ERRORS,
+        "Budget evaluations that failed (the budget gauges keep the last values; retried at the next check)"
+    );
+    counter!(BUDGET_EVALUATION_ERRORS).increment(0);
     gauge!(CONSUMER_ROLLUPS_PENDING).set(0.0);
     for kind in RebalanceKind::ALL {
         counter!(CONSUMER_REBALANCES, "kind" => kind.as_str()).increment(0);
@@ -278,4 +338,41 @@ pub fn describe_consumer() {
     }
     gauge!(CONSUMER_PAUSED).set(0.0);
     gauge!(CONSUMER_PAUSED_PARTITIONS).set(0.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clickhouse::budgets::{Scope, Status};
+
+    #[test]
+    fn budget_gauges_are_rendered_per_budget_with_escaped_labels() {
+        assert!(
+            !render_budgets().contains("cowork_budget_spend_usd{"),
+            "nothing before the first evaluation"
+        );
+        consumer::BudgetsEvaluated {
+            statuses: vec![Status {
+                tenant: "acme".into(),
+                scope: Scope::User,
+                scope_value: "o\"neil\\x\ny".into(),
+                limit_usd: 200.0,
+                spend_usd: 170.0,
+                projected_usd: 340.0,
+            }],
+        }
+        .emit();
+        let text = render_budgets();
+        let labels = r#"{tenant="acme",scope="user",scope_value="o\"neil\\x\ny"}"#;
+        for line in [
+            format!("cowork_budget_spend_usd{labels} 170"),
+            format!("cowork_budget_limit_usd{labels} 200"),
+            format!("cowork_budget_spend_ratio{labels} 0.85"),
+            format!("cowork_budget_projected_ratio{labels} 1.7"),
+            "# TYPE cowork_budget_projected_ratio gauge".to_string(),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing from:\n{text}");
+        }
+        assert!(text.contains("(labels bounded by the configured budgets)"));
+    }
 }
