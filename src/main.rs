@@ -55,7 +55,8 @@ enum Command {
     Forget {
         #[arg(long)]
         tenant: String,
-        /// The user's email, as stored in `user_email`.
+        /// The person: an email (`user_email`) or any other `user_identity` (an `enduser.id`,
+        /// a `user.account_id`, a `process.owner`, a `user.id`).
         #[arg(long)]
         user: String,
     },

@@ -578,6 +578,17 @@ async fn forget_erases_one_user_everywhere() {
         let n = p.count(&format!("{table} WHERE user_identity = {quoted}")).await;
         before.insert(table, n);
     }
+    // A budget of the person's own, and one of a team, which stays.
+    let db = &p.config.clickhouse.database;
+    clickhouse::query(
+        &p.config.clickhouse.url,
+        &format!(
+            "INSERT INTO {db}.budgets (tenant, scope, scope_value, monthly_usd, updated_at, version, deleted) VALUES \
+             ('acme', 'user', {quoted}, 10, now(), 1, 0), ('acme', 'team', 'payments', 10, now(), 1, 0)"
+        ),
+    )
+    .await;
+    before.insert("budgets", 1);
     assert!(before["events"] > 0 && before["api_requests"] > 0);
     let store = Store::new(&p.config.clickhouse);
     let removed: BTreeMap<&str, u64> = cowork_ingest::clickhouse::erasure::forget(&store, "acme", user)
@@ -600,6 +611,12 @@ async fn forget_erases_one_user_everywhere() {
             "{rollup}"
         );
     }
+    assert_eq!(p.count("budgets WHERE scope = 'team'").await, 1, "other budgets stay");
+    assert_eq!(
+        p.count("budgets WHERE scope = 'user'").await,
+        0,
+        "the person's budget goes"
+    );
     assert_eq!(
         p.count("events FINAL").await,
         clickhouse::CORPUS_EVENTS - before["events"],

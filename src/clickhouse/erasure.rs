@@ -21,8 +21,8 @@ pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// Deletes one person's rows of one tenant from every table, every rollup and the user
-/// directory (GDPR erasure), waits for the deletions to finish, and returns the rows removed per
+/// Deletes one person's rows of one tenant from every table, every rollup, the user directory
+/// and the person's own budgets (GDPR erasure), waits for the deletions to finish, and returns the rows removed per
 /// table. `user` is an e-mail address or any other `user_identity` (an `enduser.id`, a
 /// `process.owner`, ...): a row goes when its `user_email` or its `user_identity` is `user`.
 ///
@@ -34,6 +34,12 @@ pub async fn forget(store: &Store, tenant: &str, user: &str) -> Result<Vec<(&'st
         match table {
             // The tables that name the person by user_identity alone.
             "cost_attribution_daily" | USER_DIRECTORY => by_identity,
+            // A budget of scope `user` names the person.
+            BUDGETS => format!(
+                "tenant = {} AND scope = 'user' AND scope_value = {}",
+                quote(tenant),
+                quote(user)
+            ),
             _ => format!(
                 "{by_identity} OR tenant = {} AND user_email = {}",
                 quote(tenant),
@@ -44,7 +50,7 @@ pub async fn forget(store: &Store, tenant: &str, user: &str) -> Result<Vec<(&'st
     let rollups: Vec<&'static str> = Rollup::ALL.map(Rollup::name).to_vec();
     let mut removed = erase(store, &person, &Table::ALL.map(Table::name)).await?;
     removed.extend(erase(store, &person, &rollups).await?);
-    removed.extend(erase(store, &person, &[USER_DIRECTORY]).await?);
+    removed.extend(erase(store, &person, &[USER_DIRECTORY, BUDGETS]).await?);
     tokio::time::sleep(RECHECK).await;
     erase(store, &person, &rollups).await?;
     Ok(removed)
@@ -53,6 +59,8 @@ pub async fn forget(store: &Store, tenant: &str, user: &str) -> Result<Vec<(&'st
 /// The user directory (`directory import`): the person's team, department, cost center and
 /// manager.
 const USER_DIRECTORY: &str = "user_directory";
+/// The budgets (`budgets set`): a budget of scope `user` names its person.
+const BUDGETS: &str = "budgets";
 
 /// How long after the erasure the rollups are checked again: longer than one refresh of a day.
 pub const RECHECK: Duration = Duration::from_secs(3);
