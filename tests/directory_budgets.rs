@@ -57,6 +57,11 @@ fn cli(config: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// A command line's words (none of them empty or with a space).
+fn words(line: &str) -> Vec<&str> {
+    line.split(' ').collect()
+}
+
 fn cli_ok(config: &Path, args: &[&str]) -> Run {
     let run = cli(config, args);
     assert!(
@@ -276,16 +281,7 @@ async fn budgets_are_set_listed_replaced_and_removed_through_the_cli() {
     let (config, toml) = setup(dir.path()).await;
     let run = cli_ok(
         &toml,
-        &[
-            "budgets",
-            "set",
-            "--tenant",
-            "acme",
-            "--scope",
-            "tenant",
-            "--monthly-usd",
-            "5000",
-        ],
+        &words("budgets set --tenant acme --scope tenant --monthly-usd 5000"),
     );
     assert!(
         run.stderr
@@ -295,33 +291,11 @@ async fn budgets_are_set_listed_replaced_and_removed_through_the_cli() {
     );
     cli_ok(
         &toml,
-        &[
-            "budgets",
-            "set",
-            "--tenant",
-            "acme",
-            "--scope",
-            "team",
-            "--value",
-            "payments",
-            "--monthly-usd",
-            "1200.5",
-        ],
+        &words("budgets set --tenant acme --scope team --value payments --monthly-usd 1200.5"),
     );
     let run = cli_ok(
         &toml,
-        &[
-            "budgets",
-            "set",
-            "--tenant",
-            "acme",
-            "--scope",
-            "team",
-            "--value",
-            "payments",
-            "--monthly-usd",
-            "1500",
-        ],
+        &words("budgets set --tenant acme --scope team --value payments --monthly-usd 1500"),
     );
     assert!(
         run.stderr.contains("to 1500.00 USD (was 1200.50 USD)"),
@@ -330,46 +304,15 @@ async fn budgets_are_set_listed_replaced_and_removed_through_the_cli() {
     );
     cli_ok(
         &toml,
-        &[
-            "budgets",
-            "set",
-            "--tenant",
-            "acme",
-            "--scope",
-            "cost_center",
-            "--value",
-            "CC-100",
-            "--monthly-usd",
-            "800.25",
-        ],
+        &words("budgets set --tenant acme --scope cost_center --value CC-100 --monthly-usd 800.25"),
     );
     cli_ok(
         &toml,
-        &[
-            "budgets",
-            "set",
-            "--tenant",
-            "acme",
-            "--scope",
-            "user",
-            "--value",
-            "ana@acme.example",
-            "--monthly-usd",
-            "300",
-        ],
+        &words("budgets set --tenant acme --scope user --value ana@acme.example --monthly-usd 300"),
     );
     cli_ok(
         &toml,
-        &[
-            "budgets",
-            "set",
-            "--tenant",
-            "globex",
-            "--scope",
-            "tenant",
-            "--monthly-usd",
-            "10",
-        ],
+        &words("budgets set --tenant globex --scope tenant --monthly-usd 10"),
     );
 
     let listed = table(&cli_ok(&toml, &["budgets", "list", "--tenant", "acme"]).stdout);
@@ -422,72 +365,23 @@ async fn budgets_are_set_listed_replaced_and_removed_through_the_cli() {
             "scope team needs --value: the team whose spend it limits",
         ),
         (
-            vec![
-                "set",
-                "--tenant",
-                "acme",
-                "--scope",
-                "tenant",
-                "--value",
-                "x",
-                "--monthly-usd",
-                "10",
-            ],
+            words("set --tenant acme --scope tenant --value x --monthly-usd 10"),
             "scope tenant is the whole tenant's spend: leave out --value",
         ),
         (
-            vec![
-                "set",
-                "--tenant",
-                "acme",
-                "--scope",
-                "department",
-                "--value",
-                "x",
-                "--monthly-usd",
-                "10",
-            ],
+            words("set --tenant acme --scope department --value x --monthly-usd 10"),
             "[possible values: tenant, team, cost_center, user]",
         ),
         (
-            vec![
-                "set",
-                "--tenant",
-                "acme",
-                "--scope",
-                "user",
-                "--value",
-                "x",
-                "--monthly-usd",
-                "10.005",
-            ],
+            words("set --tenant acme --scope user --value x --monthly-usd 10.005"),
             "has more than two decimals",
         ),
         (
-            vec![
-                "set",
-                "--tenant",
-                "acme",
-                "--scope",
-                "user",
-                "--value",
-                "x",
-                "--monthly-usd",
-                "0",
-            ],
+            words("set --tenant acme --scope user --value x --monthly-usd 0"),
             "a monthly budget must be more than 0",
         ),
         (
-            vec![
-                "set",
-                "--tenant",
-                "acme",
-                "--scope",
-                "user",
-                "--value",
-                "x",
-                "--monthly-usd=-3",
-            ],
+            words("set --tenant acme --scope user --value x --monthly-usd=-3"),
             "is not an amount in USD",
         ),
     ] {
