@@ -802,6 +802,7 @@ CREATE TABLE IF NOT EXISTS {database}.cost_attribution_daily
     tenant {lc},
     day Date,
     user_identity String,
+    user_identity_source {lc},
     team {lc},
     department {lc},
     cost_center {lc},

@@ -365,18 +365,21 @@ pub async fn import(store: &Store, tenant: &str, entries: &[Entry]) -> Result<Im
         ))
         .await?;
     report.version = version;
-    report.days_marked = mark_cost_days(store, tenant).await?;
+    report.days_marked = mark_team_days(store, tenant).await?;
     Ok(report)
 }
 
-/// Marks every (tenant, day) the tenant has in `cost_daily` for a rollup refresh; returns how
+/// Marks every (tenant, day) the tenant has in the rollups that resolve teams (`cost_daily`,
+/// `sessions_daily`, `metrics_daily`) for a refresh, so that they re-resolve; returns how
 /// many.
-pub async fn mark_cost_days(store: &Store, tenant: &str) -> Result<usize, StoreError> {
+pub async fn mark_team_days(store: &Store, tenant: &str) -> Result<usize, StoreError> {
     let days: Vec<u16> = store
         .rows(&format!(
-            "SELECT DISTINCT toUInt16(day) FROM {}.cost_daily WHERE tenant = {} ORDER BY 1",
-            store.database(),
-            quote(tenant)
+            "SELECT DISTINCT toUInt16(day) FROM (SELECT day FROM {db}.cost_daily WHERE tenant = {t} \
+             UNION ALL SELECT day FROM {db}.sessions_daily WHERE tenant = {t} \
+             UNION ALL SELECT day FROM {db}.metrics_daily WHERE tenant = {t}) ORDER BY 1",
+            db = store.database(),
+            t = quote(tenant)
         ))
         .await?
         .into_iter()

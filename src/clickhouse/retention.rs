@@ -55,10 +55,16 @@ pub async fn apply_retention(
     Ok(dropped)
 }
 
-/// The first day whose rows every base table still keeps on `today` (`YYYY-MM-DD`), or `None`
-/// when nothing expires. Every base table feeds the rollups, so the shortest retention counts.
+/// The first day whose rows every table the rollups read still keeps on `today`
+/// (`YYYY-MM-DD`), or `None` when none of them expires: the shortest retention among them counts.
+/// The kind tables feed no rollup, so a short retention of, say, `api_bodies` stops no refresh.
 pub fn kept_since(retention_days: &BTreeMap<Table, u32>, today: time::Date) -> Option<String> {
-    let days = retention_days.values().copied().filter(|d| *d > 0).min()?;
+    let days = retention_days
+        .iter()
+        .filter(|(t, _)| t.kind().is_none())
+        .map(|(_, d)| *d)
+        .filter(|d| *d > 0)
+        .min()?;
     let first = today - time::Duration::days(i64::from(days));
     Some(format!(
         "{:04}-{:02}-{:02}",

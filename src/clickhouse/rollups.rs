@@ -44,17 +44,18 @@ fn refresh_sql(rollup: Rollup) -> &'static str {
              GROUP BY tenant, day, user_identity, r_team, r_department, r_cost_center, model, query_source"
         }
         Rollup::CostAttributionDaily => {
-            "INSERT INTO {db}.cost_attribution_daily (tenant, day, user_identity, team, department, cost_center, model, \
-             query_source, agent_name, skill_name, plugin_name, marketplace_name, mcp_server_name, mcp_tool_name, \
-             effort, workflow_name, cost_usd, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, \
-             requests, version) \
-             SELECT tenant, day, user_identity, r_team, r_department, r_cost_center, model, query_source, agent_name, \
+            "INSERT INTO {db}.cost_attribution_daily (tenant, day, user_identity, user_identity_source, team, department, \
+             cost_center, model, query_source, agent_name, skill_name, plugin_name, marketplace_name, mcp_server_name, \
+             mcp_tool_name, effort, workflow_name, cost_usd, input_tokens, output_tokens, cache_read_tokens, \
+             cache_creation_tokens, requests, version) \
+             SELECT tenant, day, user_identity, max(user_identity_source), r_team, r_department, r_cost_center, model, \
+             query_source, agent_name, \
              skill_name, plugin_name, marketplace_name, mcp_server_name, mcp_tool_name, effort, workflow_name, \
              sum(cost_usd), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), \
              sum(cache_creation_tokens), count(), {version} \
              FROM ( {resolve} ( \
-                 SELECT tenant, event_day AS day, user_identity, team, department, cost_center, model, query_source, \
-                 agent_name, skill_name, plugin_name, marketplace_name, mcp_server_name, mcp_tool_name, effort, \
+                 SELECT tenant, event_day AS day, user_identity, user_identity_source, team, department, cost_center, \
+                 model, query_source, agent_name, skill_name, plugin_name, marketplace_name, mcp_server_name, mcp_tool_name, effort, \
                  workflow_name, cost_usd, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens \
                  FROM {db}.api_requests FINAL WHERE tenant = {tenant} AND event_day = {day} \
              ) AS base {directory} \
