@@ -256,17 +256,24 @@ enum DirectoryCommand {
     },
 }
 
+/// Which budget: `--tenant`, `--scope` and, but for scope tenant, `--value`.
+#[derive(clap::Args)]
+struct BudgetOf {
+    #[arg(long)]
+    tenant: String,
+    #[arg(long, value_enum)]
+    scope: budgets::Scope,
+    /// The team, cost center or user_identity (not for scope tenant).
+    #[arg(long)]
+    value: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum BudgetsCommand {
     /// Set (or replace) a monthly budget.
     Set {
-        #[arg(long)]
-        tenant: String,
-        #[arg(long, value_enum)]
-        scope: budgets::Scope,
-        /// The team, cost center or user_identity (not for scope tenant).
-        #[arg(long)]
-        value: Option<String>,
+        #[command(flatten)]
+        of: BudgetOf,
         /// USD per calendar month (UTC), more than 0, at most two decimals: 1500 or 1500.50.
         #[arg(long, value_parser = budgets::Usd::parse)]
         monthly_usd: budgets::Usd,
@@ -278,13 +285,8 @@ enum BudgetsCommand {
     },
     /// Remove a budget.
     Remove {
-        #[arg(long)]
-        tenant: String,
-        #[arg(long, value_enum)]
-        scope: budgets::Scope,
-        /// The team, cost center or user_identity (not for scope tenant).
-        #[arg(long)]
-        value: Option<String>,
+        #[command(flatten)]
+        of: BudgetOf,
     },
 }
 
@@ -490,16 +492,11 @@ async fn run_directory(config: &Config, command: DirectoryCommand) -> anyhow::Re
 
 async fn run_budgets(config: &Config, command: BudgetsCommand) -> anyhow::Result<()> {
     match command {
-        BudgetsCommand::Set {
-            tenant,
-            scope,
-            value,
-            monthly_usd,
-        } => ops::budgets::set(config, &tenant, scope, value.as_deref(), monthly_usd).await,
-        BudgetsCommand::List { tenant } => ops::budgets::list(config, tenant.as_deref()).await,
-        BudgetsCommand::Remove { tenant, scope, value } => {
-            ops::budgets::remove(config, &tenant, scope, value.as_deref()).await
+        BudgetsCommand::Set { of, monthly_usd } => {
+            ops::budgets::set(config, &of.tenant, of.scope, of.value.as_deref(), monthly_usd).await
         }
+        BudgetsCommand::List { tenant } => ops::budgets::list(config, tenant.as_deref()).await,
+        BudgetsCommand::Remove { of } => ops::budgets::remove(config, &of.tenant, of.scope, of.value.as_deref()).await,
     }
 }
 

@@ -28,8 +28,14 @@ pub fn envelope<'m>(msg: &'m impl Message) -> Result<Envelope<'m>, DeadLetter> {
 /// The event kind a normalized event is counted as.
 fn kind(ev: &Event<'_>) -> EventKind {
     match ev.detail {
+        // The bulk of the traffic, without a lookup by name.
+        Detail::UserPrompt(_) => EventKind::UserPrompt,
+        Detail::ApiRequest(_) => EventKind::ApiRequest,
+        Detail::ApiError(_) => EventKind::ApiError,
+        Detail::ToolDecision(_) => EventKind::ToolDecision,
+        Detail::ToolResult(_) => EventKind::ToolResult,
+        Detail::Kind(_) => EventKind::of_event(ev.event_name),
         Detail::Other => EventKind::Other,
-        _ => EventKind::of_event(ev.event_name),
     }
 }
 
