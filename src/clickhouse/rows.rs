@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use sha2::{Digest, Sha256};
 
 use super::tables::Table;
-use crate::otlp::decode::{Attr, Point, Record, Span, Value};
+use crate::otlp::decode::{Attr, Id, Point, Record, Span, Value};
 use crate::transform::content::{self, ContentAction, ContentPolicy};
 use crate::transform::kinds::Type;
 use crate::transform::normalize::{
@@ -127,9 +127,7 @@ impl Rows {
             put_str(b, v);
         }
         for id in [ev.trace_id, ev.span_id] {
-            scratch.clear();
-            id.write_hex(scratch);
-            put_str(b, scratch);
+            put_id(b, scratch, id);
         }
         let paths = content::action_for("workspace.host_paths", policy);
         if paths == ContentAction::Drop {
@@ -348,9 +346,7 @@ impl Rows {
         let policy = origin.policy;
         let b = &mut bufs[Table::Spans as usize];
         for id in [s.trace_id, s.span_id, s.parent_span_id] {
-            scratch.clear();
-            id.write_hex(scratch);
-            put_str(b, scratch);
+            put_id(b, scratch, id);
         }
         put_str(b, origin.tenant);
         b.extend_from_slice(&((s.timestamp_ns / 1_000_000_000) as u32).to_le_bytes());
@@ -428,6 +424,13 @@ impl Rows {
         put_origin(b, origin);
         counts[Table::Spans as usize] += 1;
     }
+}
+
+/// A trace or span id as lowercase hex ('' when absent), through the reused scratch string.
+fn put_id(b: &mut Vec<u8>, scratch: &mut String, id: Id<'_>) {
+    scratch.clear();
+    id.write_hex(scratch);
+    put_str(b, scratch);
 }
 
 /// The identity columns every typed table has after its first four ([`Table::columns`]).

@@ -390,13 +390,7 @@ async fn engine(store: &Store, table: &str) -> Result<Option<String>, StoreError
 }
 
 async fn has_column(store: &Store, table: &str, column: &str) -> Result<bool, StoreError> {
-    let db = store.database();
-    Ok(store
-        .scalar(&format!(
-            "SELECT count() FROM system.columns WHERE database = '{db}' AND table = '{table}' AND name = '{column}'"
-        ))
-        .await?
-        != "0")
+    Ok(columns(store, table).await?.contains(column))
 }
 
 /// The columns `db.table` has.
