@@ -1,0 +1,3 @@
+module cowork-ingest/benches/collector/loadclient
+
+go 1.26
