@@ -559,6 +559,9 @@ def main():
                     help="also run the collector with its default sending_queue (not durable)")
     ap.add_argument("--phases", default="edge,consume")
     ap.add_argument("--kafka-dir", default=str(DEV / "bench-kafka"))
+    ap.add_argument("--keep-topics", action="store_true", help="keep this run's topics (default: deleted)")
+    ap.add_argument("--keep-kafka", action="store_true",
+                    help="leave the broker running if this run started it (default: stopped)")
     a = ap.parse_args()
     for p in (a.bin, a.otelcol, a.loadclient):
         if not os.access(p, os.X_OK):
@@ -576,6 +579,8 @@ def main():
     ctx["keys"] = run / "keys.toml"
 
     log(f"run directory {run}")
+    kafka = str(ROOT / "scripts/kafka")
+    was_running = subprocess.run([kafka, "status", "--dir", a.kafka_dir], capture_output=True).returncode == 0
     out = subprocess.run([str(ROOT / "scripts/kafka"), "start", "--dir", a.kafka_dir, "--port", "0"],
                          check=True, capture_output=True, text=True)
     ctx["brokers"] = out.stdout.strip().splitlines()[-1]
@@ -598,10 +603,18 @@ def main():
 
     edge_rows = consume_rows = []
     phases = a.phases.split(",")
-    if "edge" in phases:
-        edge_rows = edge_phase(a, run, ctx)
-    if "consume" in phases:
-        consume_rows = consume_phase(a, run, ctx)
+    try:
+        if "edge" in phases:
+            edge_rows = edge_phase(a, run, ctx)
+        if "consume" in phases:
+            consume_rows = consume_phase(a, run, ctx)
+    finally:
+        if not a.keep_topics:
+            # The edge phase writes a few GB; drop this run's topics (the broker keeps the rest).
+            subprocess.run([kafka, "tool", "topics", "--bootstrap-server", ctx["brokers"], "--delete",
+                            "--topic", f"{ctx['prefix']}.*"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not was_running and not a.keep_kafka:
+            subprocess.run([kafka, "stop", "--dir", a.kafka_dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     ver = subprocess.run([str(a.otelcol), "--version"], capture_output=True, text=True).stdout.strip()
     print(f"\n## cowork-ingest against the OpenTelemetry Collector ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n")
