@@ -406,33 +406,56 @@ def start_clickhouse(run):
     return proc, url
 
 
-def watch_consumer(proc, metrics_url, done, total_msgs, timeout):
-    """Polls the consumer's metrics and CPU; returns the window from the last sample that had
-    consumed nothing to the first that had consumed everything."""
-    samples = []
+def watch_consumer(proc, metrics_url, progress, total_msgs, total_events, timeout):
+    """Polls a consumer's metrics every 0.1 s until it has consumed every message and decoded
+    every event; returns its CPU time since exec (utime+stime) and the wall time since exec."""
     t0 = time.time()
+    msgs = decoded = 0
     while True:
         if not proc.alive():
             sys.exit(f"{proc.name} exited; see its log")
         try:
-            text = http_get(metrics_url)[1].decode()
-            n = done(text) or 0
+            msgs, decoded = (x or 0 for x in progress(http_get(metrics_url)[1].decode()))
         except Exception:
-            n = 0
-        samples.append((time.time(), cpu_ticks(proc.pid), n, text if n >= total_msgs else None))
-        if n >= total_msgs:
-            break
+            pass
+        if msgs >= total_msgs and decoded >= total_events:
+            return {"cpu_ticks_total": cpu_ticks(proc.pid), "seconds": time.time() - t0, "decoded": decoded}
         if time.time() - t0 > timeout:
-            sys.exit(f"{proc.name}: consumed {n} of {total_msgs} messages in {timeout}s")
+            sys.exit(f"{proc.name}: consumed {msgs} of {total_msgs} messages in {timeout}s")
         time.sleep(0.1)
-    first = max(i for i, s in enumerate(samples) if s[2] == 0) if any(s[2] == 0 for s in samples) else 0
-    start, end = samples[first], samples[-1]
-    return {
-        "seconds": end[0] - start[0],
-        "cpu_ticks": end[1] - start[1],
-        "startup_cpu_ticks": start[1],
-        "final_metrics": end[3],
-    }
+
+
+def idle_start_cost(proc, metrics_url, settle):
+    """CPU time since exec of a consumer on an empty topic, `settle` seconds after its metrics
+    first answer (started, joined its group, polling): what a run costs besides the events."""
+    wait_until(f"{proc.name}'s metrics", lambda: http_get(metrics_url)[0] == 200, timeout=60, proc=proc)
+    time.sleep(settle)
+    return cpu_ticks(proc.pid)
+
+
+def start_consumer(a, run, ctx, server, name, topic_prefix, group, base, env):
+    if server == "otelcol":
+        tport = free_port()
+        ycfg = run / f"{name}.yaml"
+        otelcol_consume_yaml(ycfg, ctx["brokers"], f"{topic_prefix}-logs", group, tport)
+        proc = Proc(name, [str(a.otelcol), "--config", str(ycfg)], run, env={"GOMAXPROCS": "1"}, cpu=0)
+        murl = f"http://127.0.0.1:{tport}/metrics"
+        # messages fetched; log records decoded and handed to the pipeline (nop)
+        progress = lambda t: (
+            prom_sum(t, "otelcol_kafka_receiver_messages", 'outcome="success"'),
+            prom_sum(t, "otelcol_receiver_accepted_log_records"),
+        )
+    else:
+        ccfg = run / f"{name}.toml"
+        cowork_toml(ccfg, {**base, "prefix": topic_prefix, "group": group})
+        proc = Proc(name, [str(a.bin), "--config", str(ccfg), "consume"], run, env=env, cpu=0)
+        murl = f"http://127.0.0.1:{base['consumer_admin']}/metrics"
+        # messages stored (inserted or dead-lettered); events inserted
+        progress = lambda t: (
+            prom_sum(t, "cowork_consumer_messages_total"),
+            prom_sum(t, "cowork_consumer_events_total"),
+        )
+    return proc, murl, progress
 
 
 def consume_phase(a, run, ctx):
@@ -440,16 +463,20 @@ def consume_phase(a, run, ctx):
     ch, ch_url = start_clickhouse(run)
     try:
         prefix = ctx["prefix"] + "-c"
+        empty = ctx["prefix"] + "-e"
         ports = dict(ctx["ports"])
         base = {**ports, "brokers": ctx["brokers"], "keys": ctx["keys"], "prefix": prefix,
                 "ch_url": ch_url, "ch_db": "cowork"}
+        env = {"KAFKA_BROKERS": ctx["brokers"], "RUST_LOG": "warn"}
         cfg = run / "fill.toml"
         cowork_toml(cfg, base)
-        env = {"KAFKA_BROKERS": ctx["brokers"], "RUST_LOG": "warn"}
         subprocess.run([str(a.bin), "--config", str(cfg), "migrate"], check=True, env={**os.environ, **env},
                        stdout=subprocess.DEVNULL)
-        subprocess.run([str(a.bin), "--config", str(cfg), "topics", "check", "--create"], check=True,
-                       env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for pfx in (prefix, empty):
+            tcfg = run / f"topics-{pfx}.toml"
+            cowork_toml(tcfg, {**base, "prefix": pfx})
+            subprocess.run([str(a.bin), "--config", str(tcfg), "topics", "check", "--create"], check=True,
+                           env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Fill the raw topic through our edge: it publishes each body as sent (identity, no
         # compression) with its headers, so the message value is raw OTLP protobuf, which is what
         # the collector's kafka receiver (otlp_proto) reads. Both consumers read this one topic.
@@ -468,35 +495,22 @@ def consume_phase(a, run, ctx):
         msgs, events = n_req, fill["events"]
         for rnd in range(1, a.rounds + 1):
             for server in ("otelcol", "consume"):
-                group = f"{prefix}-{server}-r{rnd}"
-                if server == "otelcol":
-                    tport = free_port()
-                    ycfg = run / f"otelcol-consume-r{rnd}.yaml"
-                    otelcol_consume_yaml(ycfg, ctx["brokers"], f"{prefix}-logs", group, tport)
-                    proc = Proc(f"otelcol-consume-r{rnd}", [str(a.otelcol), "--config", str(ycfg)], run,
-                                env={"GOMAXPROCS": "1"}, cpu=0)
-                    murl = f"http://127.0.0.1:{tport}/metrics"
-                    done = lambda t: prom_sum(t, "otelcol_kafka_receiver_messages_total") or prom_sum(
-                        t, "otelcol_kafka_receiver_messages")
-                else:
-                    ccfg = run / f"consume-r{rnd}.toml"
-                    cowork_toml(ccfg, {**base, "group": group})
-                    proc = Proc(f"consume-r{rnd}", [str(a.bin), "--config", str(ccfg), "consume"], run,
-                                env=env, cpu=0)
-                    murl = f"http://127.0.0.1:{ports['consumer_admin']}/metrics"
-                    done = lambda t: prom_sum(t, "cowork_consumer_messages_total")
-                log(f"round {rnd}: {server}: {msgs} messages, {events} events")
+                # The same process on an empty topic: its start-up and idle cost, subtracted below.
+                proc, murl, _ = start_consumer(a, run, ctx, server, f"{server}-idle-r{rnd}", empty,
+                                               f"{empty}-{server}-r{rnd}", base, env)
                 try:
-                    w = watch_consumer(proc, murl, done, msgs, timeout=600)
+                    startup = idle_start_cost(proc, murl, a.settle)
                 finally:
                     proc.stop()
-                fm = w.pop("final_metrics") or ""
-                if server == "otelcol":
-                    decoded = prom_sum(fm, "otelcol_receiver_accepted_log_records_total") or prom_sum(
-                        fm, "otelcol_receiver_accepted_log_records")
-                else:
-                    decoded = prom_sum(fm, "cowork_consumer_events_total")
-                w.update(server=server, round=rnd, messages=msgs, events=events, decoded=decoded)
+                proc, murl, progress = start_consumer(a, run, ctx, server, f"{server}-consume-r{rnd}", prefix,
+                                                      f"{prefix}-{server}-r{rnd}", base, env)
+                log(f"round {rnd}: {server}: {msgs} messages, {events} events")
+                try:
+                    w = watch_consumer(proc, murl, progress, msgs, events, timeout=600)
+                finally:
+                    proc.stop()
+                w.update(server=server, round=rnd, messages=msgs, events=events, startup_cpu_ticks=startup,
+                         cpu_ticks=w["cpu_ticks_total"] - startup)
                 rows.append(w)
     finally:
         ch.stop(30)
@@ -529,18 +543,18 @@ def edge_table(rows):
 
 def consume_table(rows):
     print("\n### consume: Kafka -> decoded records, one core (taskset -c 0)\n")
-    print("| consumer (one core) | round | events | decoded (its own count) | wall s | events/s | "
-          "CPU s | CPU-µs/event | CPU/event vs collector |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| consumer (one core) | round | events | decoded (its own count) | wall s from exec | "
+          "CPU s from exec | start-up CPU s (empty topic) | CPU-µs/event (net) | events per CPU-s | "
+          "CPU/event vs collector |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     ref = {r["round"]: us_per_event(r) for r in rows if r["server"] == "otelcol"}
     names = {"otelcol": "collector: kafka receiver (otlp_proto) -> nop",
              "consume": "cowork-ingest consume -> ClickHouse"}
     for r in rows:
         upe = us_per_event(r)
-        dec = "-" if r["decoded"] is None else f"{r['decoded']:.0f}"
-        print(f"| {names[r['server']]} | {r['round']} | {r['events']} | {dec} | {r['seconds']:.2f} | "
-              f"{r['events'] / r['seconds']:.0f} | {r['cpu_ticks'] / CLK_TCK:.2f} | {upe:.2f} | "
-              f"{upe / ref[r['round']]:.2f}x |")
+        print(f"| {names[r['server']]} | {r['round']} | {r['events']} | {r['decoded']:.0f} | {r['seconds']:.2f} | "
+              f"{r['cpu_ticks_total'] / CLK_TCK:.2f} | {r['startup_cpu_ticks'] / CLK_TCK:.2f} | {upe:.2f} | "
+              f"{1e6 / upe:.0f} | {upe / ref[r['round']]:.2f}x |")
 
 
 def main():
@@ -555,6 +569,8 @@ def main():
     ap.add_argument("--encodings", default="proto,json")
     ap.add_argument("--fill-passes", type=int, default=int(os.environ.get("BENCH_FILL_PASSES", 200)),
                     help="passes of the 8 proto-none corpus bodies written for the consume phase")
+    ap.add_argument("--settle", type=float, default=3,
+                    help="seconds a consumer idles on an empty topic for its start-up cost")
     ap.add_argument("--with-queue", action=argparse.BooleanOptionalAction, default=True,
                     help="also run the collector with its default sending_queue (not durable)")
     ap.add_argument("--phases", default="edge,consume")
