@@ -563,7 +563,8 @@ fn put_attributes(b: &mut Vec<u8>, scratch: &mut String, attrs: &[Attr<'_>], pol
     put_attributes_where(b, scratch, attrs, policy, |_| true)
 }
 
-/// [`put_attributes`] of the attributes `wanted` keeps.
+/// [`put_attributes`] of the attributes `wanted` keeps. One pass writes the keys and counts
+/// them (the count's one-byte placeholder grows in place past 127), a second the values.
 fn put_attributes_where(
     b: &mut Vec<u8>,
     scratch: &mut String,
@@ -571,14 +572,35 @@ fn put_attributes_where(
     policy: &ContentPolicy,
     wanted: impl Fn(&Attr<'_>) -> bool,
 ) {
-    let stored = |a: &&Attr<'_>| wanted(a) && content::action_for(a.key, policy) != ContentAction::Drop;
-    put_len(b, attrs.iter().filter(stored).count());
-    for a in attrs.iter().filter(stored) {
-        put_str(b, a.key);
+    let keep_all = policy.keeps_all();
+    let action = |a: &Attr<'_>| {
+        if !wanted(a) {
+            ContentAction::Drop
+        } else if keep_all {
+            ContentAction::Keep
+        } else {
+            content::action_for(a.key, policy)
+        }
+    };
+    let at = b.len();
+    b.push(0);
+    let mut n = 0;
+    for a in attrs {
+        if action(a) != ContentAction::Drop {
+            put_str(b, a.key);
+            n += 1;
+        }
     }
-    put_len(b, attrs.iter().filter(stored).count());
-    for a in attrs.iter().filter(stored) {
-        match content::action_for(a.key, policy) {
+    if n < 0x80 {
+        b[at] = n as u8;
+    } else {
+        let mut len = Vec::with_capacity(4);
+        put_len(&mut len, n);
+        b.splice(at..at + 1, len);
+    }
+    put_len(b, n);
+    for a in attrs {
+        match action(a) {
             ContentAction::Drop => {}
             ContentAction::Keep => put_value(b, scratch, &a.value),
             ContentAction::Hash => match &a.value {
@@ -670,6 +692,30 @@ mod tests {
             "sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b",
         );
         put_str(&mut want, "m");
+        assert_eq!(b, want);
+    }
+
+    #[test]
+    fn attribute_arrays_past_127_entries_grow_their_length_in_place() {
+        let keys: Vec<String> = (0..300).map(|i| format!("k{i}")).collect();
+        let attrs: Vec<Attr<'_>> = keys
+            .iter()
+            .map(|k| Attr {
+                key: k,
+                value: Value::Int(7),
+            })
+            .collect();
+        let mut b = vec![0xee];
+        put_attributes(&mut b, &mut String::new(), &attrs, &ContentPolicy::default());
+        let mut want = vec![0xee];
+        put_len(&mut want, 300);
+        for k in &keys {
+            put_str(&mut want, k);
+        }
+        put_len(&mut want, 300);
+        for _ in &keys {
+            put_str(&mut want, "7");
+        }
         assert_eq!(b, want);
     }
 }

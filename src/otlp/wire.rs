@@ -70,6 +70,7 @@ impl<'a> Reader<'a> {
 
     /// The next `(field number, value)`, or `None` at the end of the message. Groups (a
     /// proto2 relic OTLP never uses) are skipped whole and reported as [`Value::Group`].
+    #[inline]
     pub fn next_field(&mut self) -> Result<Option<(u32, Value<'a>)>, WireError> {
         match self.next_raw()? {
             None => Ok(None),
@@ -97,11 +98,25 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// One varint. Keys and lengths below 128 (nearly all of them in OTLP) take one byte and no
+    /// call; longer ones go through prost's decoder, so both accept exactly the same input.
+    #[inline(always)]
+    fn varint(&mut self) -> Result<u64, WireError> {
+        if let Some((&first, rest)) = self.buf.split_first() {
+            if first < 0x80 {
+                self.buf = rest;
+                return Ok(u64::from(first));
+            }
+        }
+        decode_varint(&mut self.buf).map_err(|_| WireError::Varint(self.message))
+    }
+
+    #[inline]
     fn next_raw(&mut self) -> Result<Option<(u32, Raw<'a>)>, WireError> {
         if self.buf.is_empty() {
             return Ok(None);
         }
-        let key = decode_varint(&mut self.buf).map_err(|_| WireError::Varint(self.message))?;
+        let key = self.varint()?;
         if key > u64::from(u32::MAX) {
             return Err(WireError::Key(self.message));
         }
@@ -110,14 +125,12 @@ impl<'a> Reader<'a> {
             return Err(WireError::Key(self.message));
         }
         let raw = match key & 7 {
-            0 => Raw::Value(Value::Varint(
-                decode_varint(&mut self.buf).map_err(|_| WireError::Varint(self.message))?,
-            )),
+            0 => Raw::Value(Value::Varint(self.varint()?)),
             1 => Raw::Value(Value::Fixed64(u64::from_le_bytes(
                 self.take(8)?.try_into().expect("8 bytes"),
             ))),
             2 => {
-                let len = decode_varint(&mut self.buf).map_err(|_| WireError::Varint(self.message))?;
+                let len = self.varint()?;
                 let len = usize::try_from(len).map_err(|_| WireError::Truncated(self.message))?;
                 Raw::Value(Value::Bytes(self.take(len)?))
             }
@@ -131,6 +144,7 @@ impl<'a> Reader<'a> {
         Ok(Some((field, raw)))
     }
 
+    #[inline(always)]
     fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         if self.buf.len() < n {
             return Err(WireError::Truncated(self.message));

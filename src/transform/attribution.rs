@@ -86,26 +86,62 @@ impl<'s> Scope<'s> {
 
 impl Attribution {
     /// The team columns of one row: record over resource over the key's defaults.
+    ///
+    /// One pass over each attribute list finds all three columns; a 64-bit filter of the
+    /// configured keys' lengths and first bytes turns most attributes away without a comparison.
     pub fn teams<'a>(
         &self,
         record: &[Attr<'a>],
         resource: &[Attr<'a>],
         key_defaults: &'a [(String, String)],
     ) -> Teams<'a> {
-        let pick = |keys: &[String]| -> &'a str {
-            for attrs in [record, resource] {
-                if let Some(v) = first_text(attrs, keys) {
-                    return v;
+        let lists = [&self.team, &self.department, &self.cost_center];
+        let mut filter = 0u64;
+        for k in lists.iter().flat_map(|l| l.iter()) {
+            filter |= bloom(k);
+        }
+        // Per column: the value and the position of its key in the column's list.
+        let mut found: [(&'a str, usize); 3] = [("", usize::MAX); 3];
+        for attrs in [record, resource] {
+            if found.iter().all(|(v, _)| !v.is_empty()) {
+                break;
+            }
+            // A column found on the record is not looked for on the resource.
+            let level: [bool; 3] = std::array::from_fn(|c| found[c].0.is_empty());
+            for a in attrs {
+                if filter & bloom(a.key) == 0 {
+                    continue;
+                }
+                let Value::Str(v) = a.value else { continue };
+                let v = v.trim();
+                if v.is_empty() {
+                    continue;
+                }
+                for (c, keys) in lists.iter().enumerate() {
+                    if !level[c] {
+                        continue;
+                    }
+                    if let Some(pos) = keys.iter().position(|k| k == a.key) {
+                        if pos < found[c].1 {
+                            found[c] = (v, pos);
+                        }
+                    }
                 }
             }
-            keys.iter()
+        }
+        let pick = |c: usize| -> &'a str {
+            if !found[c].0.is_empty() {
+                return found[c].0;
+            }
+            lists[c]
+                .iter()
                 .find_map(|k| key_defaults.iter().find(|(dk, v)| dk == k && !v.is_empty()))
                 .map_or("", |(_, v)| v.as_str())
         };
         Teams {
-            team: pick(&self.team),
-            department: pick(&self.department),
-            cost_center: pick(&self.cost_center),
+            team: pick(0),
+            department: pick(1),
+            cost_center: pick(2),
         }
     }
 
@@ -117,14 +153,11 @@ impl Attribution {
     }
 }
 
-/// The value of the earliest of `keys` that `attrs` carries as non-empty text.
-fn first_text<'a>(attrs: &[Attr<'a>], keys: &[String]) -> Option<&'a str> {
-    keys.iter().find_map(|k| {
-        attrs.iter().find_map(|a| match a.value {
-            Value::Str(s) if a.key == k && !s.trim().is_empty() => Some(s.trim()),
-            _ => None,
-        })
-    })
+/// One bit of a 64-bit filter for `key`, from its length and first byte.
+#[inline]
+fn bloom(key: &str) -> u64 {
+    let first = key.as_bytes().first().copied().unwrap_or(0);
+    1 << ((key.len() as u64).wrapping_mul(7).wrapping_add(u64::from(first)) & 63)
 }
 
 /// The person: the first of [`IDENTITY_KEYS`] with a value, and the key it came from. `values`

@@ -41,6 +41,13 @@ pub struct ContentPolicy {
     pub host_paths: ContentAction,
 }
 
+impl ContentPolicy {
+    /// True when every kind of content is stored as sent (the default): no key needs a lookup.
+    pub fn keeps_all(&self) -> bool {
+        *self == ContentPolicy::default()
+    }
+}
+
 /// The content policy's action for an attribute, by its key.
 pub fn action_for(key: &str, policy: &ContentPolicy) -> ContentAction {
     match key {

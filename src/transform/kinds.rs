@@ -75,6 +75,8 @@ const fn col(name: &'static str, keys: &'static [&'static str], ty: Type) -> Col
 
 use Type::*;
 
+use crate::util::lookup::KeyTable;
+
 /// The attribution set of API events (docs: "Cost monitoring").
 macro_rules! attribution {
     () => {
@@ -380,12 +382,12 @@ pub const KINDS: &[Kind] = &[
 
 /// The kind an event name belongs to, and its variant value.
 pub fn kind_of(event_name: &str) -> Option<(usize, &'static str)> {
-    KINDS.iter().enumerate().find_map(|(i, k)| {
-        k.events
-            .iter()
-            .find(|(name, _)| *name == event_name)
-            .map(|(_, variant)| (i, *variant))
-    })
+    static BY_EVENT: std::sync::OnceLock<KeyTable<(usize, &'static str)>> = std::sync::OnceLock::new();
+    let table = BY_EVENT.get_or_init(|| {
+        let events = KINDS.iter().enumerate();
+        KeyTable::new(events.flat_map(|(i, k)| k.events.iter().map(move |&(name, variant)| (name, (i, variant)))))
+    });
+    table.get(event_name).copied()
 }
 
 #[cfg(test)]

@@ -9,12 +9,14 @@
 //! attribute arrays.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 
 use super::attribution::{self, Scope, Teams};
 use super::kinds::{self, Kind, Type};
 use crate::otlp::decode::{Attr, Id, Record, Value};
+use crate::util::lookup::KeyTable;
 
 /// Bumped whenever normalization changes what a row holds. It is the replacing version of the
 /// typed tables, so re-consuming after a fix supersedes old rows instead of adding to them.
@@ -540,108 +542,151 @@ pub(super) enum Rank {
     Legacy,
 }
 
-/// The spelling table. `event` is the normalized event name ([`METRIC`] for a metric data point,
-/// [`SPAN`] for a span): some legacy spellings mean different fields on different events.
-pub(super) fn field_of(key: &str, event: &str) -> Option<(Field, Rank)> {
+/// Which records a spelling applies to: some legacy spellings mean different fields on
+/// different events.
+#[derive(Debug, Clone, Copy)]
+enum Ctx {
+    Any,
+    Events(&'static [&'static str]),
+    Metric,
+    Span,
+    MetricOrSpan,
+}
+
+impl Ctx {
+    fn matches(self, event: &str) -> bool {
+        match self {
+            Ctx::Any => true,
+            Ctx::Events(names) => names.contains(&event),
+            Ctx::Metric => event == METRIC,
+            Ctx::Span => event == SPAN,
+            Ctx::MetricOrSpan => event == METRIC || event == SPAN,
+        }
+    }
+}
+
+/// Every spelling of every typed attribute: the key, the records it applies to, the field, and
+/// how it ranks. For one key, the first entry whose records match wins.
+const SPELLINGS: &[(&str, Ctx, Field, Rank)] = {
+    use Ctx::*;
     use Field::*;
     use Rank::*;
-    Some(match (key, event) {
-        ("event.name", _) => (EventName, Canonical),
-        ("event.timestamp", _) => (EventTimestamp, Canonical),
-        ("event.sequence", _) => (EventSequence, Canonical),
-        ("session.id", _) => (SessionId, Canonical),
-        ("session_id", _) => (SessionId, Alias), // Loki / AxonFlow
-        ("prompt.id", _) => (PromptId, Canonical),
-        ("prompt_id", _) => (PromptId, Alias), // Loki
-        ("user.email", _) => (UserEmail, Canonical),
-        ("user_email", _) => (UserEmail, Alias), // Loki
-        ("user.id", _) => (UserId, Canonical),
-        ("user.account_uuid", _) => (UserAccountUuid, Canonical),
-        ("organization.id", _) => (OrganizationId, Canonical),
-        ("app.version", _) => (AppVersion, Canonical),
-        ("terminal.type", _) => (TerminalType, Canonical),
-        ("service.name", _) => (ServiceName, Canonical),
-        ("workspace.host_paths", _) => (HostPaths, Canonical),
-        ("model", _) => (Model, Canonical),
-        ("cost_usd", _) => (CostUsd, Canonical),
-        ("cost_usd_micros", _) => (CostUsdMicros, Canonical), // v2.1.158+
-        ("input_tokens", _) => (InputTokens, Canonical),
-        ("output_tokens", _) => (OutputTokens, Canonical),
-        ("cache_read_tokens", _) => (CacheReadTokens, Canonical),
-        ("cache_creation_tokens", _) => (CacheCreationTokens, Canonical),
-        ("duration_ms", _) => (DurationMs, Canonical),
-        ("speed", _) => (Speed, Canonical),
-        ("query_source", _) => (QuerySource, Canonical),
-        ("request_id", _) => (RequestId, Canonical),
-        ("error", _) => (Error, Canonical),
-        ("error.message", _) => (Error, Alias), // Last9
-        ("status_code", _) => (StatusCode, Canonical),
-        ("http.status_code", _) => (StatusCode, Alias), // Last9
-        ("attempt", _) => (Attempt, Canonical),
-        ("retry_attempt", _) => (Attempt, Alias), // Last9
-        ("prompt_length", _) => (PromptLength, Canonical),
-        ("prompt.length", _) => (PromptLength, Alias), // Last9
-        ("prompt", _) => (Prompt, Canonical),
-        ("command_name", _) => (CommandName, Canonical),
-        ("tool_name", _) => (ToolName, Canonical),
-        ("tool.name", _) => (ToolName, Alias),                           // Last9
-        ("name", "tool_result" | "tool_decision") => (ToolName, Legacy), // docs of 2025-06
-        ("tool_use_id", _) => (ToolUseId, Canonical),
-        ("decision", "tool_decision") => (Decision, Canonical),
-        ("tool.decision", "tool_decision") => (Decision, Alias), // Last9
-        ("source", "tool_decision") => (Source, Canonical),
-        ("decision.source", "tool_decision") => (Source, Alias), // Last9
-        ("tool_source", _) => (ToolSource, Canonical),
-        ("success", _) => (Success, Canonical),
-        ("tool.success", _) => (Success, Alias), // Last9
-        ("error_type", _) => (ErrorType, Canonical),
-        ("decision_type", _) => (DecisionType, Canonical),
-        ("decision", "tool_result") => (DecisionType, Legacy), // until the doc change of 2026-02
-        ("tool.decision", "tool_result") => (DecisionType, Alias),
-        ("decision_source", _) => (DecisionSource, Canonical),
-        ("source", "tool_result") => (DecisionSource, Legacy), // until the doc change of 2026-02
-        ("decision.source", "tool_result") => (DecisionSource, Alias),
-        ("tool_input_size_bytes", _) => (ToolInputSize, Canonical),
-        ("tool_result_size_bytes", _) => (ToolResultSize, Canonical),
+    &[
+        ("event.name", Any, EventName, Canonical),
+        ("event.timestamp", Any, EventTimestamp, Canonical),
+        ("event.sequence", Any, EventSequence, Canonical),
+        ("session.id", Any, SessionId, Canonical),
+        ("session_id", Any, SessionId, Alias), // Loki / AxonFlow
+        ("prompt.id", Any, PromptId, Canonical),
+        ("prompt_id", Any, PromptId, Alias), // Loki
+        ("user.email", Any, UserEmail, Canonical),
+        ("user_email", Any, UserEmail, Alias), // Loki
+        ("user.id", Any, UserId, Canonical),
+        ("user.account_uuid", Any, UserAccountUuid, Canonical),
+        ("organization.id", Any, OrganizationId, Canonical),
+        ("app.version", Any, AppVersion, Canonical),
+        ("terminal.type", Any, TerminalType, Canonical),
+        ("service.name", Any, ServiceName, Canonical),
+        ("workspace.host_paths", Any, HostPaths, Canonical),
+        ("model", Any, Model, Canonical),
+        ("cost_usd", Any, CostUsd, Canonical),
+        ("cost_usd_micros", Any, CostUsdMicros, Canonical), // v2.1.158+
+        ("input_tokens", Any, InputTokens, Canonical),
+        ("output_tokens", Any, OutputTokens, Canonical),
+        ("cache_read_tokens", Any, CacheReadTokens, Canonical),
+        ("cache_creation_tokens", Any, CacheCreationTokens, Canonical),
+        ("duration_ms", Any, DurationMs, Canonical),
+        ("speed", Any, Speed, Canonical),
+        ("query_source", Any, QuerySource, Canonical),
+        ("request_id", Any, RequestId, Canonical),
+        ("error", Any, Error, Canonical),
+        ("error.message", Any, Error, Alias), // Last9
+        ("status_code", Any, StatusCode, Canonical),
+        ("http.status_code", Any, StatusCode, Alias), // Last9
+        ("attempt", Any, Attempt, Canonical),
+        ("retry_attempt", Any, Attempt, Alias), // Last9
+        ("prompt_length", Any, PromptLength, Canonical),
+        ("prompt.length", Any, PromptLength, Alias), // Last9
+        ("prompt", Any, Prompt, Canonical),
+        ("command_name", Any, CommandName, Canonical),
+        ("tool_name", Any, ToolName, Canonical),
+        ("tool.name", Any, ToolName, Alias), // Last9
+        ("name", Events(&["tool_result", "tool_decision"]), ToolName, Legacy), // docs of 2025-06
+        ("tool_use_id", Any, ToolUseId, Canonical),
+        ("decision", Events(&["tool_decision"]), Decision, Canonical),
+        ("tool.decision", Events(&["tool_decision"]), Decision, Alias), // Last9
+        ("source", Events(&["tool_decision"]), Source, Canonical),
+        ("decision.source", Events(&["tool_decision"]), Source, Alias), // Last9
+        ("tool_source", Any, ToolSource, Canonical),
+        ("success", Any, Success, Canonical),
+        ("tool.success", Any, Success, Alias), // Last9
+        ("error_type", Any, ErrorType, Canonical),
+        ("decision_type", Any, DecisionType, Canonical),
+        ("decision", Events(&["tool_result"]), DecisionType, Legacy), // until the doc change of 2026-02
+        ("tool.decision", Events(&["tool_result"]), DecisionType, Alias),
+        ("decision_source", Any, DecisionSource, Canonical),
+        ("source", Events(&["tool_result"]), DecisionSource, Legacy), // until the doc change of 2026-02
+        ("decision.source", Events(&["tool_result"]), DecisionSource, Alias),
+        ("tool_input_size_bytes", Any, ToolInputSize, Canonical),
+        ("tool_result_size_bytes", Any, ToolResultSize, Canonical),
         // Metric data points and spans. Claude Code sends its standard attributes on each point
         // and span; custom OTEL_RESOURCE_ATTRIBUTES keys come on the resource and, from v2.1.161,
         // on each point too.
-        ("service.version", _) => (ServiceVersion, Canonical),
-        ("app.entrypoint", _) => (AppEntrypoint, Canonical), // v2.1.152+, opt-in
-        ("user.account_id", _) => (UserAccountId, Canonical),
-        ("type", METRIC) => (Type, Canonical),
-        ("start_type", METRIC) => (StartType, Canonical),
-        ("decision", METRIC | SPAN) => (Decision, Canonical),
-        ("source", METRIC | SPAN) => (Source, Canonical),
-        ("tool", METRIC) => (ToolName, Legacy), // code_edit_tool.decision before the doc of 2026-02
-        ("language", METRIC) => (Language, Canonical),
-        ("effort", _) => (Effort, Canonical), // v2.1.117
-        ("agent.name", _) => (AgentName, Canonical),
-        ("skill.name", _) => (SkillName, Canonical),
-        ("plugin.name", _) => (PluginName, Canonical),
-        ("marketplace.name", _) => (MarketplaceName, Canonical),
-        ("mcp_server.name", _) => (McpServerName, Canonical),
-        ("mcp_tool.name", _) => (McpToolName, Canonical),
-        ("span.type", SPAN) => (SpanType, Canonical),
-        ("ttft_ms", SPAN) => (TtftMs, Canonical),
-        ("stop_reason", SPAN) => (StopReason, Canonical), // v2.1.121
-        ("gen_ai.response.finish_reasons", SPAN) => (StopReason, Alias),
-        ("result_tokens", SPAN) => (ResultTokens, Canonical),
-        ("interaction.sequence", SPAN) => (InteractionSequence, Canonical),
-        ("user_prompt_length", SPAN) => (UserPromptLength, Canonical),
-        ("user_prompt", SPAN) => (UserPrompt, Canonical),
-        ("agent_id", SPAN) => (AgentId, Canonical), // v2.1.139
-        ("parent_agent_id", SPAN) => (ParentAgentId, Canonical),
-        ("hook_event", SPAN) => (HookEvent, Canonical),
-        ("hook_name", SPAN) => (HookName, Canonical),
-        ("enduser.id", _) => (EnduserId, Canonical), // 3P Cowork/Desktop; Bedrock, Vertex, Foundry
-        ("process.owner", _) => (ProcessOwner, Canonical), // the OS login (3P Cowork)
-        ("workflow.run_id", _) => (WorkflowRunId, Canonical), // v2.1.202
-        ("workflow.name", _) => (WorkflowName, Canonical),
-        ("client_request_id", _) => (ClientRequestId, Canonical), // v2.1.214
-        ("tool_parameters", _) => (ToolParameters, Canonical),
-        _ => return None,
+        ("service.version", Any, ServiceVersion, Canonical),
+        ("app.entrypoint", Any, AppEntrypoint, Canonical), // v2.1.152+, opt-in
+        ("user.account_id", Any, UserAccountId, Canonical),
+        ("type", Metric, Type, Canonical),
+        ("start_type", Metric, StartType, Canonical),
+        ("decision", MetricOrSpan, Decision, Canonical),
+        ("source", MetricOrSpan, Source, Canonical),
+        ("tool", Metric, ToolName, Legacy), // code_edit_tool.decision before the doc of 2026-02
+        ("language", Metric, Language, Canonical),
+        ("effort", Any, Effort, Canonical), // v2.1.117
+        ("agent.name", Any, AgentName, Canonical),
+        ("skill.name", Any, SkillName, Canonical),
+        ("plugin.name", Any, PluginName, Canonical),
+        ("marketplace.name", Any, MarketplaceName, Canonical),
+        ("mcp_server.name", Any, McpServerName, Canonical),
+        ("mcp_tool.name", Any, McpToolName, Canonical),
+        ("span.type", Span, SpanType, Canonical),
+        ("ttft_ms", Span, TtftMs, Canonical),
+        ("stop_reason", Span, StopReason, Canonical), // v2.1.121
+        ("gen_ai.response.finish_reasons", Span, StopReason, Alias),
+        ("result_tokens", Span, ResultTokens, Canonical),
+        ("interaction.sequence", Span, InteractionSequence, Canonical),
+        ("user_prompt_length", Span, UserPromptLength, Canonical),
+        ("user_prompt", Span, UserPrompt, Canonical),
+        ("agent_id", Span, AgentId, Canonical), // v2.1.139
+        ("parent_agent_id", Span, ParentAgentId, Canonical),
+        ("hook_event", Span, HookEvent, Canonical),
+        ("hook_name", Span, HookName, Canonical),
+        ("enduser.id", Any, EnduserId, Canonical), // 3P Cowork/Desktop; Bedrock, Vertex, Foundry
+        ("process.owner", Any, ProcessOwner, Canonical), // the OS login (3P Cowork)
+        ("workflow.run_id", Any, WorkflowRunId, Canonical), // v2.1.202
+        ("workflow.name", Any, WorkflowName, Canonical),
+        ("client_request_id", Any, ClientRequestId, Canonical), // v2.1.214
+        ("tool_parameters", Any, ToolParameters, Canonical),
+    ]
+};
+
+/// [`SPELLINGS`] by key, built on first use.
+fn spellings() -> &'static KeyTable<Vec<(Ctx, Field, Rank)>> {
+    static TABLE: OnceLock<KeyTable<Vec<(Ctx, Field, Rank)>>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut keys: Vec<&str> = SPELLINGS.iter().map(|s| s.0).collect();
+        keys.dedup();
+        KeyTable::new(keys.into_iter().map(|k| {
+            let entries = SPELLINGS.iter().filter(|s| s.0 == k).map(|&(_, c, f, r)| (c, f, r));
+            (k, entries.collect())
+        }))
     })
+}
+
+/// The spelling table. `event` is the normalized event name ([`METRIC`] for a metric data point,
+/// [`SPAN`] for a span): some legacy spellings mean different fields on different events.
+pub(super) fn field_of(key: &str, event: &str) -> Option<(Field, Rank)> {
+    let entries = spellings().get(key)?;
+    entries.iter().find(|(c, ..)| c.matches(event)).map(|&(_, f, r)| (f, r))
 }
 
 /// The attributes of one record, sorted into fields.
@@ -781,32 +826,62 @@ pub fn decimal_nanos(text: &str) -> Option<i64> {
     if !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
         return None;
     }
-    // digits × 10^(exp - frac_len) in units of 10⁻⁹ → shift by exp - frac_len + 9.
-    let digits: String = format!("{int_part}{frac_part}");
-    let digits = digits.trim_start_matches('0');
+    // digits × 10^(exp - frac_len) in units of 10⁻⁹ → shift by exp - frac_len + 9. The digits
+    // are read where they lie: no copy of the text.
+    let digits = || int_part.bytes().chain(frac_part.bytes()).map(|b| b - b'0');
+    let total = int_part.len() + frac_part.len();
     let shift = exp - frac_part.len() as i32 + 9;
-    let mut value: i128 = 0;
     let keep = if shift >= 0 {
-        digits.len()
+        total
     } else {
-        digits.len().saturating_sub((-shift) as usize)
+        total.saturating_sub((-shift) as usize)
     };
-    for b in digits[..keep].bytes() {
-        value = value.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+    let mut value: i128 = 0;
+    for d in digits().take(keep) {
+        value = value.checked_mul(10)?.checked_add(i128::from(d))?;
     }
     if shift > 0 {
-        value = value.checked_mul(10i128.checked_pow(shift as u32)?)?;
+        if value != 0 {
+            value = value.checked_mul(10i128.checked_pow(shift as u32)?)?;
+        }
     } else if shift < 0 {
         // Round half to even on the dropped digits.
-        let dropped = &digits[keep..];
-        let first = dropped.bytes().next().map_or(0, |b| b - b'0');
-        let rest_nonzero = dropped.bytes().skip(1).any(|b| b != b'0');
+        let mut dropped = digits().skip(keep);
+        let first = dropped.next().unwrap_or(0);
+        let rest_nonzero = dropped.any(|d| d != 0);
         if first > 5 || (first == 5 && (rest_nonzero || value % 2 == 1)) {
             value += 1;
         }
     }
     let value = if neg { -value } else { value };
     i64::try_from(value).ok()
+}
+
+/// A double in units of 10⁻⁹, read through its shortest round-trip text (what the JS client's
+/// `Number.toString` produced: 0.0995565 stays 0.0995565 exactly), written on the stack.
+pub fn double_nanos(d: f64) -> Option<i64> {
+    use std::fmt::Write as _;
+    struct Text {
+        buf: [u8; 48],
+        len: usize,
+    }
+    impl std::fmt::Write for Text {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let end = self.len + s.len();
+            self.buf
+                .get_mut(self.len..end)
+                .ok_or(std::fmt::Error)?
+                .copy_from_slice(s.as_bytes());
+            self.len = end;
+            Ok(())
+        }
+    }
+    let mut t = Text { buf: [0; 48], len: 0 };
+    match write!(t, "{d}") {
+        Ok(()) => decimal_nanos(std::str::from_utf8(&t.buf[..t.len]).ok()?),
+        // Longer than 48 characters: far beyond any cost (and beyond i64 nanos).
+        Err(_) => decimal_nanos(&format!("{d}")),
+    }
 }
 
 /// Parses `event.timestamp` (`2026-11-18T11:06:42.103Z`) into Unix nanoseconds.
@@ -931,7 +1006,7 @@ pub fn normalize<'a>(scope: &Scope<'a>, resource: &[Attr<'a>], record: &Record<'
                 (None, Some(Value::Str(t))) => decimal_nanos(t),
                 // A double is read through its shortest round-trip text, which is what the JS
                 // client's Number.toString produced: 0.0995565 stays 0.0995565 exactly.
-                (None, Some(Value::Double(d))) => decimal_nanos(&format!("{d}")),
+                (None, Some(Value::Double(d))) => double_nanos(*d),
                 // The JS transformer sends an integral cost (exactly 0) as intValue.
                 (None, Some(Value::Int(i))) => i.checked_mul(1_000_000_000),
                 (None, Some(_)) => None,
@@ -1110,6 +1185,13 @@ mod tests {
         assert_eq!(decimal_nanos("2.5E-9"), Some(2)); // half to even
         assert_eq!(decimal_nanos("3.5e-9"), Some(4));
         assert_eq!(decimal_nanos("-0.25"), Some(-250_000_000));
+        // Below half a nanodollar, whatever the leading zeros: the digit at the rounding place.
+        assert_eq!(decimal_nanos("0.00000000006"), Some(0));
+        assert_eq!(decimal_nanos("0.0000000006"), Some(1));
+        assert_eq!(decimal_nanos("0e400"), Some(0));
+        assert_eq!(double_nanos(0.0995565), Some(99_556_500));
+        assert_eq!(double_nanos(1e-7), Some(100));
+        assert_eq!(double_nanos(1e300), None);
         assert_eq!(decimal_nanos("abc"), None);
         assert_eq!(decimal_nanos(""), None);
     }

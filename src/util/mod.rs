@@ -1,6 +1,7 @@
 //! Small pieces every process needs: the clock, retry backoff, and serde helpers for text
 //! settings. A leaf: it depends on nothing in the crate.
 
+pub mod lookup;
 pub mod text;
 
 use std::time::Duration;

@@ -30,7 +30,37 @@ fn string<'a>(v: W<'a>, message: &'static str, field: u32) -> Result<&'a str, Wi
     simdutf8::basic::from_utf8(bytes(v, message, field)?).map_err(|_| WireError::Utf8 { message, field })
 }
 
-fn any_value(buf: &[u8], depth: u32) -> Result<Value<'_>, WireError> {
+/// A message's bytes, validated as UTF-8 once when they are (a `KeyValue` with a short string
+/// value is: its tags and lengths are ASCII), so that its strings are slices of that text
+/// instead of being validated one by one. A string whose ends are not character boundaries of
+/// the text, or a message that is not UTF-8 as a whole, is validated on its own.
+#[derive(Clone, Copy)]
+struct Text<'a> {
+    text: Option<&'a str>,
+    base: usize,
+}
+
+impl<'a> Text<'a> {
+    fn of(buf: &'a [u8]) -> Text<'a> {
+        Text {
+            text: std::str::from_utf8(buf).ok(),
+            base: buf.as_ptr() as usize,
+        }
+    }
+
+    fn string(self, v: W<'a>, message: &'static str, field: u32) -> Result<&'a str, WireError> {
+        let b = bytes(v, message, field)?;
+        if let Some(text) = self.text {
+            let start = b.as_ptr() as usize - self.base;
+            if let Some(s) = text.get(start..start + b.len()) {
+                return Ok(s);
+            }
+        }
+        simdutf8::basic::from_utf8(b).map_err(|_| WireError::Utf8 { message, field })
+    }
+}
+
+fn any_value<'a>(buf: &'a [u8], depth: u32, text: Text<'a>) -> Result<Value<'a>, WireError> {
     if depth > MAX_DEPTH {
         return Err(WireError::TooDeep);
     }
@@ -38,7 +68,7 @@ fn any_value(buf: &[u8], depth: u32) -> Result<Value<'_>, WireError> {
     let mut r = Reader::new(buf, "AnyValue");
     while let Some((field, v)) = r.next_field()? {
         out = match (field, v) {
-            (1, v) => Value::Str(string(v, "AnyValue", 1)?),
+            (1, v) => Value::Str(text.string(v, "AnyValue", 1)?),
             (2, W::Varint(b)) => Value::Bool(b != 0),
             (3, W::Varint(i)) => Value::Int(i as i64),
             (4, W::Fixed64(d)) => Value::Double(f64::from_bits(d)),
@@ -47,7 +77,7 @@ fn any_value(buf: &[u8], depth: u32) -> Result<Value<'_>, WireError> {
                 let mut a = Reader::new(bytes(v, "AnyValue", 5)?, "ArrayValue");
                 while let Some((f, item)) = a.next_field()? {
                     if f == 1 {
-                        items.push(any_value(bytes(item, "ArrayValue", 1)?, depth + 1)?);
+                        items.push(any_value(bytes(item, "ArrayValue", 1)?, depth + 1, text)?);
                     }
                 }
                 Value::Array(items)
@@ -76,11 +106,12 @@ fn key_value(buf: &[u8], depth: u32) -> Result<Attr<'_>, WireError> {
         key: "",
         value: Value::Empty,
     };
+    let text = Text::of(buf);
     let mut r = Reader::new(buf, "KeyValue");
     while let Some((field, v)) = r.next_field()? {
         match field {
-            1 => attr.key = string(v, "KeyValue", 1)?,
-            2 => attr.value = any_value(bytes(v, "KeyValue", 2)?, depth + 1)?,
+            1 => attr.key = text.string(v, "KeyValue", 1)?,
+            2 => attr.value = any_value(bytes(v, "KeyValue", 2)?, depth + 1, text)?,
             _ => {}
         }
     }
@@ -107,7 +138,10 @@ fn log_record<'a>(buf: &'a [u8], record: &mut Record<'a>) -> Result<(), WireErro
         match field {
             1 => record.time_unix_nano = fixed64(v, "LogRecord", 1)?,
             11 => record.observed_time_unix_nano = fixed64(v, "LogRecord", 11)?,
-            5 => record.body = Some(any_value(bytes(v, "LogRecord", 5)?, 1)?),
+            5 => {
+                let body = bytes(v, "LogRecord", 5)?;
+                record.body = Some(any_value(body, 1, Text::of(body))?);
+            }
             6 => record.attributes.push(key_value(bytes(v, "LogRecord", 6)?, 1)?),
             12 => record.event_name = string(v, "LogRecord", 12)?,
             9 => record.trace_id = id(v, "LogRecord", 9)?,
