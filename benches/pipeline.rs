@@ -186,7 +186,10 @@ fn own_topics() -> Config {
 /// One drain: the consumer reads the whole backlog; (startup s, events/s first to last row,
 /// CPU s, peak RSS MiB).
 fn drain(rt: &tokio::runtime::Runtime, v: &Variant, toml: &Path, url: &str, events: u64) -> (f64, f64, f64, f64) {
-    let db = rt.block_on(common::clickhouse::migrated(Config::default(), url)).clickhouse.database;
+    let db = rt
+        .block_on(common::clickhouse::migrated(Config::default(), url))
+        .clickhouse
+        .database;
     let started = Instant::now();
     let child = spawn(&v.bin, toml, &consumer_sets(v, &db), &["consume"]);
     let pid = child.pid();
@@ -196,13 +199,21 @@ fn drain(rt: &tokio::runtime::Runtime, v: &Variant, toml: &Path, url: &str, even
             if n > 0 {
                 break (n, Instant::now());
             }
-            assert!(started.elapsed() < Duration::from_secs(120), "{}: nothing stored", v.name);
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "{}: nothing stored",
+                v.name
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
             let n = count(url, &db).await;
-            assert!(Instant::now() < deadline, "{}: stalled at {n} of {events} events", v.name);
+            assert!(
+                Instant::now() < deadline,
+                "{}: stalled at {n} of {events} events",
+                v.name
+            );
             if n >= events {
                 let wall = first_at.elapsed().as_secs_f64();
                 return (
@@ -357,7 +368,10 @@ fn main() {
         let consumers: Vec<(String, Running)> = variants
             .iter()
             .map(|v| {
-                let db = rt.block_on(common::clickhouse::migrated(Config::default(), &ch.url)).clickhouse.database;
+                let db = rt
+                    .block_on(common::clickhouse::migrated(Config::default(), &ch.url))
+                    .clickhouse
+                    .database;
                 let sets = consumer_sets(v, &db);
                 let admin: SocketAddr = sets[2].split('=').nth(1).unwrap().parse().unwrap();
                 let child = spawn(&v.bin, &toml, &sets, &["consume"]);
@@ -397,7 +411,11 @@ fn main() {
                 if n >= report.events {
                     break n;
                 }
-                assert!(Instant::now() < deadline, "live: stalled at {n} of {} events", report.events);
+                assert!(
+                    Instant::now() < deadline,
+                    "live: stalled at {n} of {} events",
+                    report.events
+                );
                 std::thread::sleep(Duration::from_millis(20));
             };
             out.push((

@@ -66,7 +66,11 @@ fn topic_size(config: &cowork_ingest::config::Config) -> i64 {
     let topic = &config.kafka.logs_topic;
     let n = kafka::partitions(&c, topic).expect("Kafka answers");
     (0..n)
-        .map(|p| c.fetch_watermarks(topic, p, Duration::from_secs(5)).expect("watermarks").1)
+        .map(|p| {
+            c.fetch_watermarks(topic, p, Duration::from_secs(5))
+                .expect("watermarks")
+                .1
+        })
         .sum()
 }
 
@@ -176,7 +180,10 @@ async fn clickhouse_down_for_ten_minutes_pauses_the_consumer_within_its_memory_b
             mib(bound),
             stopped.elapsed()
         );
-        assert!(paused(&kafka::scrape(admin).await), "still paused while ClickHouse is down");
+        assert!(
+            paused(&kafka::scrape(admin).await),
+            "still paused while ClickHouse is down"
+        );
     }
     let in_kafka_at_restart = {
         let c = config.clone();
@@ -222,7 +229,7 @@ async fn clickhouse_down_for_ten_minutes_pauses_the_consumer_within_its_memory_b
     );
     eprintln!(
         "ClickHouse down {down:?}; paused {paused_after:?} after the stop; {} messages in the topic at the stop, {} at the restart; \
-         caught up {caught_up:?} after the restart; {report}{} events stored once ({raw} rows before deduplication, {before} before the outage); \
+         caught up {caught_up:?} after the restart; {report}\n{} events stored once ({raw} rows before deduplication, {before} before the outage); \
          RSS idle {:.1} MiB, peak {:.1} MiB during the outage, {:.1} MiB in all; bound {:.1} MiB",
         in_kafka_at_stop,
         in_kafka_at_restart,

@@ -202,7 +202,10 @@ mod tests {
         assert!(!b.is_full(&limits));
         b.open_for(&msg(0, 1, b"12345"));
         assert!(b.is_full(&limits));
-        assert!(b.is_due(&limits, Duration::from_secs(3600)), "full is due, however young");
+        assert!(
+            b.is_due(&limits, Duration::from_secs(3600)),
+            "full is due, however young"
+        );
     }
 
     #[test]
