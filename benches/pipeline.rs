@@ -1,17 +1,37 @@
-//! End to end: the consumer (the release binary, its own process) reading the corpus from the
-//! dev broker and writing it into a real ClickHouse, against ClickHouse's own insert ceiling for
-//! the same rows, in one run on this machine.
+//! End to end, in one run on this machine, the consumer (the release binary, its own process)
+//! pipelined and not, side by side:
+//!
+//! 1. **Ceiling**: ClickHouse's own insert rate for the corpus' rows, encoded in advance.
+//! 2. **Drain**: the same payloads waiting in the raw topic (as the edge publishes them); the
+//!    consumer reads them all into ClickHouse: wall clock from the first stored row to the last
+//!    (against the ceiling), and its CPU time from `/proc`. The variants run in turn, alternated,
+//!    each on the same backlog with a group and a database of its own.
+//! 3. **Live**: `loadgen` (realistic gzip protobuf sessions) feeds the edge (the release binary)
+//!    at a steady rate; the edge publishes to Apache Kafka, and every variant's consumer, all at
+//!    once (a group and a database each), writes the same messages into ClickHouse: consumer CPU
+//!    per event from `/proc`, while it runs.
 //!
 //! ```text
 //! cargo bench --bench pipeline
-//! BENCH_COPIES=100 cargo bench --bench pipeline
+//! BENCH_COPIES=100 BENCH_RUNS=1 BENCH_LIVE_SECS=0 cargo bench --bench pipeline
+//! BENCH_BASELINE_BIN=/path/to/old/cowork-ingest cargo bench --bench pipeline
 //! ```
 //!
-//! Each copy of the corpus goes in under its own tenant, so no event collapses into another.
+//! Variants: `pipelined = false` and `pipelined = true` of this build, and with
+//! `BENCH_BASELINE_BIN`, another build of `cowork-ingest` (such as main's before the pipeline)
+//! run with the same settings. Knobs: `BENCH_COPIES` (200 copies of the corpus, each under its
+//! own tenant, so no event collapses into another), `BENCH_RUNS` (2 drains per variant),
+//! `BENCH_LIVE_SECS` (30; 0 skips the live run), `BENCH_LIVE_RATE` (events/s, 10000),
+//! `BENCH_KAFKA` (`host:port` of an Apache Kafka for every phase; unset: the drain reads the
+//! in-memory dev broker and the live run uses the test suite's Apache Kafka, `COWORK_TEST_KAFKA`
+//! or one started by `scripts/kafka`).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cowork_ingest::clickhouse::rows::Rows;
@@ -21,6 +41,7 @@ use cowork_ingest::config::{Config, ContentPolicy};
 use cowork_ingest::consumer::{Decoder, Envelope};
 use cowork_ingest::envelope::header;
 use cowork_ingest::kafka::dev_broker;
+use cowork_ingest::ops::loadgen::{self, Protocol, Style};
 use cowork_ingest::otlp::{Compression, ContentType};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -37,6 +58,17 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
+/// Peak RSS of a process (`VmHWM`), MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
 async fn count(url: &str, db: &str) -> u64 {
     common::clickhouse::query(url, &format!("SELECT count() FROM {db}.events"))
         .await
@@ -45,52 +77,173 @@ async fn count(url: &str, db: &str) -> u64 {
         .unwrap()
 }
 
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+/// A consumer build and its settings.
+struct Variant {
+    name: String,
+    bin: PathBuf,
+    sets: Vec<String>,
+}
+
+fn variants() -> Vec<Variant> {
+    let ours = PathBuf::from(env!("CARGO_BIN_EXE_cowork-ingest"));
+    let mut v = Vec::new();
+    if let Some(old) = std::env::var_os("BENCH_BASELINE_BIN").filter(|s| !s.is_empty()) {
+        v.push(Variant {
+            name: format!("baseline ({})", Path::new(&old).display()),
+            bin: old.into(),
+            sets: vec![],
+        });
+    }
+    v.push(Variant {
+        name: "pipelined = false".into(),
+        bin: ours.clone(),
+        sets: vec!["consumer.pipelined=false".into()],
+    });
+    v.push(Variant {
+        name: "pipelined = true (default)".into(),
+        bin: ours,
+        sets: vec![],
+    });
+    v
+}
+
+/// A `cowork-ingest` process; killed when dropped.
+struct Running(Child);
+
+impl Running {
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `BIN --config CONFIG [--set S]... ARGS` with warnings only on stderr.
+fn spawn(bin: &Path, config: &Path, sets: &[String], args: &[&str]) -> Running {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--config").arg(config);
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    Running(
+        cmd.args(args)
+            .env("RUST_LOG", "warn")
+            .env_remove("KAFKA_BROKERS")
+            .env_remove("COWORK_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", bin.display())),
+    )
+}
+
+/// The consumer's configuration file: brokers, topic names, ClickHouse; everything else is the
+/// production default (the group, database and admin port come as `--set`s).
+fn consumer_toml(dir: &Path, name: &str, brokers: &str, k: &Config, url: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "[kafka]\nbrokers = \"{brokers}\"\nlogs_topic = \"{}\"\nmetrics_topic = \"{}\"\ntraces_topic = \"{}\"\n\
+             [clickhouse]\nurl = \"{url}\"\n[consumer]\ndlq_topic = \"{}\"\n",
+            k.kafka.logs_topic, k.kafka.metrics_topic, k.kafka.traces_topic, k.consumer.dlq_topic
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn consumer_sets(v: &Variant, db: &str) -> Vec<String> {
+    let mut sets = vec![
+        format!("clickhouse.database={db}"),
+        format!("consumer.group_id=bench-{}", uuid::Uuid::new_v4().simple()),
+        format!("consumer.admin_listen=127.0.0.1:{}", common::free_port()),
+    ];
+    sets.extend(v.sets.iter().cloned());
+    sets
+}
+
+/// Topic names of this run's own (the broker may be shared).
+fn own_topics() -> Config {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let mut c = Config::default();
+    c.kafka.logs_topic = format!("bench-logs-{suffix}");
+    c.kafka.metrics_topic = format!("bench-metrics-{suffix}");
+    c.kafka.traces_topic = format!("bench-traces-{suffix}");
+    c.consumer.dlq_topic = format!("bench-dlq-{suffix}");
+    c
+}
+
+/// One drain: the consumer reads the whole backlog; (startup s, events/s first to last row,
+/// CPU s, peak RSS MiB).
+fn drain(rt: &tokio::runtime::Runtime, v: &Variant, toml: &Path, url: &str, events: u64) -> (f64, f64, f64, f64) {
+    let db = rt
+        .block_on(common::clickhouse::migrated(Config::default(), url))
+        .clickhouse
+        .database;
+    let started = Instant::now();
+    let child = spawn(&v.bin, toml, &consumer_sets(v, &db), &["consume"]);
+    let pid = child.pid();
+    rt.block_on(async {
+        let (first, first_at) = loop {
+            let n = count(url, &db).await;
+            if n > 0 {
+                break (n, Instant::now());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "{}: nothing stored",
+                v.name
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let n = count(url, &db).await;
+            assert!(
+                Instant::now() < deadline,
+                "{}: stalled at {n} of {events} events",
+                v.name
+            );
+            if n >= events {
+                let wall = first_at.elapsed().as_secs_f64();
+                return (
+                    first_at.duration_since(started).as_secs_f64(),
+                    (events - first) as f64 / wall,
+                    cpu_seconds(pid),
+                    peak_rss_mib(pid),
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let copies: usize = std::env::var("BENCH_COPIES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
+    let copies: usize = env_or("BENCH_COPIES", 200);
+    let runs: usize = env_or("BENCH_RUNS", 2);
+    let live_secs: f64 = env_or("BENCH_LIVE_SECS", 30.0);
+    let live_rate: f64 = env_or("BENCH_LIVE_RATE", 10_000.0);
+    let variants = variants();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let ch = common::clickhouse::ClickHouse::start();
-    // BENCH_KAFKA=host:port runs against that (real) broker, on a logs topic of this run's own
-    // created by `topics check --create` (12 partitions); else against the in-memory dev broker,
-    // which keeps about 5 MB per partition: enough partitions for the run.
+    let dir = tempfile::tempdir().unwrap();
     let real = std::env::var("BENCH_KAFKA").ok().filter(|b| !b.is_empty());
-    let mut kafka_config = Config::default();
-    let (_cluster, brokers, partitions) = match &real {
-        Some(brokers) => {
-            let suffix = uuid::Uuid::new_v4().simple().to_string();
-            kafka_config.kafka.brokers = brokers.clone();
-            kafka_config.kafka.logs_topic = format!("bench-logs-{suffix}");
-            kafka_config.kafka.metrics_topic = format!("bench-metrics-{suffix}");
-            kafka_config.kafka.traces_topic = format!("bench-traces-{suffix}");
-            kafka_config.consumer.dlq_topic = format!("bench-dlq-{suffix}");
-            let (report, _) = rt
-                .block_on(cowork_ingest::ops::topics::check(&kafka_config, true))
-                .unwrap();
-            eprint!("{report}");
-            (None, brokers.clone(), 12)
-        }
-        None => {
-            let cluster = dev_broker::start(1, 24, &dev_broker::topics(&kafka_config)).unwrap();
-            let brokers = cluster.bootstrap_servers();
-            (Some(cluster), brokers, 24)
-        }
-    };
-    eprintln!(
-        "broker: {}",
-        if real.is_some() {
-            "Apache Kafka"
-        } else {
-            "dev broker (in memory)"
-        }
-    );
     let bodies = common::corpus("proto-gzip");
 
-    // ClickHouse's ceiling: the same rows, encoded in advance, inserted in 50k-event batches.
+    // 1. ClickHouse's ceiling: the same rows, encoded in advance, inserted in 50k-event batches.
     let config = rt.block_on(common::clickhouse::migrated(Config::default(), &ch.url));
     let store = Store::new(&config.clickhouse);
     let mut decoder = Decoder::new(64 << 20, Default::default());
@@ -126,10 +279,29 @@ fn main() {
         }
     });
     let ceiling = events as f64 / started.elapsed().as_secs_f64();
+    drop(batches);
 
-    // The pipeline: raw payloads in Kafka, the consumer process writing them.
-    let producer: ThreadedProducer<DefaultProducerContext> =
-        ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+    // 2. Drain: raw payloads in Kafka, each variant's consumer process writing all of them.
+    let drain_topics = own_topics();
+    let (_cluster, drain_brokers, partitions) = match &real {
+        Some(brokers) => {
+            let mut c = drain_topics.clone();
+            c.kafka.brokers = brokers.clone();
+            let (report, _) = rt.block_on(cowork_ingest::ops::topics::check(&c, true)).unwrap();
+            eprint!("{report}");
+            (None, brokers.clone(), 12)
+        }
+        None => {
+            // The dev broker keeps about 5 MB per partition: enough partitions for the run.
+            let cluster = dev_broker::start(1, 24, &dev_broker::topics(&drain_topics)).unwrap();
+            let brokers = cluster.bootstrap_servers();
+            (Some(cluster), brokers, 24)
+        }
+    };
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &drain_brokers)
+        .create()
+        .unwrap();
     let mut sent = 0;
     for tenant in &tenants {
         for b in &bodies {
@@ -143,12 +315,10 @@ fn main() {
             ] {
                 h = h.insert(Header { key: k, value: Some(v) });
             }
-            let topic = &kafka_config.kafka.logs_topic;
             // Round-robin: the mock broker drops a partition's oldest messages past ~5 MB.
-            let partition = sent % partitions;
             while let Err((e, _)) = producer.send(
-                BaseRecord::<(), _>::to(topic)
-                    .partition(partition)
+                BaseRecord::<(), _>::to(&drain_topics.kafka.logs_topic)
+                    .partition(sent % partitions)
                     .payload(&b.body)
                     .headers(h.clone()),
             ) {
@@ -158,72 +328,188 @@ fn main() {
         }
     }
     producer.flush(Duration::from_secs(60)).unwrap();
-    let config = rt.block_on(common::clickhouse::migrated(Config::default(), &ch.url));
-    let db = config.clickhouse.database.clone();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("consumer.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[kafka]\nbrokers = \"{brokers}\"\nlogs_topic = \"{}\"\n[clickhouse]\nurl = \"{}\"\ndatabase = \"{db}\"\n[consumer]\nadmin_listen = \"127.0.0.1:0\"\ndlq_topic = \"{}\"\n",
-            kafka_config.kafka.logs_topic, ch.url, kafka_config.consumer.dlq_topic
-        ),
-    )
-    .unwrap();
-    let started = Instant::now();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cowork-ingest"))
-        .args(["--config", path.to_str().unwrap(), "consume"])
-        .env("RUST_LOG", "warn")
-        .env_remove("KAFKA_BROKERS")
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    // Startup (joining the group) is timed apart from the steady state: from the first stored
-    // row to the last.
-    let (startup, first, first_at, wall, cpu) = rt.block_on(async {
-        let (first, first_at) = loop {
-            let n = count(&ch.url, &db).await;
-            if n > 0 {
-                break (n, Instant::now());
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        };
-        let startup = first_at.duration_since(started).as_secs_f64();
-        let deadline = Instant::now() + Duration::from_secs(600);
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "the consumer stalled at {} of {events} events",
-                count(&ch.url, &db).await
+    let toml = consumer_toml(dir.path(), "drain.toml", &drain_brokers, &drain_topics, &ch.url);
+    let mut drains: Vec<Vec<(f64, f64, f64, f64)>> = variants.iter().map(|_| Vec::new()).collect();
+    for run in 0..runs {
+        for (i, v) in variants.iter().enumerate() {
+            let r = drain(&rt, v, &toml, &ch.url, events);
+            eprintln!(
+                "drain {run} {}: {:.0} events/s, {:.2} µs CPU per event",
+                v.name,
+                r.1,
+                r.2 / events as f64 * 1e6
             );
-            if count(&ch.url, &db).await >= events {
-                return (
-                    startup,
-                    first,
-                    first_at,
-                    first_at.elapsed().as_secs_f64(),
-                    cpu_seconds(pid),
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            drains[i].push(r);
         }
+    }
+
+    // 3. Live: loadgen -> edge -> Apache Kafka -> every variant's consumer at once.
+    let live = (live_secs > 0.0).then(|| {
+        let brokers = real.clone().unwrap_or_else(|| common::kafka::shared().to_string());
+        let mut config = own_topics();
+        config.kafka.brokers = brokers.clone();
+        let (report, _) = rt.block_on(cowork_ingest::ops::topics::check(&config, true)).unwrap();
+        eprint!("{report}");
+        let keys = common::make_keys(&dir.path().join("keys.toml"));
+        let edge_admin: SocketAddr = format!("127.0.0.1:{}", common::free_port()).parse().unwrap();
+        let edge_http: SocketAddr = format!("127.0.0.1:{}", common::free_port()).parse().unwrap();
+        let toml = consumer_toml(dir.path(), "live.toml", &brokers, &config, &ch.url);
+        let edge = spawn(
+            Path::new(env!("CARGO_BIN_EXE_cowork-ingest")),
+            &toml,
+            &[
+                format!("edge.keys_path={}", dir.path().join("keys.toml").display()),
+                format!("edge.http_listen={edge_http}"),
+                format!("edge.grpc_listen=127.0.0.1:{}", common::free_port()),
+                format!("edge.admin_listen={edge_admin}"),
+            ],
+            &["edge"],
+        );
+        let consumers: Vec<(String, Running)> = variants
+            .iter()
+            .map(|v| {
+                let db = rt
+                    .block_on(common::clickhouse::migrated(Config::default(), &ch.url))
+                    .clickhouse
+                    .database;
+                let sets = consumer_sets(v, &db);
+                let admin: SocketAddr = sets[2].split('=').nth(1).unwrap().parse().unwrap();
+                let child = spawn(&v.bin, &toml, &sets, &["consume"]);
+                rt.block_on(common::wait_ready(admin, Duration::from_secs(60)));
+                (db, child)
+            })
+            .collect();
+        rt.block_on(common::wait_ready(edge_admin, Duration::from_secs(60)));
+        let cpu_before: Vec<f64> = consumers.iter().map(|c| cpu_seconds(c.1.pid())).collect();
+        let edge_before = cpu_seconds(edge.pid());
+        let started = Instant::now();
+        let report = rt
+            .block_on(loadgen::run(loadgen::Options {
+                endpoint: format!("http://{edge_http}"),
+                protocol: Protocol::HttpProtobuf,
+                gzip: true,
+                api_key: keys.ingest.clone(),
+                sessions: 0,
+                duration: Some(Duration::from_secs_f64(live_secs)),
+                rate: live_rate,
+                batch: 100,
+                concurrency: 8,
+                seed: 7,
+                styles: vec![Style::V2, Style::Strings, Style::Last9, Style::Legacy],
+                progress: None,
+                signals: vec![cowork_ingest::otlp::Signal::Logs],
+            }))
+            .unwrap();
+        let sent_for = started.elapsed().as_secs_f64();
+        let edge_cpu = cpu_seconds(edge.pid()) - edge_before;
+        assert_eq!(report.failed_events, 0, "{report}");
+        let mut out = Vec::new();
+        for ((db, child), before) in consumers.iter().zip(cpu_before) {
+            let deadline = Instant::now() + Duration::from_secs(300);
+            let n = loop {
+                let n = rt.block_on(count(&ch.url, db));
+                if n >= report.events {
+                    break n;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "live: stalled at {n} of {} events",
+                    report.events
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            out.push((
+                cpu_seconds(child.pid()) - before,
+                n,
+                started.elapsed().as_secs_f64(),
+                peak_rss_mib(child.pid()),
+            ));
+        }
+        (report, sent_for, edge_cpu, out)
     });
-    let _ = first_at;
-    let _ = child.kill();
-    let _ = child.wait();
-    let pipeline = (events - first) as f64 / wall;
-    println!("| {events} events ({copies} copies of the corpus, protobuf+gzip) | value |");
-    println!("|---|---:|");
+
+    let w = variants.len();
+    let head = |what: &str| {
+        println!(
+            "| {what} | {} |",
+            variants.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(" | ")
+        );
+        println!("|---|{}", "---:|".repeat(w));
+    };
+    let row = |what: &str, cells: Vec<String>| println!("| {what} | {} |", cells.join(" | "));
+    let median = |mut xs: Vec<f64>| {
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    };
     println!(
-        "| ClickHouse insert ceiling (pre-encoded RowBinary, 50k-event inserts, all tables) | {ceiling:.0} events/s |"
+        "\nClickHouse 18.16 insert ceiling (pre-encoded RowBinary, 50k-event inserts, all tables): {ceiling:.0} events/s\n"
     );
-    println!("| consumer start to first stored row (joins the group) | {startup:.1} s |");
-    println!("| pipeline: Kafka to ClickHouse, wall clock from first to last row | {pipeline:.0} events/s |");
-    println!("| pipeline / ceiling | {:.2} |", pipeline / ceiling);
-    println!("| consumer CPU time | {cpu:.2} s |");
-    println!(
-        "| consumer CPU per million events | {:.2} s |",
-        cpu / events as f64 * 1e6
+    head(&format!(
+        "drain: {events} events ({copies} copies of the corpus, protobuf+gzip) from {}, median of {runs}",
+        if real.is_some() {
+            "Apache Kafka"
+        } else {
+            "the dev broker"
+        }
+    ));
+    let per = |f: &dyn Fn(&(f64, f64, f64, f64)) -> f64| -> Vec<f64> {
+        drains.iter().map(|rs| median(rs.iter().map(f).collect())).collect()
+    };
+    row(
+        "consumer start to first stored row (s)",
+        per(&|r| r.0).iter().map(|x| format!("{x:.1}")).collect(),
     );
-    println!("| events per consumer CPU-second | {:.0} |", events as f64 / cpu);
+    row(
+        "pipeline, first to last row (events/s)",
+        per(&|r| r.1).iter().map(|x| format!("{x:.0}")).collect(),
+    );
+    row(
+        "pipeline / ceiling (goal ≥ 0.8)",
+        per(&|r| r.1)
+            .iter()
+            .map(|x| format!("**{:.2}**", x / ceiling))
+            .collect(),
+    );
+    row(
+        "consumer CPU per event (µs)",
+        per(&|r| r.2 / events as f64 * 1e6)
+            .iter()
+            .map(|x| format!("{x:.2}"))
+            .collect(),
+    );
+    row(
+        "consumer peak RSS (VmHWM, MiB)",
+        per(&|r| r.3).iter().map(|x| format!("{x:.0}")).collect(),
+    );
+    if let Some((report, sent_for, edge_cpu, out)) = live {
+        println!();
+        head(&format!(
+            "live: loadgen → edge → Apache Kafka → consumers, {} events ({:.0}/s for {sent_for:.0} s, gzip protobuf, 100 per request)",
+            report.events,
+            report.events as f64 / sent_for
+        ));
+        row(
+            "consumer CPU per event (µs, goal ≤ 1.5)",
+            out.iter()
+                .map(|(cpu, n, _, _)| format!("**{:.2}**", cpu / *n as f64 * 1e6))
+                .collect(),
+        );
+        row(
+            "consumer CPU (s)",
+            out.iter().map(|(cpu, _, _, _)| format!("{cpu:.2}")).collect(),
+        );
+        row(
+            "last row stored after the load began (s)",
+            out.iter().map(|(_, _, at, _)| format!("{at:.1}")).collect(),
+        );
+        row(
+            "consumer peak RSS (VmHWM, MiB)",
+            out.iter().map(|(_, _, _, rss)| format!("{rss:.0}")).collect(),
+        );
+        println!(
+            "\nedge CPU per event in the live run: {:.2} µs ({edge_cpu:.2} s for {} events)",
+            edge_cpu / report.events as f64 * 1e6,
+            report.events
+        );
+    }
 }

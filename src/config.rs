@@ -153,6 +153,10 @@ pub struct ConsumerConfig {
     /// On shutdown, how long to keep trying to store the last batch before leaving it to be read
     /// again. Default 30000 ms.
     pub shutdown_flush_ms: u64,
+    /// Decode the next batch while the current one is being stored (at most one in flight and one
+    /// filling: memory up to about 2 x `batch_max_bytes`, plus librdkafka's prefetch). False:
+    /// decoding and inserting take turns (about 1 x). Default true.
+    pub pipelined: bool,
 }
 
 impl Default for ConsumerConfig {
@@ -168,6 +172,7 @@ impl Default for ConsumerConfig {
             retry_max_ms: DEFAULT_RETRY_MAX_MS,
             lag_refresh_ms: DEFAULT_LAG_REFRESH_MS,
             shutdown_flush_ms: DEFAULT_SHUTDOWN_FLUSH_MS,
+            pipelined: true,
         }
     }
 }

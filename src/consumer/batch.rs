@@ -1,9 +1,9 @@
-//! A batch: the rows, dead letters and offsets since the last flush. Pure bookkeeping, no IO:
+//! A batch: the rows, dead letters and offsets of a run of messages. Pure bookkeeping, no IO:
 //! where each held message's rows start, which offset each partition reaches, and which of those
-//! offsets may be stored.
+//! offsets may be stored. The worker keeps at most two: one filling, one being stored.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rdkafka::message::{Message, OwnedMessage};
 
@@ -20,7 +20,7 @@ pub struct Held {
     pub start: Mark,
 }
 
-/// Rows and offsets since the last flush.
+/// Rows and offsets of a run of messages.
 #[derive(Default)]
 pub struct Batch {
     pub rows: Rows,
@@ -48,6 +48,23 @@ impl Batch {
     /// The batch closes on rows or bytes (its age is the worker's timer).
     pub fn is_full(&self, limits: &ConsumerConfig) -> bool {
         self.rows.records() >= limits.batch_max_rows || self.rows.bytes() + self.wire_bytes >= limits.batch_max_bytes
+    }
+
+    /// Full, or open for `max_age`: time to store it.
+    pub fn is_due(&self, limits: &ConsumerConfig, max_age: Duration) -> bool {
+        self.is_full(limits) || self.opened.is_some_and(|t| t.elapsed() >= max_age)
+    }
+
+    /// A new, empty batch that reuses this one's buffers (their capacity, not their contents).
+    pub fn recycled(self) -> Batch {
+        let Batch { mut rows, mut held, .. } = self;
+        rows.clear();
+        held.clear();
+        Batch {
+            rows,
+            held,
+            ..Batch::default()
+        }
     }
 
     /// Notes that `msg` was taken: the batch opens, and its partition's next offset moves.
@@ -185,5 +202,23 @@ mod tests {
         assert!(!b.is_full(&limits));
         b.open_for(&msg(0, 1, b"12345"));
         assert!(b.is_full(&limits));
+        assert!(
+            b.is_due(&limits, Duration::from_secs(3600)),
+            "full is due, however young"
+        );
+    }
+
+    #[test]
+    fn a_batch_is_due_when_old_and_a_recycled_one_starts_empty() {
+        let limits = ConsumerConfig::default();
+        let mut b = Batch::default();
+        assert!(!b.is_due(&limits, Duration::ZERO), "an empty batch never is");
+        b.open_for(&msg(3, 5, b"abc"));
+        b.dead_letter(&msg(3, 5, b"abc"), DeadLetter::new(DeadLetterClass::Undecodable, "x"));
+        assert!(!b.is_due(&limits, Duration::from_secs(3600)));
+        assert!(b.is_due(&limits, Duration::ZERO));
+        let fresh = b.recycled();
+        assert!(fresh.is_empty() && fresh.opened.is_none() && fresh.dead.is_empty() && fresh.held.is_empty());
+        assert_eq!((fresh.wire_bytes, fresh.dead_count, fresh.rows.records()), (0, 0, 0));
     }
 }

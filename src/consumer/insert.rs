@@ -9,13 +9,17 @@
 //! Rules: a transient failure retries the same range after a growing wait; a rejected range of
 //! several messages is split in two; a message rejected alone is handed back to become a dead
 //! letter. Nothing is reported stored unless every range was acknowledged.
+//!
+//! The inserts read the batch's own buffers: [`share`] hands them out as [`Bytes`] without a
+//! copy, and [`reclaim`] takes them back afterwards, for the next batch to fill.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::clickhouse::rows::Mark;
+use crate::clickhouse::rows::{Mark, Rows};
 use crate::clickhouse::store::{Store, StoreError};
 use crate::clickhouse::Table;
 use crate::telemetry::consumer::{InsertFailed, Inserted};
@@ -31,6 +35,31 @@ impl RowSink for Store {
     async fn insert(&self, table: Table, rows: Bytes) -> Result<(), StoreError> {
         Store::insert(self, table.name(), table.columns(), rows).await
     }
+}
+
+/// One table's buffer of a batch's rows, as the owner of a [`Bytes`].
+struct TableRows(Arc<Rows>, Table);
+
+impl AsRef<[u8]> for TableRows {
+    fn as_ref(&self) -> &[u8] {
+        self.0.buf(self.1)
+    }
+}
+
+/// Every table's buffer of `rows` as [`Bytes`] (for [`insert_messages`]), without a copy.
+pub fn share(rows: Rows) -> (Arc<Rows>, [Bytes; Table::COUNT]) {
+    let rows = Arc::new(rows);
+    let data = Table::ALL.map(|t| Bytes::from_owner(TableRows(rows.clone(), t)));
+    (rows, data)
+}
+
+/// The rows back from [`share`], emptied but with their buffers' capacity, once every [`Bytes`]
+/// of them is dropped (an HTTP client still holding one gets its way: fresh buffers instead).
+pub fn reclaim(rows: Arc<Rows>, data: [Bytes; Table::COUNT]) -> Rows {
+    drop(data);
+    let mut rows = Arc::try_unwrap(rows).unwrap_or_default();
+    rows.clear();
+    rows
 }
 
 /// A wait between retries; false if the consumer must stop instead.

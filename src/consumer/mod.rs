@@ -14,9 +14,10 @@
 //! and the tables' deduplication on `event_id` makes that replay exact.
 //!
 //! By job: [`message`] turns one Kafka message into rows, `batch` keeps the rows and offsets
-//! since the last flush, `insert` is the retry and bisection policy (unit-tested against a fake
-//! store), `worker` is the loop, `dead_letter` the dead letters, and `group` the partitions this
-//! member owns and their lag, `refresher` the rollups. This module wires them to the admin port,
+//! of a run of messages, `insert` is the retry and bisection policy (unit-tested against a fake
+//! store), `worker` is the loop (two batches deep: one filling while the one before it is
+//! stored), `dead_letter` the dead letters, and `group` the partitions this member owns and their
+//! lag, `refresher` the rollups. This module wires them to the admin port,
 //! retention and the refresher.
 
 mod batch;
