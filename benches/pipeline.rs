@@ -452,6 +452,7 @@ fn main() {
             "the dev broker"
         }
     ));
+    #[allow(clippy::type_complexity)] // one drain's four figures
     let per = |f: &dyn Fn(&(f64, f64, f64, f64)) -> f64| -> Vec<f64> {
         drains.iter().map(|rs| median(rs.iter().map(f).collect())).collect()
     };

@@ -334,7 +334,7 @@ impl Consumer {
                     News::RetryStarted => {}
                     News::Ended(done) => {
                         self.in_flight = None;
-                        if !self.stored(done) {
+                        if !self.stored(*done) {
                             break;
                         }
                     }
@@ -547,7 +547,7 @@ enum News {
     /// It started waiting to retry (consumption pauses).
     RetryStarted,
     /// Its task ended: the batch, and whether all of it was stored.
-    Ended(Result<(Batch, bool), JoinError>),
+    Ended(Box<Result<(Batch, bool), JoinError>>),
 }
 
 /// The next news of the batch in flight (never, with nothing in flight): it starts waiting to
@@ -564,7 +564,7 @@ async fn in_flight_news(in_flight: &mut Option<InFlight>) -> News {
     };
     tokio::select! {
         biased;
-        done = &mut f.task => News::Ended(done),
+        done = &mut f.task => News::Ended(Box::new(done)),
         _ = retry => News::RetryStarted,
     }
 }
