@@ -118,6 +118,33 @@ install_nextest() {
   say "cargo-nextest installed in $(( $(date +%s) - t0 ))s"
 }
 
+# cargo-fuzz and a nightly toolchain, for the fuzz targets (fuzz/, run by tests/fuzz.rs):
+# libFuzzer's coverage instrumentation and AddressSanitizer need nightly rustc. Both from the
+# Rust registries, once (a few minutes).
+CARGO_FUZZ_VERSION=0.13.2
+install_fuzz() {
+  if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    say "installing the nightly Rust toolchain (for cargo fuzz; once)"
+    rustup toolchain install nightly --profile minimal >/dev/null \
+      || die "installing the nightly toolchain failed (rustup toolchain install nightly)"
+  fi
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    say "installing cargo-fuzz $CARGO_FUZZ_VERSION from crates.io (builds from source, once)"
+    cargo install --quiet --locked --version "$CARGO_FUZZ_VERSION" cargo-fuzz \
+      || die "installing cargo-fuzz from crates.io failed (cargo install cargo-fuzz --locked)"
+  fi
+}
+
+# Builds every fuzz target (release, AddressSanitizer, libFuzzer) into fuzz/target; tests/fuzz.rs
+# runs them. Only the library's leaves are built (no `service` feature), a few minutes cold.
+build_fuzz() {
+  say "building the fuzz targets (cargo +nightly fuzz build)"
+  local t0; t0=$(date +%s)
+  (cd "$ROOT" && cargo +nightly fuzz build --fuzz-dir fuzz -O --debug-assertions) \
+    || die "the fuzz targets did not build (cargo +nightly fuzz build)"
+  say "fuzz targets built in $(( $(date +%s) - t0 ))s"
+}
+
 # A pid file names a live process of ours: after a reboot the pid may belong to something else.
 pid_alive() {
   [ -f "$1" ] || return 1

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(feature = "service")]
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 
 use crate::otlp::{Compression, ContentType, Signal};
@@ -63,9 +64,49 @@ pub struct EnvelopeError(pub String);
 /// 2100-01-01 in Unix milliseconds: a later receive time is a broken header.
 const MAX_RECEIVED_AT_MS: i64 = 4_102_444_800_000;
 
+/// What the reader reads: a Kafka message's headers and timestamp. Kafka messages implement it
+/// (with the `service` feature); [`HeaderList`] is the same from plain pairs, for the fuzz
+/// targets and for tools that read headers from elsewhere.
+pub trait HeaderSource {
+    /// The value of the first header named `name`, as sent (`None` when absent or null).
+    fn header(&self, name: &str) -> Option<&[u8]>;
+    /// The message's Kafka timestamp, Unix milliseconds, when it has one.
+    fn timestamp_ms(&self) -> Option<i64>;
+}
+
+#[cfg(feature = "service")]
+impl<M: Message> HeaderSource for M {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers()?.iter().find(|h| h.key == name).and_then(|h| h.value)
+    }
+
+    fn timestamp_ms(&self) -> Option<i64> {
+        self.timestamp().to_millis()
+    }
+}
+
+/// Headers as (name, value) pairs in message order, names as raw bytes, and a timestamp.
+#[derive(Debug, Clone, Default)]
+pub struct HeaderList<'a> {
+    pub headers: Vec<(&'a [u8], Option<&'a [u8]>)>,
+    pub timestamp_ms: Option<i64>,
+}
+
+impl HeaderSource for HeaderList<'_> {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        let found = self.headers.iter().find(|(key, _)| *key == name.as_bytes());
+        found.and_then(|(_, value)| *value)
+    }
+
+    fn timestamp_ms(&self) -> Option<i64> {
+        self.timestamp_ms
+    }
+}
+
 impl<'a> Envelope<'a> {
     /// The edge's side: the headers of this payload's Kafka message, nine always, and
     /// [`header::KEY_ATTRIBUTES`] when the key has attributes.
+    #[cfg(feature = "service")]
     pub fn to_headers(&self) -> OwnedHeaders {
         let received = (self.received_at_ns / 1_000_000).to_string();
         let records = self.records.to_string();
@@ -96,7 +137,7 @@ impl<'a> Envelope<'a> {
     /// timestamp, which is as stable across replays as the header; the tenant, content type and
     /// encoding must be there. Key attributes that are not UTF-8 are an error, not an absence:
     /// the payload would otherwise lose its attribution without a trace.
-    pub fn read(msg: &'a impl Message) -> Result<Envelope<'a>, EnvelopeError> {
+    pub fn read(msg: &'a impl HeaderSource) -> Result<Envelope<'a>, EnvelopeError> {
         let tenant = header_str(msg, header::TENANT)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| EnvelopeError(format!("no {} header", header::TENANT)))?;
@@ -112,7 +153,7 @@ impl<'a> Envelope<'a> {
             .ok_or_else(|| EnvelopeError(format!("{} {encoding:?} is not supported", header::CONTENT_ENCODING)))?;
         let received_at_ms = header_str(msg, header::RECEIVED_AT_MS)
             .and_then(|v| v.parse::<i64>().ok())
-            .or_else(|| msg.timestamp().to_millis())
+            .or_else(|| msg.timestamp_ms())
             .filter(|ms| (1..=MAX_RECEIVED_AT_MS).contains(ms))
             .ok_or_else(|| {
                 EnvelopeError(format!(
@@ -123,7 +164,7 @@ impl<'a> Envelope<'a> {
         let signal = header_str(msg, header::SIGNAL)
             .and_then(Signal::parse)
             .unwrap_or_default();
-        let key_attributes = match header_bytes(msg, header::KEY_ATTRIBUTES) {
+        let key_attributes = match msg.header(header::KEY_ATTRIBUTES) {
             None => "",
             Some(v) => {
                 std::str::from_utf8(v).map_err(|_| EnvelopeError(format!("{} is not UTF-8", header::KEY_ATTRIBUTES)))?
@@ -147,13 +188,8 @@ impl<'a> Envelope<'a> {
 }
 
 /// The value of header `name`, as UTF-8.
-pub fn header_str<'m>(msg: &'m impl Message, name: &str) -> Option<&'m str> {
-    header_bytes(msg, name).and_then(|v| std::str::from_utf8(v).ok())
-}
-
-/// The value of header `name`, as sent.
-fn header_bytes<'m>(msg: &'m impl Message, name: &str) -> Option<&'m [u8]> {
-    msg.headers()?.iter().find(|h| h.key == name).and_then(|h| h.value)
+pub fn header_str<'m>(msg: &'m impl HeaderSource, name: &str) -> Option<&'m str> {
+    msg.header(name).and_then(|v| std::str::from_utf8(v).ok())
 }
 
 /// The edge's side of [`header::KEY_ATTRIBUTES`]: a key's attributes as compact JSON, sorted by
@@ -184,6 +220,7 @@ pub fn key_attributes(text: &str) -> Result<Vec<(String, String)>, EnvelopeError
 
 /// The dead-letter topic's messages: the payload byte for byte, the edge's headers, and these
 /// headers saying why and where from. `redrive` strips them and publishes the rest back.
+#[cfg(feature = "service")]
 pub mod dead_letter {
     use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 
@@ -241,7 +278,7 @@ pub mod dead_letter {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "service"))]
 mod tests {
     use rdkafka::message::{OwnedMessage, Timestamp};
 

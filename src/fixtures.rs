@@ -64,3 +64,35 @@ pub fn signal_bodies(folder: &str) -> Option<Vec<(PathBuf, Vec<u8>)>> {
             .collect(),
     )
 }
+
+/// Every captured payload, inflated, with its signal and encoding: the log corpus, the event
+/// fixtures and the metrics and traces captures.
+pub fn payloads() -> Vec<(crate::otlp::Signal, crate::otlp::ContentType, Vec<u8>)> {
+    use crate::otlp::{ContentType, Signal};
+    let mut out = Vec::new();
+    for (folder, content) in [
+        ("proto-none", ContentType::Protobuf),
+        ("proto-gzip", ContentType::Protobuf),
+        ("json-none", ContentType::Json),
+        ("json-gzip", ContentType::Json),
+    ] {
+        out.extend(inflated(folder).into_iter().map(|b| (Signal::Logs, content, b)));
+    }
+    for (folder, content) in [("proto", ContentType::Protobuf), ("json", ContentType::Json)] {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/events").join(folder);
+        let mut paths: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        paths.retain(|p| p.is_file() && !p.to_string_lossy().ends_with(".headers"));
+        paths.sort();
+        out.extend(paths.into_iter().map(|p| (Signal::Logs, content, std::fs::read(p).unwrap())));
+    }
+    for (folder, signal, content) in [
+        ("metrics-proto-delta", Signal::Metrics, ContentType::Protobuf),
+        ("metrics-json-cumulative", Signal::Metrics, ContentType::Json),
+        ("traces-proto", Signal::Traces, ContentType::Protobuf),
+        ("traces-json", Signal::Traces, ContentType::Json),
+    ] {
+        let bodies = signal_bodies(folder).unwrap_or_else(|| panic!("no {folder} fixtures"));
+        out.extend(bodies.into_iter().map(|(_, b)| (signal, content, b)));
+    }
+    out
+}

@@ -34,23 +34,36 @@
 //!   validation, bounded decompression, the fast decoders); [`envelope`] is the Kafka message
 //!   contract between edge and consumer (header names, writer and reader); [`budget`] is the
 //!   byte budget; [`util`] is the clock, backoff and serde helpers.
+//!
+//! The services and shared parts need the `service` feature (on by default). Without it the
+//! crate is its leaves alone, with few dependencies: the fuzz targets (`fuzz/`) build that.
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 #![deny(unused_must_use)]
 
 pub mod budget;
+#[cfg(feature = "service")]
 pub mod clickhouse;
+#[cfg(feature = "service")]
 pub mod config;
+#[cfg(feature = "service")]
 pub mod consumer;
+#[cfg(feature = "service")]
 pub mod edge;
 pub mod envelope;
 #[cfg(test)]
 mod fixtures;
+#[cfg(feature = "service")]
 pub mod kafka;
+#[cfg(feature = "service")]
 pub mod keys;
+#[cfg(feature = "service")]
 pub mod net;
+#[cfg(feature = "service")]
 pub mod ops;
 pub mod otlp;
+#[cfg(feature = "service")]
 pub mod telemetry;
+#[cfg(feature = "service")]
 pub mod transform;
 pub mod util;

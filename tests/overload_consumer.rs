@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use common::clickhouse::{self, ClickHouse};
 use common::kafka::{self, Proc};
 use cowork_ingest::ops::loadgen::{self, Protocol, Style};
-use rdkafka::consumer::Consumer as _;
 
 /// The consumer's batches are kept small, so that the bound is tight enough to catch a consumer
 /// that keeps taking messages while it cannot store them (the backlog of the outage is many
@@ -58,20 +57,6 @@ async fn readyz(admin: SocketAddr) -> u16 {
 
 fn paused(metrics: &str) -> bool {
     metrics.lines().any(|l| l == "cowork_consumer_paused 1")
-}
-
-/// Messages in the raw logs topic (the sum of its partitions' high watermarks).
-fn topic_size(config: &cowork_ingest::config::Config) -> i64 {
-    let c = kafka::client(config, "overload-watermarks");
-    let topic = &config.kafka.logs_topic;
-    let n = kafka::partitions(&c, topic).expect("Kafka answers");
-    (0..n)
-        .map(|p| {
-            c.fetch_watermarks(topic, p, Duration::from_secs(5))
-                .expect("watermarks")
-                .1
-        })
-        .sum()
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -150,7 +135,7 @@ async fn clickhouse_down_for_ten_minutes_pauses_the_consumer_within_its_memory_b
     let stopped = Instant::now();
     let in_kafka_at_stop = {
         let c = config.clone();
-        tokio::task::spawn_blocking(move || topic_size(&c)).await.unwrap()
+        tokio::task::spawn_blocking(move || kafka::topic_messages(&c, &c.kafka.logs_topic)).await.unwrap()
     };
     let deadline = stopped + Duration::from_secs(60);
     loop {
@@ -187,7 +172,7 @@ async fn clickhouse_down_for_ten_minutes_pauses_the_consumer_within_its_memory_b
     }
     let in_kafka_at_restart = {
         let c = config.clone();
-        tokio::task::spawn_blocking(move || topic_size(&c)).await.unwrap()
+        tokio::task::spawn_blocking(move || kafka::topic_messages(&c, &c.kafka.logs_topic)).await.unwrap()
     };
     assert!(
         in_kafka_at_restart > in_kafka_at_stop,

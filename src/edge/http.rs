@@ -22,7 +22,8 @@ use crate::otlp::{Compression, ContentType, Signal};
 use crate::telemetry::edge::BytesReceived;
 use crate::telemetry::labels::{BytesStage, Transport};
 
-/// How much of an oversize body is read and discarded before answering 413, in body limits.
+/// How much of an oversize body (or of one refused for a spent budget) is read and discarded
+/// before answering 413 (503), in body limits.
 const DRAIN_FACTOR: usize = 4;
 
 /// `google.rpc.Status`, the OTLP error body.
@@ -144,7 +145,14 @@ async fn accept(
     // Trust Content-Length only for a first, small reservation: a client that declares 4 MiB and
     // trickles bytes holds no more than it sent.
     let mut buf: Vec<u8> = Vec::with_capacity(declared.map_or(16 * 1024, |n| n as usize).min(64 * 1024));
-    permit.grow(buf.capacity()).map_err(|_| edge.overloaded())?;
+    // When the budget is spent, the body is read and discarded like an oversize one, and the
+    // answer is 503 with Retry-After: a client still writing would otherwise see the connection
+    // close under it instead of the answer that tells it when to retry.
+    let mut refused: Option<Failure> = None;
+    if permit.grow(buf.capacity()).is_err() {
+        refused = Some(edge.overloaded());
+        buf = Vec::new();
+    }
     let timeout_ms = edge.config.edge.body_timeout_ms;
     let read = async {
         let mut body: Body = req.into_body();
@@ -152,7 +160,7 @@ async fn accept(
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| Reject::InvalidPayload(format!("error reading the request body: {e}")))?;
             let Ok(data) = frame.into_data() else { continue };
-            if discarded > 0 || buf.len() + data.len() > limit {
+            if refused.is_some() || discarded > 0 || buf.len() + data.len() > limit {
                 discarded += data.len() as u64;
                 if discarded > drain_cap {
                     break;
@@ -161,12 +169,22 @@ async fn accept(
             }
             if buf.len() + data.len() > buf.capacity() {
                 let target = (buf.capacity() * 2).max(buf.len() + data.len()).min(limit);
-                permit.grow(target - buf.capacity()).map_err(|_| edge.overloaded())?;
+                if permit.grow(target - buf.capacity()).is_err() {
+                    refused = Some(edge.overloaded());
+                    // Give back what this request held while the rest of it is discarded.
+                    discarded += (buf.len() + data.len()) as u64;
+                    buf = Vec::new();
+                    permit = edge.budget.permit();
+                    continue;
+                }
                 // Exact: the budget is charged for what is allocated, not for what a doubling
                 // buffer might round up to.
                 buf.reserve_exact(target - buf.len());
             }
             buf.extend_from_slice(&data);
+        }
+        if let Some(overloaded) = refused {
+            return Err(overloaded);
         }
         if discarded > 0 {
             return Err(Failure::from(Reject::BodyTooLarge { limit }));

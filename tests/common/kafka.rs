@@ -281,6 +281,19 @@ pub async fn wait_caught_up(config: &Config, within: Duration) {
 
 /// Every message of `topic`, read from the beginning up to the high watermarks as they were
 /// when the read started: `(partition, offset, payload)`.
+/// Messages in `topic` (the sum of its partitions' high watermarks), without reading them.
+pub fn topic_messages(config: &Config, topic: &str) -> i64 {
+    let c = client(config, &format!("watermarks-{}", uuid::Uuid::new_v4().simple()));
+    let n = partitions(&c, topic).unwrap_or_else(|| panic!("no metadata for {topic}"));
+    (0..n)
+        .map(|p| {
+            c.fetch_watermarks(topic, p, Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("watermarks of {topic}/{p}: {e}"))
+                .1
+        })
+        .sum()
+}
+
 pub fn read_topic(config: &Config, topic: &str, within: Duration) -> Vec<(i32, i64, Vec<u8>)> {
     let c = client(config, &format!("read-{}", uuid::Uuid::new_v4().simple()));
     let n = partitions(&c, topic).unwrap_or_else(|| panic!("no metadata for {topic}"));

@@ -16,6 +16,7 @@
 //! from record to record, so decoding allocates per payload, not per attribute. (Array and
 //! key-value-list values, such as `workspace.host_paths`, allocate a small vector.)
 
+pub mod compare;
 pub mod json;
 pub mod proto;
 pub mod reference;

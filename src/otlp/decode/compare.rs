@@ -1,0 +1,264 @@
+//! Differential decoding: a fast path against the [`reference`], on the same bytes. The fuzz
+//! targets (`fuzz/`) put every input through [`check`], and its findings stay as tests below.
+//!
+//! Whenever the reference accepts a payload, the fast path must accept it too, count the same
+//! records and present the same views in the same order. When the reference rejects it, the
+//! fast path may accept or reject it (it skips fields it does not use unread), but must not
+//! panic. The views are compared in a canonical text form that irons out the two differences
+//! the paths are allowed: ids (the JSON fast path keeps the hex text, the reference decodes it)
+//! and `bytesValue` (the JSON fast path keeps the base64 text). Two kinds of payload the
+//! reference accepts are not compared, because its yes is wrong there: JSON that is not UTF-8
+//! throughout, and metrics JSON where serde dropped a flattened oneof it could not read.
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+
+use super::{json, proto, reference, Attr, Id, Point, Record, Span, Value};
+use crate::otlp::{ContentType, Signal};
+
+/// How the fast path and the reference disagreed on one payload, as a sentence.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Mismatch(pub String);
+
+/// Decodes `payload` both ways; an error says how the fast path strayed from the reference.
+pub fn check(signal: Signal, content: ContentType, payload: &[u8]) -> Result<(), Mismatch> {
+    let mut copy = payload.to_vec();
+    let (fast, slow) = match (signal, content) {
+        (Signal::Logs, ContentType::Protobuf) => (
+            lines(|out| proto::decode(payload, &mut |r: &[Attr<'_>], x: &Record<'_>| out.push(record(r, x)))),
+            reference::decode_protobuf(payload)
+                .map(|req| lines_of(|out| reference::visit(&req, &mut |r: &[Attr<'_>], x: &Record<'_>| out.push(record(r, x))))),
+        ),
+        (Signal::Logs, ContentType::Json) => (
+            lines(|out| json::decode(&mut copy, &mut |r: &[Attr<'_>], x: &Record<'_>| out.push(record(r, x)))),
+            reference::decode_json(payload)
+                .map(|req| lines_of(|out| reference::visit(&req, &mut |r: &[Attr<'_>], x: &Record<'_>| out.push(record(r, x))))),
+        ),
+        (Signal::Metrics, ContentType::Protobuf) => (
+            lines(|out| proto::decode_metrics(payload, &mut |r: &[Attr<'_>], x: &Point<'_>| out.push(point(r, x)))),
+            reference::decode_metrics_protobuf(payload).map(|req| {
+                lines_of(|out| reference::visit_metrics(&req, &mut |r: &[Attr<'_>], x: &Point<'_>| out.push(point(r, x))))
+            }),
+        ),
+        (Signal::Metrics, ContentType::Json) => (
+            lines(|out| json::decode_metrics(&mut copy, &mut |r: &[Attr<'_>], x: &Point<'_>| out.push(point(r, x)))),
+            reference::decode_metrics_json(payload).and_then(strict_metrics).map(|req| {
+                lines_of(|out| reference::visit_metrics(&req, &mut |r: &[Attr<'_>], x: &Point<'_>| out.push(point(r, x))))
+            }),
+        ),
+        (Signal::Traces, ContentType::Protobuf) => (
+            lines(|out| proto::decode_traces(payload, &mut |r: &[Attr<'_>], x: &Span<'_>| out.push(span(r, x)))),
+            reference::decode_traces_protobuf(payload).map(|req| {
+                lines_of(|out| reference::visit_traces(&req, &mut |r: &[Attr<'_>], x: &Span<'_>| out.push(span(r, x))))
+            }),
+        ),
+        (Signal::Traces, ContentType::Json) => (
+            lines(|out| json::decode_traces(&mut copy, &mut |r: &[Attr<'_>], x: &Span<'_>| out.push(span(r, x)))),
+            reference::decode_traces_json(payload).map(|req| {
+                lines_of(|out| reference::visit_traces(&req, &mut |r: &[Attr<'_>], x: &Span<'_>| out.push(span(r, x))))
+            }),
+        ),
+    };
+    let Ok((slow_count, slow)) = slow else {
+        return Ok(());
+    };
+    // serde_json skips the strings of fields it does not read without checking their UTF-8;
+    // the fast path (simd-json) refuses a document that is not UTF-8 anywhere, as RFC 8259
+    // requires. The reference's yes is no verdict on such a payload.
+    if content == ContentType::Json && simdutf8::basic::from_utf8(payload).is_err() {
+        return Ok(());
+    }
+    let (fast_count, fast) = fast.map_err(|e| Mismatch(format!("the reference accepts it, the fast path says: {e}")))?;
+    if let Some(i) = (0..fast.len().max(slow.len())).find(|&i| fast.get(i) != slow.get(i)) {
+        return Err(Mismatch(format!(
+            "view {i} differs:\n  fast:      {:?}\n  reference: {:?}",
+            fast.get(i),
+            slow.get(i)
+        )));
+    }
+    if fast_count != slow_count {
+        return Err(Mismatch(format!("the fast path counts {fast_count}, the reference {slow_count}")));
+    }
+    Ok(())
+}
+
+/// The reference's metrics JSON decode, when it can be trusted: a metric's data and a number
+/// point's value are flattened oneofs, and serde turns an error inside them into `None`, so a
+/// metric without data, or a number point without a value, may be broken input the reference
+/// let through (the fast path refuses it, naming the field). Such payloads are not compared.
+fn strict_metrics(
+    req: opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+) -> Result<opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest, super::DecodeError> {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    let metrics = req.resource_metrics.iter().flat_map(|r| &r.scope_metrics).flat_map(|s| &s.metrics);
+    let lax = metrics.clone().any(|m| m.data.is_none())
+        || metrics.filter_map(|m| match &m.data {
+            Some(Data::Gauge(g)) => Some(&g.data_points),
+            Some(Data::Sum(s)) => Some(&s.data_points),
+            _ => None,
+        })
+        .flatten()
+        .any(|p| p.value.is_none());
+    if lax {
+        return Err(super::DecodeError::Json("the reference dropped a oneof it could not read".into()));
+    }
+    Ok(req)
+}
+
+fn lines<E>(decode: impl FnOnce(&mut Vec<String>) -> Result<u64, E>) -> Result<(u64, Vec<String>), E> {
+    let mut out = Vec::new();
+    decode(&mut out).map(|count| (count, out))
+}
+
+fn lines_of(visit: impl FnOnce(&mut Vec<String>) -> u64) -> (u64, Vec<String>) {
+    let mut out = Vec::new();
+    let count = visit(&mut out);
+    (count, out)
+}
+
+fn record(resource: &[Attr<'_>], r: &Record<'_>) -> String {
+    let mut out = String::new();
+    attrs(resource, &mut out);
+    let _ = write!(
+        out,
+        " | {} {} {:?} trace {} span {} body ",
+        r.time_unix_nano,
+        r.observed_time_unix_nano,
+        r.event_name,
+        id(r.trace_id),
+        id(r.span_id)
+    );
+    match &r.body {
+        None => out.push_str("none"),
+        Some(v) => value(v, &mut out),
+    }
+    out.push(' ');
+    attrs(&r.attributes, &mut out);
+    out
+}
+
+fn point(resource: &[Attr<'_>], p: &Point<'_>) -> String {
+    let mut out = String::new();
+    attrs(resource, &mut out);
+    let _ = write!(
+        out,
+        " | {:?} {:?} {:?} {:?} {:?} {} {} {} {:?} {} {:?} {:?} {:?} {:?} {:?} {} ",
+        p.scope_name,
+        p.metric,
+        p.unit,
+        p.kind,
+        p.temporality,
+        p.monotonic,
+        p.start_time_unix_nano,
+        p.time_unix_nano,
+        p.number,
+        p.count,
+        p.sum,
+        p.min,
+        p.max,
+        p.bucket_counts,
+        p.explicit_bounds,
+        p.flags
+    );
+    attrs(&p.attributes, &mut out);
+    out
+}
+
+fn span(resource: &[Attr<'_>], s: &Span<'_>) -> String {
+    let mut out = String::new();
+    attrs(resource, &mut out);
+    let _ = write!(
+        out,
+        " | {:?} trace {} span {} parent {} {:?} {} {} {} status {} {:?} events {} links {} ",
+        s.scope_name,
+        id(s.trace_id),
+        id(s.span_id),
+        id(s.parent_span_id),
+        s.name,
+        s.kind,
+        s.start_time_unix_nano,
+        s.end_time_unix_nano,
+        s.status_code,
+        s.status_message,
+        s.events,
+        s.links
+    );
+    attrs(&s.attributes, &mut out);
+    out
+}
+
+fn id(id: Id<'_>) -> String {
+    id.to_hex()
+}
+
+fn attrs(attrs: &[Attr<'_>], out: &mut String) {
+    out.push('{');
+    for a in attrs {
+        let _ = write!(out, "{:?}=", a.key);
+        value(&a.value, out);
+        out.push(',');
+    }
+    out.push('}');
+}
+
+fn value(v: &Value<'_>, out: &mut String) {
+    let _ = match v {
+        Value::Empty => write!(out, "empty"),
+        // The JSON fast path keeps `bytesValue` as its base64 text: compare bytes as that text.
+        Value::Str(s) => write!(out, "{s:?}"),
+        Value::Bytes(b) => write!(out, "{:?}", base64::engine::general_purpose::STANDARD.encode(b)),
+        Value::Int(i) => write!(out, "int {i}"),
+        Value::Double(d) => write!(out, "double {d:?}"),
+        Value::Bool(b) => write!(out, "{b}"),
+        Value::Array(items) => {
+            out.push('[');
+            for item in items {
+                value(item, out);
+                out.push(',');
+            }
+            write!(out, "]")
+        }
+        Value::KvList(kvs) => {
+            attrs(kvs, out);
+            Ok(())
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every corpus payload and every fixture agrees (the fuzzers start from these).
+    #[test]
+    fn the_corpus_agrees() {
+        let mut checked = 0;
+        for (signal, content, body) in crate::fixtures::payloads() {
+            check(signal, content, &body).unwrap_or_else(|e| panic!("{signal:?} {content:?}: {e}"));
+            checked += 1;
+        }
+        assert!(checked >= 6, "only {checked} payloads");
+    }
+
+    /// Every input the decoder fuzzers found (`fuzz/regressions/<target>/`) now agrees.
+    #[test]
+    fn the_fuzzers_findings_stay_fixed() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+        for (target, signal, content) in [
+            ("proto_logs", Signal::Logs, ContentType::Protobuf),
+            ("proto_metrics", Signal::Metrics, ContentType::Protobuf),
+            ("proto_traces", Signal::Traces, ContentType::Protobuf),
+            ("json_logs", Signal::Logs, ContentType::Json),
+            ("json_metrics", Signal::Metrics, ContentType::Json),
+            ("json_traces", Signal::Traces, ContentType::Json),
+        ] {
+            let Ok(dir) = std::fs::read_dir(root.join(target)) else { continue };
+            for path in dir.map(|e| e.unwrap().path()).filter(|p| p.is_file()) {
+                let input = std::fs::read(&path).unwrap();
+                check(signal, content, &input).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
+        }
+    }
+}
