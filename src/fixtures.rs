@@ -79,11 +79,17 @@ pub fn payloads() -> Vec<(crate::otlp::Signal, crate::otlp::ContentType, Vec<u8>
         out.extend(inflated(folder).into_iter().map(|b| (Signal::Logs, content, b)));
     }
     for (folder, content) in [("proto", ContentType::Protobuf), ("json", ContentType::Json)] {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/events").join(folder);
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/events")
+            .join(folder);
         let mut paths: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
         paths.retain(|p| p.is_file() && !p.to_string_lossy().ends_with(".headers"));
         paths.sort();
-        out.extend(paths.into_iter().map(|p| (Signal::Logs, content, std::fs::read(p).unwrap())));
+        out.extend(
+            paths
+                .into_iter()
+                .map(|p| (Signal::Logs, content, std::fs::read(p).unwrap())),
+        );
     }
     for (folder, signal, content) in [
         ("metrics-proto-delta", Signal::Metrics, ContentType::Protobuf),

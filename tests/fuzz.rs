@@ -8,7 +8,8 @@
 //!    fixed (the unit tests in `otlp::decode::compare` replay the decoder ones without nightly);
 //! 2. seeds `fuzz/corpus/<target>/` from the captured payloads in tests/fixtures (the same
 //!    directory `cargo fuzz run <target>` reads, so a long run starts where this one stopped);
-//! 3. fuzzes for `COWORK_FUZZ_SECONDS` (60) under libFuzzer's memory limits: at most
+//! 3. fuzzes for `COWORK_FUZZ_SECONDS` (60), with libFuzzer's seed `COWORK_FUZZ_SEED` (1; 0 for
+//!    a random one), under libFuzzer's memory limits: at most
 //!    [`RSS_LIMIT_MB`] resident and no single allocation over [`MALLOC_LIMIT_MB`], or the run
 //!    fails. A finding is written to `fuzz/artifacts/<target>/` and named in the failure.
 
@@ -49,6 +50,15 @@ fn seconds() -> u64 {
         .unwrap_or(60)
 }
 
+/// libFuzzer's random seed: `COWORK_FUZZ_SEED`, 1 unless set, so that a CI run on a fresh clone
+/// (seeds only) mutates the same way every time; 0 lets libFuzzer pick one (for discovery).
+fn seed() -> u64 {
+    std::env::var("COWORK_FUZZ_SEED")
+        .ok()
+        .map(|s| s.parse().expect("COWORK_FUZZ_SEED is a number"))
+        .unwrap_or(1)
+}
+
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect(),
@@ -64,7 +74,9 @@ fn inflate(raw: Vec<u8>) -> Vec<u8> {
         return raw;
     }
     let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).unwrap();
+    flate2::read::MultiGzDecoder::new(&raw[..])
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
@@ -88,7 +100,11 @@ fn payloads(signal: &str, encoding: &str) -> Vec<Vec<u8>> {
         .flat_map(|d| files(d))
         .map(|p| inflate(std::fs::read(p).unwrap()))
         .collect();
-    assert!(!bodies.is_empty(), "no {signal} {encoding} fixtures under {}", fixtures.display());
+    assert!(
+        !bodies.is_empty(),
+        "no {signal} {encoding} fixtures under {}",
+        fixtures.display()
+    );
     bodies
 }
 
@@ -132,7 +148,10 @@ fn envelope_seeds() -> Vec<Vec<u8>> {
                 cowork-key-attributes: {\"cost_center\":\"CC-1\",\"team\":\"payments\"}";
     [
         full.to_string(),
-        format!("@ts 1795100000999\n{}", full.replace("cowork-received-at-ms: 1795100000123\n", "")),
+        format!(
+            "@ts 1795100000999\n{}",
+            full.replace("cowork-received-at-ms: 1795100000123\n", "")
+        ),
         "cowork-tenant: t\ncowork-content-type: application/json\ncowork-signal: traces".to_string(),
         "cowork-tenant: t\ncowork-content-type: application/json\ncowork-content-encoding: zstd\n\
          cowork-key-attributes: {\"team\":1}"
@@ -221,6 +240,7 @@ fn fuzz(target: &str) {
     let mut cmd = Command::new(&bin);
     cmd.args(&limits)
         .arg(format!("-max_total_time={secs}"))
+        .arg(format!("-seed={}", seed()))
         // Inputs a little longer than the longest seed, so mutations can grow them.
         .arg(format!("-max_len={}", (longest + longest / 4).max(4096)))
         .arg(format!("-artifact_prefix={}/", artifacts.display()))

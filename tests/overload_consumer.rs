@@ -135,7 +135,9 @@ async fn clickhouse_down_for_ten_minutes_pauses_the_consumer_within_its_memory_b
     let stopped = Instant::now();
     let in_kafka_at_stop = {
         let c = config.clone();
-        tokio::task::spawn_blocking(move || kafka::topic_messages(&c, &c.kafka.logs_topic)).await.unwrap()
+        tokio::task::spawn_blocking(move || kafka::topic_messages(&c, &c.kafka.logs_topic))
+            .await
+            .unwrap()
     };
     let deadline = stopped + Duration::from_secs(60);
     loop {
@@ -172,7 +174,9 @@ async fn clickhouse_down_for_ten_minutes_pauses_the_consumer_within_its_memory_b
     }
     let in_kafka_at_restart = {
         let c = config.clone();
-        tokio::task::spawn_blocking(move || kafka::topic_messages(&c, &c.kafka.logs_topic)).await.unwrap()
+        tokio::task::spawn_blocking(move || kafka::topic_messages(&c, &c.kafka.logs_topic))
+            .await
+            .unwrap()
     };
     assert!(
         in_kafka_at_restart > in_kafka_at_stop,

@@ -150,7 +150,11 @@ async fn ten_times_the_sustainable_rate_gets_429_or_503_with_retry_after_within_
         if let Some(status) = edge.wait_exit(Duration::ZERO).await {
             panic!("the edge exited ({status}) before it was ready:\n{}", edge.log_tail());
         }
-        assert!(Instant::now() < deadline, "the edge is not ready within 30 s:\n{}", edge.log_tail());
+        assert!(
+            Instant::now() < deadline,
+            "the edge is not ready within 30 s:\n{}",
+            edge.log_tail()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let pid = edge.pid();
@@ -187,7 +191,10 @@ async fn ten_times_the_sustainable_rate_gets_429_or_503_with_retry_after_within_
     }
     for l in loops {
         for (answer, records) in l.await.unwrap() {
-            assert_eq!(answer.status, 200, "at the sustainable rate everything is accepted: {answer:?}");
+            assert_eq!(
+                answer.status, 200,
+                "at the sustainable rate everything is accepted: {answer:?}"
+            );
             acked += 1;
             acked_records += records;
         }
@@ -281,7 +288,10 @@ async fn ten_times_the_sustainable_rate_gets_429_or_503_with_retry_after_within_
             acked_records += bodies[0].records;
             break;
         }
-        assert!(Instant::now() < deadline, "the edge does not accept again after the overload: {answer:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the edge does not accept again after the overload: {answer:?}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let messages = {

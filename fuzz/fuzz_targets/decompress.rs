@@ -29,10 +29,19 @@ fuzz_target!(|input: &[u8]| {
     let mut permit = budget.permit();
     match decompress(compression, body, limit, &mut permit) {
         Ok(out) => {
-            assert!(out.len() <= limit || compression == Compression::Identity, "{} bytes past a limit of {limit}", out.len());
+            assert!(
+                out.len() <= limit || compression == Compression::Identity,
+                "{} bytes past a limit of {limit}",
+                out.len()
+            );
             assert!(budget.in_use() <= limit + 2 * CHUNK);
             if let Some(expected) = unbounded(compression, body, &out) {
-                assert!(out[..] == expected[..], "{compression:?}: {} bytes inflated, an unbounded decoder gives {}", out.len(), expected.len());
+                assert!(
+                    out[..] == expected[..],
+                    "{compression:?}: {} bytes inflated, an unbounded decoder gives {}",
+                    out.len(),
+                    expected.len()
+                );
             }
         }
         Err(CompressionError::TooLarge { limit: l }) => assert_eq!(l, limit),
@@ -50,11 +59,19 @@ fn unbounded(compression: Compression, body: &[u8], ours: &[u8]) -> Option<Vec<u
     let done = match compression {
         Compression::Identity => return Some(body.to_vec()),
         Compression::Gzip => flate2::read::MultiGzDecoder::new(body).take(cap).read_to_end(&mut out),
-        Compression::Zstd => zstd::stream::read::Decoder::new(body).ok()?.take(cap).read_to_end(&mut out),
+        Compression::Zstd => zstd::stream::read::Decoder::new(body)
+            .ok()?
+            .take(cap)
+            .read_to_end(&mut out),
         Compression::Deflate => {
             // zlib-wrapped or raw: whichever gives what ours gave.
             let mut zlib = Vec::new();
-            if flate2::read::ZlibDecoder::new(body).take(cap).read_to_end(&mut zlib).is_ok() && zlib == ours {
+            if flate2::read::ZlibDecoder::new(body)
+                .take(cap)
+                .read_to_end(&mut zlib)
+                .is_ok()
+                && zlib == ours
+            {
                 return Some(zlib);
             }
             flate2::read::DeflateDecoder::new(body).take(cap).read_to_end(&mut out)

@@ -25,7 +25,10 @@ fuzz_target!(|input: &[u8]| {
         assert!(!envelope.tenant.is_empty(), "accepted without a tenant");
         assert!(envelope.received_at_ns > 0, "accepted without a receive time");
         if let Ok(pairs) = key_attributes(envelope.key_attributes) {
-            assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0), "key attributes are sorted and unique");
+            assert!(
+                pairs.windows(2).all(|w| w[0].0 < w[1].0),
+                "key attributes are sorted and unique"
+            );
         }
     }
 });

@@ -33,25 +33,33 @@ pub fn check(signal: Signal, content: ContentType, payload: &[u8]) -> Result<(),
     let (fast, slow) = match (signal, content) {
         (Signal::Logs, ContentType::Protobuf) => (
             lines(|out| proto::decode(payload, &mut |r: &[Attr<'_>], x: &Record<'_>| out.push(record(r, x)))),
-            reference::decode_protobuf(payload)
-                .map(|req| lines_of(|out| reference::visit(&req, &mut |r: &[Attr<'_>], x: &Record<'_>| out.push(record(r, x))))),
+            reference::decode_protobuf(payload).map(|req| {
+                lines_of(|out| reference::visit(&req, &mut |r: &[Attr<'_>], x: &Record<'_>| out.push(record(r, x))))
+            }),
         ),
         (Signal::Logs, ContentType::Json) => (
             lines(|out| json::decode(&mut copy, &mut |r: &[Attr<'_>], x: &Record<'_>| out.push(record(r, x)))),
-            reference::decode_json(json)
-                .map(|req| lines_of(|out| reference::visit(&req, &mut |r: &[Attr<'_>], x: &Record<'_>| out.push(record(r, x))))),
+            reference::decode_json(json).map(|req| {
+                lines_of(|out| reference::visit(&req, &mut |r: &[Attr<'_>], x: &Record<'_>| out.push(record(r, x))))
+            }),
         ),
         (Signal::Metrics, ContentType::Protobuf) => (
             lines(|out| proto::decode_metrics(payload, &mut |r: &[Attr<'_>], x: &Point<'_>| out.push(point(r, x)))),
             reference::decode_metrics_protobuf(payload).map(|req| {
-                lines_of(|out| reference::visit_metrics(&req, &mut |r: &[Attr<'_>], x: &Point<'_>| out.push(point(r, x))))
+                lines_of(|out| {
+                    reference::visit_metrics(&req, &mut |r: &[Attr<'_>], x: &Point<'_>| out.push(point(r, x)))
+                })
             }),
         ),
         (Signal::Metrics, ContentType::Json) => (
             lines(|out| json::decode_metrics(&mut copy, &mut |r: &[Attr<'_>], x: &Point<'_>| out.push(point(r, x)))),
-            reference::decode_metrics_json(json).and_then(strict_metrics).map(|req| {
-                lines_of(|out| reference::visit_metrics(&req, &mut |r: &[Attr<'_>], x: &Point<'_>| out.push(point(r, x))))
-            }),
+            reference::decode_metrics_json(json)
+                .and_then(strict_metrics)
+                .map(|req| {
+                    lines_of(|out| {
+                        reference::visit_metrics(&req, &mut |r: &[Attr<'_>], x: &Point<'_>| out.push(point(r, x)))
+                    })
+                }),
         ),
         (Signal::Traces, ContentType::Protobuf) => (
             lines(|out| proto::decode_traces(payload, &mut |r: &[Attr<'_>], x: &Span<'_>| out.push(span(r, x)))),
@@ -81,7 +89,8 @@ pub fn check(signal: Signal, content: ContentType, payload: &[u8]) -> Result<(),
     if content == ContentType::Json && array_for_a_message(json) {
         return Ok(());
     }
-    let (fast_count, fast) = fast.map_err(|e| Mismatch(format!("the reference accepts it, the fast path says: {e}")))?;
+    let (fast_count, fast) =
+        fast.map_err(|e| Mismatch(format!("the reference accepts it, the fast path says: {e}")))?;
     if let Some(i) = (0..fast.len().max(slow.len())).find(|&i| fast.get(i) != slow.get(i)) {
         return Err(Mismatch(format!(
             "view {i} differs:\n  fast:      {:?}\n  reference: {:?}",
@@ -90,7 +99,9 @@ pub fn check(signal: Signal, content: ContentType, payload: &[u8]) -> Result<(),
         )));
     }
     if fast_count != slow_count {
-        return Err(Mismatch(format!("the fast path counts {fast_count}, the reference {slow_count}")));
+        return Err(Mismatch(format!(
+            "the fast path counts {fast_count}, the reference {slow_count}"
+        )));
     }
     Ok(())
 }
@@ -103,17 +114,24 @@ fn strict_metrics(
     req: opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
 ) -> Result<opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest, super::DecodeError> {
     use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-    let metrics = req.resource_metrics.iter().flat_map(|r| &r.scope_metrics).flat_map(|s| &s.metrics);
+    let metrics = req
+        .resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics);
     let lax = metrics.clone().any(|m| m.data.is_none())
-        || metrics.filter_map(|m| match &m.data {
-            Some(Data::Gauge(g)) => Some(&g.data_points),
-            Some(Data::Sum(s)) => Some(&s.data_points),
-            _ => None,
-        })
-        .flatten()
-        .any(|p| p.value.is_none());
+        || metrics
+            .filter_map(|m| match &m.data {
+                Some(Data::Gauge(g)) => Some(&g.data_points),
+                Some(Data::Sum(s)) => Some(&s.data_points),
+                _ => None,
+            })
+            .flatten()
+            .any(|p| p.value.is_none());
     if lax {
-        return Err(super::DecodeError::Json("the reference dropped a oneof it could not read".into()));
+        return Err(super::DecodeError::Json(
+            "the reference dropped a oneof it could not read".into(),
+        ));
     }
     Ok(req)
 }
@@ -141,7 +159,9 @@ fn json_names(payload: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         }
         let end = i + 1;
         i = end;
-        let after = payload[end..].iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        let after = payload[end..]
+            .iter()
+            .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
         if after != Some(&b':') {
             continue;
         }
@@ -170,8 +190,20 @@ fn json_names(payload: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 fn array_for_a_message(json: &[u8]) -> bool {
     use serde_json::Value as J;
     const MESSAGE_FIELDS: &[&str] = &[
-        "resource", "scope", "body", "value", "arrayValue", "kvlistValue", "gauge", "sum", "histogram",
-        "exponentialHistogram", "summary", "status", "positive", "negative",
+        "resource",
+        "scope",
+        "body",
+        "value",
+        "arrayValue",
+        "kvlistValue",
+        "gauge",
+        "sum",
+        "histogram",
+        "exponentialHistogram",
+        "summary",
+        "status",
+        "positive",
+        "negative",
     ];
     fn walk(v: &J) -> bool {
         match v {
@@ -191,7 +223,11 @@ fn array_for_a_message(json: &[u8]) -> bool {
 /// `time_unix_nano` → `timeUnixNano`; None for anything that is not lowercase words and `_`.
 fn json_name(name: &str) -> Option<String> {
     let words: Vec<&str> = name.split('_').collect();
-    if words.len() < 2 || words.iter().any(|w| w.is_empty() || !w.bytes().all(|b| b.is_ascii_lowercase())) {
+    if words.len() < 2
+        || words
+            .iter()
+            .any(|w| w.is_empty() || !w.bytes().all(|b| b.is_ascii_lowercase()))
+    {
         return None;
     }
     let mut camel = words[0].to_string();
@@ -341,8 +377,12 @@ mod tests {
     #[test]
     fn proto_names_become_json_names_for_the_reference() {
         let input = br#"{"resource_logs":[{"log_records" :[{"body":{"string_value":"a_b"},"x\u005fy":1,"a_B":2}]}],"s":"\"k_v\":"}"#;
-        let want = br#"{"resourceLogs":[{"logRecords" :[{"body":{"stringValue":"a_b"},"xY":1,"a_B":2}]}],"s":"\"k_v\":"}"#;
-        assert_eq!(String::from_utf8_lossy(&json_names(input)), String::from_utf8_lossy(want));
+        let want =
+            br#"{"resourceLogs":[{"logRecords" :[{"body":{"stringValue":"a_b"},"xY":1,"a_B":2}]}],"s":"\"k_v\":"}"#;
+        assert_eq!(
+            String::from_utf8_lossy(&json_names(input)),
+            String::from_utf8_lossy(want)
+        );
         let plain = br#"{"resourceLogs":[]}"#;
         assert!(matches!(json_names(plain), std::borrow::Cow::Borrowed(_)));
     }
@@ -359,7 +399,9 @@ mod tests {
             ("json_metrics", Signal::Metrics, ContentType::Json),
             ("json_traces", Signal::Traces, ContentType::Json),
         ] {
-            let Ok(dir) = std::fs::read_dir(root.join(target)) else { continue };
+            let Ok(dir) = std::fs::read_dir(root.join(target)) else {
+                continue;
+            };
             for path in dir.map(|e| e.unwrap().path()).filter(|p| p.is_file()) {
                 let input = std::fs::read(&path).unwrap();
                 check(signal, content, &input).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
