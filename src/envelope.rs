@@ -74,10 +74,28 @@ pub trait HeaderSource {
     fn timestamp_ms(&self) -> Option<i64>;
 }
 
+/// The headers of a Kafka message that rdkafka can present, in order. rdkafka 0.39 unwraps the
+/// UTF-8 of every header name it hands out (`BorrowedHeaders::try_get`), so one message whose
+/// producer (not the edge) named a header in other bytes would panic the consumer on every
+/// retry and hold its partition for good. Such a header is skipped, as if absent: the message is
+/// read, or dead-lettered, on what remains. (The panic is caught here; Rust's panic hook still
+/// prints one line for it.)
+#[cfg(feature = "service")]
+pub fn readable_headers<M: Message>(msg: &M) -> impl Iterator<Item = Header<'_, &[u8]>> {
+    let headers = msg.headers();
+    let count = headers.map_or(0, |h| h.count());
+    (0..count).filter_map(move |i| {
+        let headers = headers?;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| headers.try_get(i)))
+            .ok()
+            .flatten()
+    })
+}
+
 #[cfg(feature = "service")]
 impl<M: Message> HeaderSource for M {
     fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers()?.iter().find(|h| h.key == name).and_then(|h| h.value)
+        readable_headers(self).find(|h| h.key == name).and_then(|h| h.value)
     }
 
     fn timestamp_ms(&self) -> Option<i64> {
@@ -222,7 +240,7 @@ pub fn key_attributes(text: &str) -> Result<Vec<(String, String)>, EnvelopeError
 /// headers saying why and where from. `redrive` strips them and publishes the rest back.
 #[cfg(feature = "service")]
 pub mod dead_letter {
-    use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+    use rdkafka::message::{Header, Message, OwnedHeaders};
 
     /// Why: a dead-letter class (`bad_headers`, `bad_compression`, `too_large`, `undecodable`,
     /// `clickhouse_rejected`), as the consumer's metrics label them.
@@ -243,13 +261,11 @@ pub mod dead_letter {
     /// A message's headers without any `cowork-dlq-*` ones: what the edge wrote.
     pub fn original_headers(msg: &impl Message) -> OwnedHeaders {
         let mut headers = OwnedHeaders::new();
-        if let Some(original) = msg.headers() {
-            for h in original.iter().filter(|h| !h.key.starts_with(PREFIX)) {
-                headers = headers.insert(Header {
-                    key: h.key,
-                    value: h.value,
-                });
-            }
+        for h in super::readable_headers(msg).filter(|h| !h.key.starts_with(PREFIX)) {
+            headers = headers.insert(Header {
+                key: h.key,
+                value: h.value,
+            });
         }
         headers
     }

@@ -274,6 +274,61 @@ async fn garbage_is_dead_lettered_and_the_partition_moves_on() {
     assert_eq!(p.count("events FINAL").await, 3);
 }
 
+/// `edge_headers` plus a header whose name is not UTF-8, which no Rust API of rdkafka can
+/// write (names are `&str`) but another producer can: added through librdkafka itself.
+fn with_a_header_named_in_bytes(headers: OwnedHeaders, name: &[u8]) -> OwnedHeaders {
+    // SAFETY: `BorrowedHeaders` is rdkafka's transparent view of the native `rd_kafka_headers_t`
+    // (its own `from_native_ptr` casts the pointer the same way), the list is ours and not
+    // shared, and librdkafka copies the name and value it is given.
+    unsafe {
+        let list = headers.as_borrowed() as *const rdkafka::message::BorrowedHeaders
+            as *mut rdkafka::bindings::rd_kafka_headers_t;
+        let value = b"from another producer";
+        let err = rdkafka::bindings::rd_kafka_header_add(
+            list,
+            name.as_ptr().cast(),
+            name.len() as isize,
+            value.as_ptr().cast(),
+            value.len() as isize,
+        );
+        assert_eq!(err, rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    headers
+}
+
+/// A message with a header whose name is not UTF-8 (rdkafka 0.39 panics on reading such a name)
+/// neither stops the consumer nor holds its partition: the header is skipped, the good message
+/// is stored, and a garbage one beside it is dead-lettered with the readable headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_name_that_is_not_utf8_is_skipped() {
+    let ch = clickhouse::shared();
+    let p = Pipeline::start(&ch.url, &[]).await;
+    let producer = raw_producer(&p.brokers());
+    let topic = p.config.kafka.logs_topic.clone();
+    let garbage = b"\x0a\xff\xff\xff\xff\x0fnot protobuf".to_vec();
+    let good = common::json_logs("bad-header-name", 3);
+    for (payload, mime) in [(&garbage, "application/x-protobuf"), (&good, "application/json")] {
+        producer
+            .send(
+                BaseRecord::<(), _>::to(&topic)
+                    .partition(2)
+                    .payload(payload)
+                    .headers(with_a_header_named_in_bytes(edge_headers(mime), b"x-\xff\xfe")),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+
+    p.wait_events(3, Duration::from_secs(30)).await;
+    p.wait_caught_up("cowork-test", Duration::from_secs(30)).await;
+    let dead = common::consume_all(&p.brokers(), &p.config.consumer.dlq_topic, 1, Duration::from_secs(10));
+    assert_eq!(dead.len(), 1, "the garbage is dead-lettered");
+    assert_eq!(dead[0].payload, garbage);
+    assert_eq!(dead[0].headers[header::TENANT], "acme", "the readable headers are kept");
+    assert_eq!(dead[0].headers["cowork-dlq-class"], "undecodable");
+    assert_eq!(p.count("events FINAL").await, 3, "the good message is stored");
+}
+
 /// ClickHouse stops mid-stream and comes back: the consumer pauses, retries, is stopped while
 /// paused, and its successor stores everything exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
