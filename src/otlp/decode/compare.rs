@@ -367,6 +367,16 @@ mod tests {
     fn the_corpus_agrees() {
         let mut checked = 0;
         for (signal, content, body) in crate::fixtures::payloads() {
+            let signal = match signal {
+                "logs" => Signal::Logs,
+                "metrics" => Signal::Metrics,
+                _ => Signal::Traces,
+            };
+            let content = if content == "json" {
+                ContentType::Json
+            } else {
+                ContentType::Protobuf
+            };
             check(signal, content, &body).unwrap_or_else(|e| panic!("{signal:?} {content:?}: {e}"));
             checked += 1;
         }
