@@ -571,6 +571,9 @@ async fn content_policy_keeps_hashes_or_drops_per_tenant() {
         assert_eq!(resp.status(), 200);
     }
     p.wait_events(6, Duration::from_secs(30)).await;
+    // The events rows can land before the other tables' rows of the same batch: wait until
+    // the batch is committed, which is after ClickHouse has every table's rows.
+    p.wait_caught_up("cowork-test", Duration::from_secs(30)).await;
     let prompts = p
         .rows("SELECT tenant, prompt FROM {db}.user_prompts FINAL ORDER BY tenant")
         .await;
@@ -619,6 +622,9 @@ async fn forget_erases_one_user_everywhere() {
     let p = Pipeline::start(&ch.url, &[]).await;
     p.send(&common::corpus("proto-gzip")).await;
     p.wait_events(clickhouse::CORPUS_EVENTS, Duration::from_secs(60)).await;
+    // The events rows can land before the other tables' rows of the same batch: wait until
+    // the batch is committed, which is after ClickHouse has every table's rows.
+    p.wait_caught_up("cowork-test", Duration::from_secs(30)).await;
     clickhouse::wait_rollups(&p.config, Duration::from_secs(60)).await;
     let user = "bo.o'neil@acme.example";
     let quoted = cowork_ingest::clickhouse::erasure::quote(user);
@@ -818,6 +824,9 @@ async fn loadgen_traffic_lands_exactly_in_every_protocol() {
         }
     }
     p.wait_events(total.events, Duration::from_secs(60)).await;
+    // The events rows can land before the other tables' rows of the same batch: wait until
+    // the batch is committed, which is after ClickHouse has every table's rows.
+    p.wait_caught_up("cowork-test", Duration::from_secs(30)).await;
     let by_event = pairs(
         p.rows("SELECT event_name, count() FROM {db}.events FINAL GROUP BY event_name")
             .await,
