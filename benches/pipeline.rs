@@ -58,6 +58,64 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
+/// The whole machine's (busy, total) clock ticks since boot, from the first line of /proc/stat.
+fn machine_ticks() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|t| t.parse().unwrap())
+        .collect();
+    let idle = ticks[3] + ticks[4]; // idle, iowait
+    let total: f64 = ticks.iter().take(8).sum(); // up to steal; guest time is counted in user
+    (total - idle, total)
+}
+
+/// CPU use over a window: seconds of a process, and the machine's busy share.
+struct Window {
+    ch_cpu: f64,
+    machine: (f64, f64),
+    started: Instant,
+}
+
+impl Window {
+    fn open(ch_pid: u32) -> Window {
+        Window {
+            ch_cpu: cpu_seconds(ch_pid),
+            machine: machine_ticks(),
+            started: Instant::now(),
+        }
+    }
+
+    /// (ClickHouse's cores, the machine's busy share) since `open`.
+    fn close(&self, ch_pid: u32) -> (f64, f64) {
+        let (busy, total) = machine_ticks();
+        let cores = (cpu_seconds(ch_pid) - self.ch_cpu) / self.started.elapsed().as_secs_f64();
+        (cores, (busy - self.machine.0) / (total - self.machine.1))
+    }
+}
+
+/// One drain's figures.
+struct Drain {
+    /// Consumer start to its first stored row, s.
+    startup: f64,
+    /// Events per second, first stored row to last.
+    rate: f64,
+    /// The consumer's CPU seconds, all of it.
+    cpu: f64,
+    /// The consumer's peak RSS, MiB.
+    rss: f64,
+    /// ClickHouse's CPU, in cores, first row to last.
+    ch_cores: f64,
+    /// The consumer's CPU in cores over the same window (approximately: its CPU from exec).
+    consumer_cores: f64,
+    /// Busy share of the whole machine (both cores), first row to last.
+    busy: f64,
+}
+
 /// Peak RSS of a process (`VmHWM`), MiB.
 fn peak_rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -183,9 +241,8 @@ fn own_topics() -> Config {
     c
 }
 
-/// One drain: the consumer reads the whole backlog; (startup s, events/s first to last row,
-/// CPU s, peak RSS MiB).
-fn drain(rt: &tokio::runtime::Runtime, v: &Variant, toml: &Path, url: &str, events: u64) -> (f64, f64, f64, f64) {
+/// One drain: the consumer reads the whole backlog.
+fn drain(rt: &tokio::runtime::Runtime, v: &Variant, toml: &Path, url: &str, ch_pid: u32, events: u64) -> Drain {
     let db = rt
         .block_on(common::clickhouse::migrated(Config::default(), url))
         .clickhouse
@@ -194,10 +251,10 @@ fn drain(rt: &tokio::runtime::Runtime, v: &Variant, toml: &Path, url: &str, even
     let child = spawn(&v.bin, toml, &consumer_sets(v, &db), &["consume"]);
     let pid = child.pid();
     rt.block_on(async {
-        let (first, first_at) = loop {
+        let (first, first_at, window, cpu_at_first) = loop {
             let n = count(url, &db).await;
             if n > 0 {
-                break (n, Instant::now());
+                break (n, Instant::now(), Window::open(ch_pid), cpu_seconds(pid));
             }
             assert!(
                 started.elapsed() < Duration::from_secs(120),
@@ -216,12 +273,17 @@ fn drain(rt: &tokio::runtime::Runtime, v: &Variant, toml: &Path, url: &str, even
             );
             if n >= events {
                 let wall = first_at.elapsed().as_secs_f64();
-                return (
-                    first_at.duration_since(started).as_secs_f64(),
-                    (events - first) as f64 / wall,
-                    cpu_seconds(pid),
-                    peak_rss_mib(pid),
-                );
+                let (ch_cores, busy) = window.close(ch_pid);
+                let cpu = cpu_seconds(pid);
+                return Drain {
+                    startup: first_at.duration_since(started).as_secs_f64(),
+                    rate: (events - first) as f64 / wall,
+                    cpu,
+                    rss: peak_rss_mib(pid),
+                    ch_cores,
+                    consumer_cores: (cpu - cpu_at_first) / wall,
+                    busy,
+                };
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -268,6 +330,7 @@ fn main() {
     }
     let events: u64 = batches.iter().map(|r| r.records() as u64).sum();
     let started = Instant::now();
+    let window = Window::open(ch.pid());
     rt.block_on(async {
         for rows in &batches {
             for t in Table::ALL {
@@ -279,6 +342,7 @@ fn main() {
         }
     });
     let ceiling = events as f64 / started.elapsed().as_secs_f64();
+    let (ceiling_ch_cores, ceiling_busy) = window.close(ch.pid());
     drop(batches);
 
     // 2. Drain: raw payloads in Kafka, each variant's consumer process writing all of them.
@@ -329,15 +393,17 @@ fn main() {
     }
     producer.flush(Duration::from_secs(60)).unwrap();
     let toml = consumer_toml(dir.path(), "drain.toml", &drain_brokers, &drain_topics, &ch.url);
-    let mut drains: Vec<Vec<(f64, f64, f64, f64)>> = variants.iter().map(|_| Vec::new()).collect();
+    let mut drains: Vec<Vec<Drain>> = variants.iter().map(|_| Vec::new()).collect();
     for run in 0..runs {
         for (i, v) in variants.iter().enumerate() {
-            let r = drain(&rt, v, &toml, &ch.url, events);
+            let r = drain(&rt, v, &toml, &ch.url, ch.pid(), events);
             eprintln!(
-                "drain {run} {}: {:.0} events/s, {:.2} µs CPU per event",
+                "drain {run} {}: {:.0} events/s, {:.2} µs CPU per event, ClickHouse {:.2} cores, machine {:.0}% busy",
                 v.name,
-                r.1,
-                r.2 / events as f64 * 1e6
+                r.rate,
+                r.cpu / events as f64 * 1e6,
+                r.ch_cores,
+                r.busy * 100.0
             );
             drains[i].push(r);
         }
@@ -442,7 +508,9 @@ fn main() {
         xs[xs.len() / 2]
     };
     println!(
-        "\nClickHouse 18.16 insert ceiling (pre-encoded RowBinary, 50k-event inserts, all tables): {ceiling:.0} events/s\n"
+        "\nClickHouse 18.16 insert ceiling (pre-encoded RowBinary, 50k-event inserts, all tables): {ceiling:.0} events/s \
+         (ClickHouse {ceiling_ch_cores:.2} cores, machine {:.0}% busy)\n",
+        ceiling_busy * 100.0
     );
     head(&format!(
         "drain: {events} events ({copies} copies of the corpus, protobuf+gzip) from {}, median of {runs}",
@@ -452,35 +520,46 @@ fn main() {
             "the dev broker"
         }
     ));
-    #[allow(clippy::type_complexity)] // one drain's four figures
-    let per = |f: &dyn Fn(&(f64, f64, f64, f64)) -> f64| -> Vec<f64> {
+    let per = |f: &dyn Fn(&Drain) -> f64| -> Vec<f64> {
         drains.iter().map(|rs| median(rs.iter().map(f).collect())).collect()
     };
     row(
         "consumer start to first stored row (s)",
-        per(&|r| r.0).iter().map(|x| format!("{x:.1}")).collect(),
+        per(&|r| r.startup).iter().map(|x| format!("{x:.1}")).collect(),
     );
     row(
         "pipeline, first to last row (events/s)",
-        per(&|r| r.1).iter().map(|x| format!("{x:.0}")).collect(),
+        per(&|r| r.rate).iter().map(|x| format!("{x:.0}")).collect(),
     );
     row(
         "pipeline / ceiling (goal ≥ 0.8)",
-        per(&|r| r.1)
+        per(&|r| r.rate)
             .iter()
             .map(|x| format!("**{:.2}**", x / ceiling))
             .collect(),
     );
     row(
         "consumer CPU per event (µs)",
-        per(&|r| r.2 / events as f64 * 1e6)
+        per(&|r| r.cpu / events as f64 * 1e6)
             .iter()
             .map(|x| format!("{x:.2}"))
             .collect(),
     );
     row(
         "consumer peak RSS (VmHWM, MiB)",
-        per(&|r| r.3).iter().map(|x| format!("{x:.0}")).collect(),
+        per(&|r| r.rss).iter().map(|x| format!("{x:.0}")).collect(),
+    );
+    row(
+        &format!("ClickHouse CPU, first row to last (cores; {ceiling_ch_cores:.2} at the ceiling)"),
+        per(&|r| r.ch_cores).iter().map(|x| format!("{x:.2}")).collect(),
+    );
+    row(
+        "consumer CPU, first row to last (cores)",
+        per(&|r| r.consumer_cores).iter().map(|x| format!("{x:.2}")).collect(),
+    );
+    row(
+        &format!("machine busy, both cores ({:.0}% at the ceiling)", ceiling_busy * 100.0),
+        per(&|r| r.busy * 100.0).iter().map(|x| format!("{x:.0}%")).collect(),
     );
     if let Some((report, sent_for, edge_cpu, out)) = live {
         println!();

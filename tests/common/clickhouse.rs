@@ -104,6 +104,12 @@ fn write_config(dir: &Path, http: u16, tcp: u16) {
 }
 
 impl ClickHouse {
+    /// The server's process id, while it runs.
+    #[allow(dead_code)] // the pipeline bench reads its CPU time
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// Starts a new server in a temporary directory. A free port can be taken by someone else
     /// before the server binds it: up to three tries, each on new ports.
     pub fn start() -> ClickHouse {
