@@ -22,7 +22,8 @@
 //! run with the same settings. Knobs: `BENCH_COPIES` (200 copies of the corpus, each under its
 //! own tenant, so no event collapses into another), `BENCH_RUNS` (2 drains per variant),
 //! `BENCH_LIVE_SECS` (30; 0 skips the live run), `BENCH_LIVE_RATE` (events/s, 10000),
-//! `BENCH_KAFKA` (`host:port` of an Apache Kafka for every phase; unset: the drain reads the
+//! `BENCH_SETS` (more `--set key=value` for every consumer, space-separated), `BENCH_KAFKA`
+//! (`host:port` of an Apache Kafka for every phase; unset: the drain reads the
 //! in-memory dev broker and the live run uses the test suite's Apache Kafka, `COWORK_TEST_KAFKA`
 //! or one started by `scripts/kafka`).
 
@@ -227,6 +228,10 @@ fn consumer_sets(v: &Variant, db: &str) -> Vec<String> {
         format!("consumer.admin_listen=127.0.0.1:{}", common::free_port()),
     ];
     sets.extend(v.sets.iter().cloned());
+    // More settings for every variant, e.g. `clickhouse.rollup_refresh_ms=3600000`.
+    if let Ok(extra) = std::env::var("BENCH_SETS") {
+        sets.extend(extra.split_whitespace().map(String::from));
+    }
     sets
 }
 
