@@ -111,7 +111,7 @@ struct Drain {
     rss: f64,
     /// ClickHouse's CPU, in cores, first row to last.
     ch_cores: f64,
-    /// The consumer's CPU in cores over the same window (approximately: its CPU from exec).
+    /// The consumer's CPU in cores over the same window.
     consumer_cores: f64,
     /// Busy share of the whole machine (both cores), first row to last.
     busy: f64,
@@ -119,13 +119,7 @@ struct Drain {
 
 /// Peak RSS of a process (`VmHWM`), MiB.
 fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
+    common::status_bytes(pid, "VmHWM") as f64 / (1 << 20) as f64
 }
 
 async fn count(url: &str, db: &str) -> u64 {

@@ -64,38 +64,3 @@ pub fn signal_bodies(folder: &str) -> Option<Vec<(PathBuf, Vec<u8>)>> {
             .collect(),
     )
 }
-
-/// Every captured payload, inflated, with its signal and encoding (`"logs"`, `"metrics"` or
-/// `"traces"`; `"protobuf"` or `"json"`): the log corpus, the event fixtures and the metrics and
-/// traces captures. Plain names, so that this leaf depends on nothing in the crate.
-pub fn payloads() -> Vec<(&'static str, &'static str, Vec<u8>)> {
-    let (logs, metrics, traces, protobuf, json) = ("logs", "metrics", "traces", "protobuf", "json");
-    let mut out = Vec::new();
-    for (folder, content) in [
-        ("proto-none", protobuf),
-        ("proto-gzip", protobuf),
-        ("json-none", json),
-        ("json-gzip", json),
-    ] {
-        out.extend(inflated(folder).into_iter().map(|b| (logs, content, b)));
-    }
-    for (folder, content) in [("proto", protobuf), ("json", json)] {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/events")
-            .join(folder);
-        let mut paths: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-        paths.retain(|p| p.is_file() && !p.to_string_lossy().ends_with(".headers"));
-        paths.sort();
-        out.extend(paths.into_iter().map(|p| (logs, content, std::fs::read(p).unwrap())));
-    }
-    for (folder, signal, content) in [
-        ("metrics-proto-delta", metrics, protobuf),
-        ("metrics-json-cumulative", metrics, json),
-        ("traces-proto", traces, protobuf),
-        ("traces-json", traces, json),
-    ] {
-        let bodies = signal_bodies(folder).unwrap_or_else(|| panic!("no {folder} fixtures"));
-        out.extend(bodies.into_iter().map(|(_, b)| (signal, content, b)));
-    }
-    out
-}

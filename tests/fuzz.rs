@@ -5,7 +5,8 @@
 //! scripts/test builds them first (`cargo +nightly fuzz build`, AddressSanitizer and libFuzzer);
 //! this test fails, saying so, when a target's binary is missing. Each run:
 //! 1. replays `fuzz/regressions/<target>/`: every input a fuzzer ever found, kept so a fix stays
-//!    fixed (the unit tests in `otlp::decode::compare` replay the decoder ones without nightly);
+//!    fixed (`the_decoder_seeds_and_findings_agree` also replays the decoder ones, and every
+//!    seed, in process and without nightly);
 //! 2. seeds `fuzz/corpus/<target>/` from the captured payloads in tests/fixtures (the same
 //!    directory `cargo fuzz run <target>` reads, so a long run starts where this one stopped);
 //! 3. fuzzes for `COWORK_FUZZ_SECONDS` (60), with libFuzzer's seed `COWORK_FUZZ_SEED` (1; 0 for
@@ -17,6 +18,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use cowork_ingest::otlp::decode::compare;
+use cowork_ingest::otlp::{ContentType, Signal};
 
 /// Peak resident memory a target may reach, AddressSanitizer's shadow memory included.
 const RSS_LIMIT_MB: u32 = 1024;
@@ -260,9 +264,36 @@ fn fuzz(target: &str) {
         None => panic!("{target} did not finish within {} s:\n{tail}", secs + 120),
         Some(code) => panic!(
             "{target} found a failing input (exit {code}); it is in fuzz/artifacts/{target}/. Fix it, \
-             then keep the input in fuzz/regressions/{target}/ (and, for a decoder, as a test in \
-             otlp::decode::compare):\n{tail}"
+             then keep the input in fuzz/regressions/{target}/ (the_decoder_seeds_and_findings_agree \
+             replays it too):\n{tail}"
         ),
+    }
+}
+
+/// The decoder targets, with the signal and encoding each one decodes.
+const DECODERS: [(&str, Signal, ContentType); 6] = [
+    ("proto_logs", Signal::Logs, ContentType::Protobuf),
+    ("proto_metrics", Signal::Metrics, ContentType::Protobuf),
+    ("proto_traces", Signal::Traces, ContentType::Protobuf),
+    ("json_logs", Signal::Logs, ContentType::Json),
+    ("json_metrics", Signal::Metrics, ContentType::Json),
+    ("json_traces", Signal::Traces, ContentType::Json),
+];
+
+/// In process, without nightly or a fuzz build: every decoder seed and every kept decoder
+/// finding agrees between the fast path and the reference (what the targets check).
+#[test]
+fn the_decoder_seeds_and_findings_agree() {
+    for (target, signal, content) in DECODERS {
+        let findings = files(&root().join("fuzz/regressions").join(target));
+        let inputs = seeds(target).into_iter().map(|s| ("a seed".to_string(), s)).chain(
+            findings
+                .iter()
+                .map(|p| (p.display().to_string(), std::fs::read(p).unwrap())),
+        );
+        for (what, input) in inputs {
+            compare::check(signal, content, &input).unwrap_or_else(|e| panic!("{target}, {what}: {e}"));
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::clickhouse;
 use common::clickhouse::CORPUS_EVENTS;
 use common::kafka::{self, Broker, InProcessConsumer, Proc};
-use common::{CorpusBody, TestEdge};
+use common::{readyz, CorpusBody, TestEdge};
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
@@ -49,16 +49,6 @@ async fn post_tagged(client: &reqwest::Client, edge: &TestEdge, tag: &str, recor
         ),
         Err(_) => (0, None),
     }
-}
-
-async fn readyz(admin: std::net::SocketAddr) -> u16 {
-    http()
-        .get(format!("http://{admin}/readyz"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
 }
 
 /// Polls `/readyz` on `admin` until it answers `want` (200 or 503).
@@ -507,22 +497,14 @@ struct Member {
 impl Member {
     async fn start(name: &str, config: &std::path::Path) -> Member {
         let admin: std::net::SocketAddr = format!("127.0.0.1:{}", common::free_port()).parse().unwrap();
-        let proc = Proc::spawn(
+        let mut proc = Proc::spawn(
             name,
             config,
             &[format!("consumer.admin_listen={admin}")],
             &["consume"],
             &[],
         );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while readyz(admin).await != 200 {
-            assert!(
-                Instant::now() < deadline,
-                "consumer {name} not ready within 30 s:\n{}",
-                proc.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        proc.wait_ready(admin, Duration::from_secs(30)).await;
         Member { proc, admin }
     }
 }

@@ -35,26 +35,6 @@ const SLACK: u64 = 48 << 20;
 /// Events per second loadgen aims at.
 const RATE: f64 = 300.0;
 
-/// A `/proc/PID/status` field in bytes (`VmRSS`, `VmHWM`).
-fn status_bytes(pid: i32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the consumer is running");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
-}
-
-async fn readyz(admin: SocketAddr) -> u16 {
-    reqwest::Client::new()
-        .get(format!("http://{admin}/readyz"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .map_or(0, |r| r.status().as_u16())
-}
-
 fn paused(metrics: &str) -> bool {
     metrics.lines().any(|l| l == "cowork_consumer_paused 1")
 }
@@ -87,7 +67,7 @@ async fn clickhouse_down_for_ten_minutes_pauses_the_consumer_within_its_memory_b
     let edge = common::start_edge_with(config.clone(), keys, tempfile::tempdir().unwrap()).await;
 
     let admin: SocketAddr = format!("127.0.0.1:{}", common::free_port()).parse().unwrap();
-    let consumer = Proc::spawn(
+    let mut consumer = Proc::spawn(
         "consumer",
         &path,
         &[
@@ -97,17 +77,9 @@ async fn clickhouse_down_for_ten_minutes_pauses_the_consumer_within_its_memory_b
         &["consume"],
         &[("RUST_LOG", "warn,rdkafka=warn")],
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while readyz(admin).await != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "the consumer is not ready within 30 s:\n{}",
-            consumer.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    consumer.wait_ready(admin, Duration::from_secs(30)).await;
     let pid = consumer.pid();
-    let idle = status_bytes(pid, "VmRSS");
+    let idle = common::status_bytes(pid, "VmRSS");
     let bound = idle + 2 * BATCH_MAX_BYTES + QUEUE_KIB * 1024 + FETCH_OVERSHOOT + SLACK;
 
     // Load for the whole outage and a little before and after it.
@@ -142,7 +114,7 @@ async fn clickhouse_down_for_ten_minutes_pauses_the_consumer_within_its_memory_b
     let deadline = stopped + Duration::from_secs(60);
     loop {
         let text = kafka::scrape(admin).await;
-        if paused(&text) && readyz(admin).await == 503 {
+        if paused(&text) && common::readyz(admin).await == 503 {
             break;
         }
         assert!(
@@ -158,7 +130,7 @@ async fn clickhouse_down_for_ten_minutes_pauses_the_consumer_within_its_memory_b
     let mut peak_down = 0;
     while stopped.elapsed() < down {
         tokio::time::sleep(Duration::from_secs(10).min(down.saturating_sub(stopped.elapsed()))).await;
-        let hwm = status_bytes(pid, "VmHWM");
+        let hwm = common::status_bytes(pid, "VmHWM");
         peak_down = peak_down.max(hwm);
         assert!(
             hwm <= bound,
@@ -208,8 +180,8 @@ async fn clickhouse_down_for_ten_minutes_pauses_the_consumer_within_its_memory_b
 
     let text = kafka::scrape(admin).await;
     assert!(!paused(&text), "resumed once ClickHouse was back");
-    assert_eq!(readyz(admin).await, 200, "ready again");
-    let hwm = status_bytes(pid, "VmHWM");
+    assert_eq!(common::readyz(admin).await, 200, "ready again");
+    let hwm = common::status_bytes(pid, "VmHWM");
     assert!(
         hwm <= bound,
         "peak RSS {:.1} MiB over the bound {:.1} MiB after the catch-up",

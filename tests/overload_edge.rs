@@ -37,19 +37,8 @@ const OVERLOAD: Duration = Duration::from_secs(10);
 /// The most requests the test keeps in flight at once (its own file descriptors).
 const MAX_OUTSTANDING: usize = 400;
 
-fn vm_hwm(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the edge is running");
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
-    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
-}
-
-async fn edge_ready(admin: SocketAddr) -> bool {
-    let r = reqwest::Client::new()
-        .get(format!("http://{admin}/readyz"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await;
-    r.is_ok_and(|r| r.status() == 200)
+fn vm_hwm(pid: u32) -> u64 {
+    common::status_bytes(pid, "VmHWM")
 }
 
 /// What one request got back: its status (0 when no answer was read) and Retry-After.
@@ -145,18 +134,7 @@ async fn ten_times_the_sustainable_rate_gets_429_or_503_with_retry_after_within_
         &[("RUST_LOG", "info,rdkafka=warn")],
     );
     let admin_addr: SocketAddr = format!("127.0.0.1:{admin}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !edge_ready(admin_addr).await {
-        if let Some(status) = edge.wait_exit(Duration::ZERO).await {
-            panic!("the edge exited ({status}) before it was ready:\n{}", edge.log_tail());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the edge is not ready within 30 s:\n{}",
-            edge.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    edge.wait_ready(admin_addr, Duration::from_secs(30)).await;
     let pid = edge.pid();
     let idle = vm_hwm(pid);
     // Connections: the overload's, the closed-loop clients', and the probe's.

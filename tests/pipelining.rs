@@ -70,22 +70,8 @@ impl Setup {
         let admin: SocketAddr = format!("127.0.0.1:{}", common::free_port()).parse().unwrap();
         let mut all = vec![format!("consumer.admin_listen={admin}")];
         all.extend(sets.iter().cloned());
-        let consumer = Proc::spawn("consumer", &path, &all, &["consume"], &[]);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let ok = reqwest::get(format!("http://{admin}/readyz"))
-                .await
-                .is_ok_and(|r| r.status() == 200);
-            if ok {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the consumer is not ready within 30 s:\n{}",
-                consumer.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let mut consumer = Proc::spawn("consumer", &path, &all, &["consume"], &[]);
+        consumer.wait_ready(admin, Duration::from_secs(30)).await;
         Setup {
             ch,
             config,

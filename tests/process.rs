@@ -14,9 +14,7 @@ fn bin() -> Command {
 
 /// Peak resident set size of a process, from /proc (VmHWM), in bytes.
 fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+    common::status_bytes(pid, "VmHWM")
 }
 
 #[test]

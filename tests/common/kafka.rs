@@ -489,8 +489,8 @@ impl Proc {
         }
     }
 
-    pub fn pid(&self) -> i32 {
-        self.child.as_ref().expect("running").id() as i32
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     /// What it wrote to stderr so far.
@@ -515,7 +515,29 @@ impl Proc {
     /// SIGTERM (graceful shutdown), without waiting.
     pub fn term(&self) {
         // SAFETY: kill(2) on our own child's pid, which is not reaped yet (we hold the Child).
-        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        unsafe { libc::kill(self.pid() as i32, libc::SIGTERM) };
+    }
+
+    /// Waits up to `within` for its `/readyz` on `admin` to answer 200; fails, with its log,
+    /// when it exits first or is still not ready then.
+    pub async fn wait_ready(&mut self, admin: SocketAddr, within: Duration) {
+        let deadline = Instant::now() + within;
+        while super::readyz(admin).await != 200 {
+            if let Some(status) = self.wait_exit(Duration::ZERO).await {
+                panic!(
+                    "{} exited ({status}) before it was ready:\n{}",
+                    self.name,
+                    self.log_tail()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} is not ready within {within:?}:\n{}",
+                self.name,
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits up to `within` for it to exit; None if it is still running then.

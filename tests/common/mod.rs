@@ -24,6 +24,27 @@ pub mod signals;
 
 pub const PARTITIONS: i32 = 3;
 
+/// A `/proc/PID/status` field in bytes (`VmRSS`, `VmHWM`): a process's resident and peak memory.
+pub fn status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process is running");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+/// `GET /readyz` on an admin port: the status, or 0 when nothing answers within 5 s.
+pub async fn readyz(admin: std::net::SocketAddr) -> u16 {
+    reqwest::Client::new()
+        .get(format!("http://{admin}/readyz"))
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await
+        .map_or(0, |r| r.status().as_u16())
+}
+
 /// A TCP port free at the time of asking.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -1,5 +1,6 @@
 //! Differential decoding: a fast path against the [`reference`], on the same bytes. The fuzz
-//! targets (`fuzz/`) put every input through [`check`], and its findings stay as tests below.
+//! targets (`fuzz/`) put every input through [`check`]; `tests/fuzz.rs` also runs it in process
+//! on every seed and every kept finding (`fuzz/regressions/`), without nightly.
 //!
 //! Whenever the reference accepts a payload, the fast path must accept it too, count the same
 //! records and present the same views in the same order. When the reference rejects it, the
@@ -28,7 +29,11 @@ pub struct Mismatch(pub String);
 /// Decodes `payload` both ways; an error says how the fast path strayed from the reference.
 pub fn check(signal: Signal, content: ContentType, payload: &[u8]) -> Result<(), Mismatch> {
     let mut copy = payload.to_vec();
-    let respelled = json_names(payload);
+    // What the reference reads of a JSON payload (protobuf goes to it as it is).
+    let respelled = match content {
+        ContentType::Json => json_names(payload),
+        ContentType::Protobuf => std::borrow::Cow::Borrowed(payload),
+    };
     let json = &respelled[..];
     let (fast, slow) = match (signal, content) {
         (Signal::Logs, ContentType::Protobuf) => (
@@ -362,27 +367,6 @@ fn value(v: &Value<'_>, out: &mut String) {
 mod tests {
     use super::*;
 
-    /// Every corpus payload and every fixture agrees (the fuzzers start from these).
-    #[test]
-    fn the_corpus_agrees() {
-        let mut checked = 0;
-        for (signal, content, body) in crate::fixtures::payloads() {
-            let signal = match signal {
-                "logs" => Signal::Logs,
-                "metrics" => Signal::Metrics,
-                _ => Signal::Traces,
-            };
-            let content = if content == "json" {
-                ContentType::Json
-            } else {
-                ContentType::Protobuf
-            };
-            check(signal, content, &body).unwrap_or_else(|e| panic!("{signal:?} {content:?}: {e}"));
-            checked += 1;
-        }
-        assert!(checked >= 6, "only {checked} payloads");
-    }
-
     /// Proto names are respelled as keys only, escapes and all, and nothing else changes.
     #[test]
     fn proto_names_become_json_names_for_the_reference() {
@@ -395,27 +379,5 @@ mod tests {
         );
         let plain = br#"{"resourceLogs":[]}"#;
         assert!(matches!(json_names(plain), std::borrow::Cow::Borrowed(_)));
-    }
-
-    /// Every input the decoder fuzzers found (`fuzz/regressions/<target>/`) now agrees.
-    #[test]
-    fn the_fuzzers_findings_stay_fixed() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
-        for (target, signal, content) in [
-            ("proto_logs", Signal::Logs, ContentType::Protobuf),
-            ("proto_metrics", Signal::Metrics, ContentType::Protobuf),
-            ("proto_traces", Signal::Traces, ContentType::Protobuf),
-            ("json_logs", Signal::Logs, ContentType::Json),
-            ("json_metrics", Signal::Metrics, ContentType::Json),
-            ("json_traces", Signal::Traces, ContentType::Json),
-        ] {
-            let Ok(dir) = std::fs::read_dir(root.join(target)) else {
-                continue;
-            };
-            for path in dir.map(|e| e.unwrap().path()).filter(|p| p.is_file()) {
-                let input = std::fs::read(&path).unwrap();
-                check(signal, content, &input).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            }
-        }
     }
 }
