@@ -18,7 +18,6 @@
 //! anyway makes the script exit 4, and then another base is tried.
 
 use std::fs::File;
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -84,42 +83,14 @@ fn describe(args: &[&str], out: &Output) -> String {
     )
 }
 
-/// A base port whose 25 ports (13 used) are free now, locked against other test processes.
-fn pick_base() -> (u16, File) {
-    let locks = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cluster-ports");
-    std::fs::create_dir_all(&locks).unwrap();
-    // Below the ephemeral range (32768.. on Linux), above the usual service ports.
-    let low = 20000u32;
-    let high = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
-        .unwrap_or(32768)
-        .clamp(low + 1000, 32768);
-    let slots = (high - low) / 32 - 1;
-    for _ in 0..200 {
-        let r = u32::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..4].try_into().unwrap());
-        let base = (low + (r % slots) * 32) as u16;
-        let lock = File::create(locks.join(format!("{base}.lock"))).unwrap();
-        // SAFETY: flock(2) on a descriptor we own; the lock goes with the File.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            continue;
-        }
-        let ports = std::iter::once(0).chain(1..=4).chain(11..=14).chain(21..=24);
-        if ports
-            .map(|o| base + o)
-            .all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
-        {
-            return (base, lock);
-        }
-    }
-    panic!("no free block of ports for a ClickHouse cluster in {low}..{high}");
-}
+/// The ports a cluster uses above its base (see scripts/cluster).
+const CLUSTER_PORTS: [u16; 13] = [0, 1, 2, 3, 4, 11, 12, 13, 14, 21, 22, 23, 24];
 
 pub struct Cluster {
     urls: Vec<String>,
     zookeeper: String,
     dir: PathBuf,
-    _port_lock: File,
+    _ports: super::PortBlock,
     _tmp: tempfile::TempDir,
 }
 
@@ -133,8 +104,8 @@ impl Cluster {
         let mut last = String::new();
         for _ in 0..5 {
             let started = Instant::now();
-            let (base, lock) = pick_base();
-            let base = base.to_string();
+            let ports = super::reserve_ports(&CLUSTER_PORTS);
+            let base = ports.base.to_string();
             let args = [
                 "start",
                 "--dir",
@@ -179,7 +150,7 @@ impl Cluster {
                 urls,
                 zookeeper,
                 dir,
-                _port_lock: lock,
+                _ports: ports,
                 _tmp: tmp,
             };
         }

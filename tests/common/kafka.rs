@@ -104,6 +104,8 @@ impl Sasl {
 pub struct Broker {
     pub addr: String,
     pub sasl: Option<Sasl>,
+    /// Its plaintext port, reserved for this process: a restart finds it free.
+    port: u16,
     dir: PathBuf,
     _tmp: tempfile::TempDir,
 }
@@ -123,6 +125,7 @@ impl Broker {
         let dir = tmp.path().join("kafka");
         let mut b = Broker {
             addr: String::new(),
+            port: super::free_port(),
             sasl: None,
             dir,
             _tmp: tmp,
@@ -133,7 +136,8 @@ impl Broker {
 
     fn run_start(&mut self, extra: &[&str]) {
         let started = Instant::now();
-        let mut args = vec!["start", "--dir", self.dir.to_str().unwrap(), "--port", "0"];
+        let port = self.port.to_string();
+        let mut args = vec!["start", "--dir", self.dir.to_str().unwrap(), "--port", &port];
         args.extend_from_slice(extra);
         let out = run_script(&args);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

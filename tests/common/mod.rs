@@ -45,13 +45,60 @@ pub async fn readyz(admin: std::net::SocketAddr) -> u16 {
         .map_or(0, |r| r.status().as_u16())
 }
 
-/// A TCP port free at the time of asking.
+/// A TCP port for a test server, reserved for the rest of this process (see [`reserve_ports`]).
+/// A server stopped and started again on it finds it still free.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static HELD: std::sync::Mutex<Vec<PortBlock>> = std::sync::Mutex::new(Vec::new());
+    let block = reserve_ports(&[0]);
+    let port = block.base;
+    HELD.lock().unwrap().push(block);
+    port
+}
+
+/// Ports `base + offset` for every offset, reserved while this value lives.
+pub struct PortBlock {
+    pub base: u16,
+    _locks: Vec<std::fs::File>,
+}
+
+/// Picks ports for test servers that are free now and stay free across a restart of their
+/// server:
+/// - below Linux's ephemeral range (`ip_local_port_range`, 32768.. by default), so neither an
+///   outgoing connection nor a `bind(0)` of any process can take one while its server is down;
+/// - locked against every other test and bench process (an flock(2) on a file per port under
+///   `CARGO_TARGET_TMPDIR`, released when the value drops or the process dies);
+/// - free for `bind` at the time of asking.
+pub fn reserve_ports(offsets: &[u16]) -> PortBlock {
+    use std::os::fd::AsRawFd;
+    let locks = Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-ports");
+    std::fs::create_dir_all(&locks).unwrap();
+    let low = 20000u32;
+    let high = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768)
+        .clamp(low + 1000, 32768);
+    let span = u32::from(offsets.iter().copied().max().unwrap_or(0)) + 1;
+    for _ in 0..500 {
+        let r = u32::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..4].try_into().unwrap());
+        let base = (low + r % (high - low - span)) as u16;
+        let mut held = Vec::with_capacity(offsets.len());
+        for port in offsets.iter().map(|o| base + o) {
+            let lock = std::fs::File::create(locks.join(format!("{port}.lock"))).unwrap();
+            // SAFETY: flock(2) on a descriptor we own; the lock goes with the File.
+            if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                break;
+            }
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+                break;
+            }
+            held.push(lock);
+        }
+        if held.len() == offsets.len() {
+            return PortBlock { base, _locks: held };
+        }
+    }
+    panic!("no free ports {offsets:?} above a base in {low}..{high} after 500 tries");
 }
 
 /// Keys of every kind the auth matrix needs.
