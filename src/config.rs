@@ -85,6 +85,8 @@ pub const DEFAULT_BATCH_MAX_ROWS: usize = 50_000;
 pub const DEFAULT_BATCH_MAX_BYTES: usize = 64 * 1024 * 1024;
 /// A batch closes this long after its first message: about one insert per second per consumer.
 pub const DEFAULT_BATCH_MAX_AGE_MS: u64 = 1_000;
+/// Default `consumer.insert_concurrency`.
+pub const DEFAULT_INSERT_CONCURRENCY: usize = 8;
 /// First and longest wait between retries of a failed insert.
 pub const DEFAULT_RETRY_MIN_MS: u64 = 200;
 pub const DEFAULT_RETRY_MAX_MS: u64 = 30_000;
@@ -157,6 +159,9 @@ pub struct ConsumerConfig {
     /// filling: memory up to about 2 x `batch_max_bytes`, plus librdkafka's prefetch). False:
     /// decoding and inserting take turns (about 1 x). Default true.
     pub pipelined: bool,
+    /// Of a batch's tables, how many are inserted at once (one INSERT each); 1: one after
+    /// another. Default 8.
+    pub insert_concurrency: usize,
 }
 
 impl Default for ConsumerConfig {
@@ -173,6 +178,7 @@ impl Default for ConsumerConfig {
             lag_refresh_ms: DEFAULT_LAG_REFRESH_MS,
             shutdown_flush_ms: DEFAULT_SHUTDOWN_FLUSH_MS,
             pipelined: true,
+            insert_concurrency: DEFAULT_INSERT_CONCURRENCY,
         }
     }
 }
@@ -462,6 +468,11 @@ impl Config {
             }
         }
         let c = &self.consumer;
+        if c.insert_concurrency == 0 {
+            return Err(ConfigError::Invalid(
+                "consumer.insert_concurrency must be > 0 (1 inserts a batch's tables one after another)".into(),
+            ));
+        }
         if c.batch_max_rows == 0 || c.batch_max_bytes == 0 || c.batch_max_age_ms == 0 {
             return Err(ConfigError::Invalid(
                 "consumer.batch_max_rows, batch_max_bytes and batch_max_age_ms must all be > 0".into(),

@@ -1,4 +1,4 @@
-//! Storing a batch: one INSERT per table, retried while ClickHouse is unavailable, bisected by
+//! Storing a batch: one INSERT per table, several at once, retried while ClickHouse is unavailable, bisected by
 //! message when it rejects the data. The policy is written against two small traits, so that it
 //! is tested here with a fake store and a fake clock:
 //!
@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::StreamExt;
 
 use crate::clickhouse::rows::{Mark, Rows};
 use crate::clickhouse::store::{Store, StoreError};
@@ -68,12 +69,13 @@ pub trait Pause {
 }
 
 /// Inserts the rows of every message: message `i` owns the rows between `bounds[i]` and
-/// `bounds[i + 1]` of each table's buffer in `data`. Returns the messages rejected alone, with
+/// `bounds[i + 1]` of each table's buffer in `data`, up to `concurrency` tables at once. Returns the messages rejected alone, with
 /// the server's reason, or `None` if `pause` said stop before everything was stored.
 pub async fn insert_messages(
     sink: &impl RowSink,
     data: &[Bytes; Table::COUNT],
     bounds: &[Mark],
+    concurrency: usize,
     mut backoff: Backoff,
     pause: &mut impl Pause,
 ) -> Option<Vec<(usize, String)>> {
@@ -84,7 +86,7 @@ pub async fn insert_messages(
         if lo == hi {
             continue;
         }
-        match insert_range(sink, data, bounds[lo], bounds[hi]).await {
+        match insert_range(sink, data, bounds[lo], bounds[hi], concurrency).await {
             Ok(()) => backoff.reset(),
             Err(StoreError::Retry(e)) => {
                 let delay = backoff.next_delay();
@@ -107,38 +109,54 @@ pub async fn insert_messages(
     Some(rejected)
 }
 
-/// One INSERT per table for the rows between two marks.
+/// One INSERT per table for the rows between two marks, up to `concurrency` at once: the range
+/// is stored once all of them are. If any failed, the whole range is retried (a transient failure
+/// anywhere wins, since bisecting on it would be wrong) or bisected; the tables that took their
+/// rows take them again, which their dedup makes harmless, as for any replay.
 async fn insert_range(
     sink: &impl RowSink,
     data: &[Bytes; Table::COUNT],
     from: Mark,
     to: Mark,
+    concurrency: usize,
 ) -> Result<(), StoreError> {
-    for table in Table::ALL {
-        let i = table.index();
-        if to.rows[i] == from.rows[i] {
-            continue;
-        }
-        let started = Instant::now();
-        let result = sink.insert(table, data[i].slice(from.bytes[i]..to.bytes[i])).await;
-        match &result {
-            Ok(()) => Inserted {
-                table: table.name(),
-                took: started.elapsed(),
+    let inserts = Table::ALL
+        .into_iter()
+        .filter(|t| to.rows[t.index()] != from.rows[t.index()])
+        .map(|table| async move {
+            let i = table.index();
+            let started = Instant::now();
+            let result = sink.insert(table, data[i].slice(from.bytes[i]..to.bytes[i])).await;
+            match &result {
+                Ok(()) => Inserted {
+                    table: table.name(),
+                    took: started.elapsed(),
+                }
+                .emit(),
+                Err(e) => InsertFailed {
+                    table: table.name(),
+                    class: match e {
+                        StoreError::Retry(_) => InsertErrorClass::Retry,
+                        StoreError::Reject(_) => InsertErrorClass::Reject,
+                    },
+                }
+                .emit(),
             }
-            .emit(),
-            Err(e) => InsertFailed {
-                table: table.name(),
-                class: match e {
-                    StoreError::Retry(_) => InsertErrorClass::Retry,
-                    StoreError::Reject(_) => InsertErrorClass::Reject,
-                },
-            }
-            .emit(),
+            result
+        });
+    let results: Vec<_> = futures::stream::iter(inserts)
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut rejected = None;
+    for result in results {
+        match result {
+            Ok(()) => {}
+            Err(e @ StoreError::Retry(_)) => return Err(e),
+            Err(e @ StoreError::Reject(_)) => rejected = rejected.or(Some(e)),
         }
-        result?;
     }
-    Ok(())
+    rejected.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
@@ -222,7 +240,7 @@ mod tests {
     fn a_healthy_batch_is_one_insert() {
         let store = FakeStore::default();
         let (data, bounds) = batch(&[1, 2, 3, 4]);
-        let rejected = run(insert_messages(&store, &data, &bounds, backoff(), &mut clock())).unwrap();
+        let rejected = run(insert_messages(&store, &data, &bounds, 8, backoff(), &mut clock())).unwrap();
         assert!(rejected.is_empty());
         assert_eq!(*store.stored.borrow(), [1, 2, 3, 4]);
         assert_eq!(*store.calls.borrow(), 1);
@@ -232,7 +250,7 @@ mod tests {
     fn rejected_messages_are_isolated_by_bisection_and_the_rest_is_stored() {
         let store = FakeStore::default();
         let (data, bounds) = batch(&[0, 1, 2, 3, 4, 0xff, 6, 0xff]);
-        let rejected = run(insert_messages(&store, &data, &bounds, backoff(), &mut clock())).unwrap();
+        let rejected = run(insert_messages(&store, &data, &bounds, 8, backoff(), &mut clock())).unwrap();
         assert_eq!(rejected.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [5, 7]);
         assert!(rejected[0].1.contains("Cannot parse"), "{rejected:?}");
         let mut stored = store.stored.borrow().clone();
@@ -248,7 +266,7 @@ mod tests {
         };
         let mut c = clock();
         let (data, bounds) = batch(&[1, 2]);
-        let rejected = run(insert_messages(&store, &data, &bounds, backoff(), &mut c)).unwrap();
+        let rejected = run(insert_messages(&store, &data, &bounds, 8, backoff(), &mut c)).unwrap();
         assert!(rejected.is_empty());
         assert_eq!(*store.stored.borrow(), [1, 2]);
         let ms: Vec<u128> = c.waits.iter().map(Duration::as_millis).collect();
@@ -266,9 +284,101 @@ mod tests {
             stop_after: 2,
         };
         let (data, bounds) = batch(&[1, 2, 3]);
-        assert_eq!(run(insert_messages(&store, &data, &bounds, backoff(), &mut c)), None);
+        assert_eq!(run(insert_messages(&store, &data, &bounds, 8, backoff(), &mut c)), None);
         assert!(store.stored.borrow().is_empty());
         assert_eq!(c.waits.len(), 3);
+    }
+
+    /// Rows in several tables; counts the inserts under way at once, and fails the first
+    /// insert into each table named in `fail` with its error.
+    #[derive(Default)]
+    struct Tables {
+        under_way: RefCell<usize>,
+        most_at_once: RefCell<usize>,
+        fail: RefCell<Vec<(Table, StoreError)>>,
+        stored: RefCell<Vec<Table>>,
+    }
+
+    impl RowSink for Tables {
+        async fn insert(&self, table: Table, _rows: Bytes) -> Result<(), StoreError> {
+            *self.under_way.borrow_mut() += 1;
+            let now = *self.under_way.borrow();
+            self.most_at_once.replace_with(|m| (*m).max(now));
+            tokio::task::yield_now().await;
+            *self.under_way.borrow_mut() -= 1;
+            let mut fail = self.fail.borrow_mut();
+            if let Some(i) = fail.iter().position(|(t, _)| *t == table) {
+                return Err(fail.remove(i).1);
+            }
+            self.stored.borrow_mut().push(table);
+            Ok(())
+        }
+    }
+
+    /// One message with a row in each of `tables`.
+    fn one_message_in(tables: &[Table]) -> ([Bytes; Table::COUNT], Vec<Mark>) {
+        let mut data: [Bytes; Table::COUNT] = Default::default();
+        let mut end = Mark::default();
+        for t in tables {
+            data[t.index()] = Bytes::from_static(b"r");
+            end.bytes[t.index()] = 1;
+            end.rows[t.index()] = 1;
+        }
+        (data, vec![Mark::default(), end])
+    }
+
+    #[test]
+    fn the_tables_of_a_range_are_inserted_at_once() {
+        let store = Tables::default();
+        let tables = [Table::Events, Table::ApiRequests, Table::ToolResults];
+        let (data, bounds) = one_message_in(&tables);
+        let rejected = run(insert_messages(&store, &data, &bounds, 8, backoff(), &mut clock())).unwrap();
+        assert!(rejected.is_empty());
+        assert_eq!(*store.most_at_once.borrow(), 3, "all three were under way together");
+        assert_eq!(store.stored.borrow().len(), 3);
+    }
+
+    #[test]
+    fn no_more_tables_are_under_way_than_the_concurrency() {
+        let store = Tables::default();
+        let tables = [Table::Events, Table::ApiRequests, Table::ToolResults];
+        let (data, bounds) = one_message_in(&tables);
+        let rejected = run(insert_messages(&store, &data, &bounds, 2, backoff(), &mut clock())).unwrap();
+        assert!(rejected.is_empty());
+        assert_eq!(*store.most_at_once.borrow(), 2);
+        assert_eq!(store.stored.borrow().len(), 3);
+        let store = Tables::default();
+        run(insert_messages(&store, &data, &bounds, 1, backoff(), &mut clock())).unwrap();
+        assert_eq!(*store.most_at_once.borrow(), 1, "1: one table after another");
+    }
+
+    #[test]
+    fn a_transient_failure_in_one_table_retries_the_range_even_if_another_rejected_it() {
+        let store = Tables::default();
+        store.fail.borrow_mut().extend([
+            (
+                Table::ApiRequests,
+                StoreError::Reject("Code: 27. Cannot parse input".into()),
+            ),
+            (Table::ToolResults, StoreError::Retry("connection refused".into())),
+        ]);
+        let tables = [Table::Events, Table::ApiRequests, Table::ToolResults];
+        let (data, bounds) = one_message_in(&tables);
+        let mut c = clock();
+        let rejected = run(insert_messages(&store, &data, &bounds, 8, backoff(), &mut c)).unwrap();
+        assert_eq!(
+            c.waits.len(),
+            1,
+            "one wait, for the transient failure: no bisection on it"
+        );
+        assert!(rejected.is_empty(), "the retry stored it: {rejected:?}");
+        let mut stored = store.stored.borrow().clone();
+        stored.sort_by_key(|t| t.index());
+        // The first round stored events; the retry stored all three.
+        assert_eq!(
+            stored,
+            [Table::Events, Table::Events, Table::ApiRequests, Table::ToolResults]
+        );
     }
 
     #[test]
@@ -276,7 +386,7 @@ mod tests {
         let store = FakeStore::default();
         let (data, bounds) = batch(&[]);
         assert_eq!(
-            run(insert_messages(&store, &data, &bounds, backoff(), &mut clock())),
+            run(insert_messages(&store, &data, &bounds, 8, backoff(), &mut clock())),
             Some(vec![])
         );
         assert_eq!(*store.calls.borrow(), 0);

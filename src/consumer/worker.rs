@@ -110,6 +110,7 @@ struct Sink {
     dlq_topic: String,
     retry_min: Duration,
     retry_max: Duration,
+    insert_concurrency: usize,
 }
 
 /// The in-flight batch's waits between retries: consumption pauses while it waits (the loop
@@ -154,7 +155,15 @@ impl Sink {
         let bounds = batch.bounds();
         let bytes = batch.rows.bytes();
         let (rows, data) = insert::share(std::mem::take(&mut batch.rows));
-        let outcome = insert::insert_messages(&self.store, &data, &bounds, self.backoff(), pause).await;
+        let outcome = insert::insert_messages(
+            &self.store,
+            &data,
+            &bounds,
+            self.insert_concurrency,
+            self.backoff(),
+            pause,
+        )
+        .await;
         batch.rows = insert::reclaim(rows, data);
         let Some(rejected) = outcome else {
             return false;
@@ -271,6 +280,7 @@ impl Consumer {
             dlq_topic: c.dlq_topic.clone(),
             retry_min: Duration::from_millis(c.retry_min_ms),
             retry_max: Duration::from_millis(c.retry_max_ms),
+            insert_concurrency: c.insert_concurrency,
         };
         Ok(Consumer {
             owned,
