@@ -24,7 +24,7 @@ use cowork_ingest::clickhouse::rows::Rows;
 use cowork_ingest::config::ContentPolicy;
 use cowork_ingest::consumer::{Decoder, Envelope};
 use cowork_ingest::otlp::decode::{json, proto, reference, Attr, Point, Record, Span};
-use cowork_ingest::otlp::{Compression, ContentType, Signal};
+use cowork_ingest::otlp::{validate, Compression, ContentType, Signal};
 use cowork_ingest::transform::attribution::Scope;
 use cowork_ingest::transform::normalize::normalize;
 use cowork_ingest::transform::signals::{normalize_point, normalize_span};
@@ -102,6 +102,13 @@ fn logs() -> Vec<Path> {
             }),
         },
         Path {
+            id: "logs-proto-validate",
+            name: "protobuf: the edge's validation (schema walk, UTF-8, record count)",
+            base: "logs-proto-prost",
+            bodies: proto_bodies,
+            run: Box::new(|b| validate::count_records(Signal::Logs, ContentType::Protobuf, b).unwrap()),
+        },
+        Path {
             id: "logs-proto-read",
             name: "protobuf: borrowed reader alone",
             base: "logs-proto-prost",
@@ -142,6 +149,13 @@ fn logs() -> Vec<Path> {
                 let n = req.resource_logs.iter().flat_map(|r| &r.scope_logs);
                 n.map(|s| s.log_records.len() as u64).sum()
             }),
+        },
+        Path {
+            id: "logs-json-validate",
+            name: "JSON: the edge's validation (structure, UTF-8, record count)",
+            base: "logs-json-serde",
+            bodies: json_bodies,
+            run: Box::new(|b| validate::count_records(Signal::Logs, ContentType::Json, b).unwrap()),
         },
         Path {
             id: "logs-json-normalize",

@@ -1,5 +1,5 @@
 //! The proto logs fast decoder against the reference: never a panic, and the same views
-//! whenever the reference accepts the payload.
+//! whenever the reference accepts the payload; the edge's check gives the reference's verdict.
 #![no_main]
 
 use cowork_ingest::otlp::decode::compare;

@@ -324,17 +324,32 @@ fn walk(buf: &[u8], msg: Msg, depth: u32, records: &mut u64) -> Result<(), WireE
             });
         }
         match (kind, value) {
-            (Kind::Str, Value::Bytes(b)) => {
-                std::str::from_utf8(b).map_err(|_| WireError::Utf8 {
-                    message: msg.name(),
-                    field,
-                })?;
+            (Kind::Str, Value::Bytes(b)) => utf8(b, msg, field)?,
+            // Most attribute values are one short string: `{1: "..."}`, two bytes of key and
+            // length, then the text. The walk would check exactly that; it takes no descent.
+            (Kind::Nested(Msg::AnyValue), Value::Bytes(&[0x0a, len, ref text @ ..]))
+                if usize::from(len) == text.len() && len < 0x80 =>
+            {
+                utf8(text, Msg::AnyValue, 1)?
             }
             (Kind::Nested(inner), Value::Bytes(b)) => walk(b, inner, depth + 1, records)?,
             _ => {}
         }
     }
     Ok(())
+}
+
+/// A string field's UTF-8 check. Nearly every OTLP string is ASCII, which a word-at-a-time scan
+/// confirms for a fraction of a full validation.
+#[inline(always)]
+fn utf8(b: &[u8], msg: Msg, field: u32) -> Result<(), WireError> {
+    if b.is_ascii() || simdutf8::basic::from_utf8(b).is_ok() {
+        return Ok(());
+    }
+    Err(WireError::Utf8 {
+        message: msg.name(),
+        field,
+    })
 }
 
 /// Counts the messages at the end of a path of repeated message fields, checking that each
@@ -464,6 +479,44 @@ mod tests {
         // Request.resource_logs(ResourceLogs.scope_logs(ScopeLogs.log_records(LogRecord.body(any))))
         let req = wrap(0x0a, &wrap(0x12, &wrap(0x12, &wrap(0x2a, &any))));
         assert_eq!(check_logs_request(&req).unwrap_err(), WireError::TooDeep);
+    }
+
+    /// One log record whose only attribute is `key` = an AnyValue of the bytes `any`.
+    fn one_attribute(any: &[u8]) -> Vec<u8> {
+        let nest = |field: u8, inner: &[u8]| {
+            let mut v = vec![(field << 3) | 2];
+            prost::encoding::encode_varint(inner.len() as u64, &mut v);
+            v.extend_from_slice(inner);
+            v
+        };
+        let kv = [nest(1, b"key"), nest(2, any)].concat();
+        nest(1, &nest(2, &nest(2, &nest(6, &kv))))
+    }
+
+    #[test]
+    fn short_string_values_are_checked_as_the_full_walk_checks_them() {
+        let cases: [(&[u8], bool); 8] = [
+            (b"\x0a\x03abc", true),
+            (b"\x0a\x00", true),
+            ("\x0a\x04caf\u{e9}".as_bytes(), false), // the length counts bytes: é is two
+            ("\x0a\x05caf\u{e9}".as_bytes(), true),
+            (b"\x0a\x03a\xffc", false),   // not UTF-8
+            (b"\x0a\x03ab", false),       // truncated
+            (b"\x0a\x01a\x18\x01", true), // a string, then an int: the full walk
+            (b"\x0a\x01\xc3\x18\x01", false),
+        ];
+        for (any, ok) in cases {
+            let body = one_attribute(any);
+            let ours = check_logs_request(&body);
+            assert_eq!(ours.is_ok(), ok, "{any:?}: {ours:?}");
+            assert_eq!(prost_count(&body).is_ok(), ok, "prost on {any:?}");
+            if let Err(e) = ours {
+                let want = ["AnyValue", "not valid UTF-8", "truncated"];
+                assert!(want.iter().any(|w| e.to_string().contains(w)), "{e}");
+            }
+        }
+        let err = check_logs_request(&one_attribute(b"\x0a\x03a\xffc")).unwrap_err();
+        assert_eq!(err.to_string(), "field 1 of AnyValue is not valid UTF-8");
     }
 
     #[test]

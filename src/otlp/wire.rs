@@ -70,7 +70,7 @@ impl<'a> Reader<'a> {
 
     /// The next `(field number, value)`, or `None` at the end of the message. Groups (a
     /// proto2 relic OTLP never uses) are skipped whole and reported as [`Value::Group`].
-    #[inline]
+    #[inline(always)]
     pub fn next_field(&mut self) -> Result<Option<(u32, Value<'a>)>, WireError> {
         match self.next_raw()? {
             None => Ok(None),
@@ -111,7 +111,7 @@ impl<'a> Reader<'a> {
         decode_varint(&mut self.buf).map_err(|_| WireError::Varint(self.message))
     }
 
-    #[inline]
+    #[inline(always)]
     fn next_raw(&mut self) -> Result<Option<(u32, Raw<'a>)>, WireError> {
         if self.buf.is_empty() {
             return Ok(None);

@@ -12,13 +12,16 @@
 //! throughout, JSON with an array where a message belongs (serde reads a struct from a
 //! sequence), and metrics JSON where serde dropped a flattened oneof it could not read. And the
 //! reference reads JSON fields by their JSON names only, so it is given the payload with every
-//! proto name respelled (see [`json_names`]).
+//! proto name respelled (see [`json_names`]). A protobuf logs payload also goes through the
+//! edge's own check ([`validate`]), which must give the reference's verdict and count.
 
 use std::fmt::Write as _;
 
 use base64::Engine as _;
 
 use super::{json, proto, reference, Attr, Id, Point, Record, Span, Value};
+use crate::otlp::validate;
+use crate::otlp::wire::WireError;
 use crate::otlp::{ContentType, Signal};
 
 /// How the fast path and the reference disagreed on one payload, as a sentence.
@@ -79,6 +82,9 @@ pub fn check(signal: Signal, content: ContentType, payload: &[u8]) -> Result<(),
             }),
         ),
     };
+    if (signal, content) == (Signal::Logs, ContentType::Protobuf) {
+        edge_agrees(payload, slow.as_ref().ok().map(|(count, _)| *count))?;
+    }
     let Ok((slow_count, slow)) = slow else {
         return Ok(());
     };
@@ -109,6 +115,24 @@ pub fn check(signal: Signal, content: ContentType, payload: &[u8]) -> Result<(),
         )));
     }
     Ok(())
+}
+
+/// The edge's check of a protobuf logs request ([`validate`]) against the reference's verdict
+/// (`Some(records)` when it accepts the payload): the same yes or no, and the same count. The
+/// one difference allowed is depth: the edge refuses nesting beyond [`MAX_DEPTH`](crate::otlp::MAX_DEPTH), prost only
+/// beyond its own recursion limit (100).
+fn edge_agrees(payload: &[u8], reference: Option<u64>) -> Result<(), Mismatch> {
+    match (validate::check_logs_request(payload), reference) {
+        (Ok(edge), Some(slow)) if edge == slow => Ok(()),
+        (Ok(edge), Some(slow)) => Err(Mismatch(format!(
+            "the edge's check counts {edge}, the reference {slow}"
+        ))),
+        (Ok(_), None) => Err(Mismatch("the edge's check accepts it, the reference refuses it".into())),
+        (Err(WireError::TooDeep), Some(_)) | (Err(_), None) => Ok(()),
+        (Err(e), Some(_)) => Err(Mismatch(format!(
+            "the reference accepts it, the edge's check says: {e}"
+        ))),
+    }
 }
 
 /// The reference's metrics JSON decode, when it can be trusted: a metric's data and a number
