@@ -70,6 +70,10 @@ impl<'a> Reader<'a> {
 
     /// The next `(field number, value)`, or `None` at the end of the message. Groups (a
     /// proto2 relic OTLP never uses) are skipped whole and reported as [`Value::Group`].
+    ///
+    /// Inlined, with `next_raw`, into every walker: the caller's `match` then reads the field in
+    /// place instead of through a returned three-level enum (a quarter of the borrowed decode's
+    /// instructions, and 30% of the edge's check; BENCHMARKS.md, issue 13's second pass).
     #[inline(always)]
     pub fn next_field(&mut self) -> Result<Option<(u32, Value<'a>)>, WireError> {
         match self.next_raw()? {

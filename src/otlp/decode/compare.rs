@@ -119,8 +119,8 @@ pub fn check(signal: Signal, content: ContentType, payload: &[u8]) -> Result<(),
 
 /// The edge's check of a protobuf logs request ([`validate`]) against the reference's verdict
 /// (`Some(records)` when it accepts the payload): the same yes or no, and the same count. The
-/// one difference allowed is depth: the edge refuses nesting beyond [`MAX_DEPTH`](crate::otlp::MAX_DEPTH), prost only
-/// beyond its own recursion limit (100).
+/// one difference allowed is depth: the edge refuses nesting beyond
+/// [`MAX_DEPTH`](crate::otlp::MAX_DEPTH), prost only beyond its own recursion limit (100).
 fn edge_agrees(payload: &[u8], reference: Option<u64>) -> Result<(), Mismatch> {
     match (validate::check_logs_request(payload), reference) {
         (Ok(edge), Some(slow)) if edge == slow => Ok(()),
