@@ -2,7 +2,8 @@
 //! then normalization; then the RowBinary rows the consumer inserts) against the plain decode
 //! into owned `opentelemetry-proto` structs (prost for protobuf, serde_json for JSON), in one run:
 //! log events on the corpus, then metric data points and spans on the captured SDK exports
-//! (`tests/fixtures/signals`).
+//! (`tests/fixtures/signals`). The edge's validation of log requests (`validate::count_records`)
+//! is measured beside them, against the same plain decode.
 //!
 //! ```text
 //! cargo bench --bench decode                          # timings, 100 rounds
